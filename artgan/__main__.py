@@ -1,0 +1,3 @@
+from artgan.cli import main
+
+main()

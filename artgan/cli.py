@@ -1,0 +1,184 @@
+"""The ``artgan`` command line: parses arguments, calls the library, prints with rich."""
+from __future__ import annotations
+
+import json
+import sys
+from importlib import resources
+from pathlib import Path
+from typing import List, Optional
+
+import tomli_w
+import typer
+from rich.console import Console
+from rich.table import Table
+from typer.core import TyperGroup
+
+from artgan import plugins, progress, runner
+from artgan.dataset import build_dataset, contact_sheet
+from artgan.errors import ArtganError
+from artgan.recipe import Recipe, load_recipe
+from artgan.sampling import write_samples
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+
+class _Group(TyperGroup):
+    """Maps ArtganError (bad input) to a one-line message and exit status 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ArtganError as exc:
+            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            ctx.exit(2)
+
+
+app = typer.Typer(cls=_Group, no_args_is_help=True, pretty_exceptions_enable=False,
+                  add_completion=False, help="Train GANs on deliberately wrong image sets; film the training.")
+
+RecipeArg = typer.Argument(..., help="recipe file (.toml)", show_default=False)
+SetOpt = typer.Option(None, "--set", help="override a recipe key: --set train.steps=3000 (repeatable)")
+OutOpt = typer.Option(Path("."), "--out", help="folder that holds data/ and runs/")
+
+
+@app.callback()
+def _options(
+    plugins_dir: Optional[Path] = typer.Option(None, "--plugins-dir", help="load loose plugin .py files from DIR",
+                                              envvar="ARTGAN_PLUGINS_DIR"),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="plain progress lines instead of bars"),
+):
+    if plugins_dir is not None:
+        plugins.load_plugins_dir(plugins_dir)
+    progress.QUIET = quiet
+
+
+def _load(path: Path, overrides: Optional[List[str]]) -> Recipe:
+    return load_recipe(path, overrides or [])
+
+
+def _say(label: str, path: Path) -> None:
+    out.print(f"{label:<12} {path}")
+
+
+@app.command()
+def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path = OutOpt,
+        resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint"),
+        dry_run: bool = typer.Option(False, "--dry-run", help="only validate; print the resolved recipe")):
+    """Build the dataset, train, and render: the whole recipe."""
+    loaded = _load(recipe, set_)
+    if dry_run:
+        out.print(tomli_w.dumps(loaded.as_dict()), markup=False)
+        return
+    _run(loaded, root, resume)
+
+
+def _run(loaded: Recipe, root: Path, resume: bool) -> None:
+    _report_dataset(build_dataset(loaded, root))
+    trained = runner.train(loaded, root, resume)
+    _report_run(trained)
+    for path in runner.render(loaded, trained.dir):
+        _say("rendered", path)
+
+
+@app.command()
+def dataset(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path = OutOpt,
+            sheet: bool = typer.Option(False, "--contact-sheet", help="also write a PNG of the dataset"),
+            rebuild: bool = typer.Option(False, "--rebuild", help="rebuild even if up to date")):
+    """Build only the dataset; print counts, skips and why."""
+    report = build_dataset(_load(recipe, set_), root, force=rebuild)
+    _report_dataset(report)
+    if sheet:
+        _say("contact", contact_sheet(report.dataset))
+
+
+@app.command()
+def train(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path = OutOpt,
+          resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint")):
+    """Train on an already built dataset."""
+    _report_run(runner.train(_load(recipe, set_), root, resume))
+
+
+@app.command()
+def sample(checkpoint_path: Path = typer.Argument(..., metavar="CHECKPOINT", help="a .pt file or a run folder"),
+           n: int = typer.Option(16, "--n", min=1, help="how many images"),
+           out_dir: Path = typer.Option(..., "--out", help="folder for the PNG files"),
+           seed: int = typer.Option(0, "--seed", help="seed of the latents"),
+           truncation: float = typer.Option(1.0, "--truncation", min=0.0, help="below 1: closer to the average"),
+           device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps")):
+    """Write N sample images from a checkpoint as PNG files."""
+    paths = write_samples(checkpoint_path, n, out_dir, seed, truncation, device)
+    out.print(f"wrote {len(paths)} images to {out_dir}")
+
+
+@app.command("plugins")
+def list_plugins(name: Optional[str] = typer.Argument(None, help="show this plugin's options"),
+                 as_json: bool = typer.Option(False, "--json", help="print JSON")):
+    """List installed plugins, or one plugin's options."""
+    found = plugins.all_plugins()
+    if name is not None:
+        found = [info for info in found if info.name == name]
+        if not found:
+            raise ArtganError(f'no plugin named "{name}"; see `artgan plugins`')
+    described = [info.describe() for info in found]
+    if as_json:
+        out.print_json(json.dumps(described))
+    elif name is None:
+        table = Table("name", "kind", "from", "what it does")
+        for d in described:
+            table.add_row(d["name"], d["kind"], d["distribution"], d["summary"])
+        out.print(table)
+    else:
+        for d in described:
+            out.print(f"[bold]{d['name']}[/] ({d['kind']}, {d['distribution']}): {d['summary']}")
+            table = Table("option", "type", "default", "help")
+            for option in d["options"]:
+                default = "(required)" if option["required"] else json.dumps(option["default"])
+                table.add_row(option["name"], option["type"], default, option["help"])
+            out.print(table)
+
+
+@app.command()
+def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder for the demo's data and run"),
+         set_: Optional[List[str]] = SetOpt):
+    """Run the built-in demo: coloured ellipses, a small DCGAN on the CPU, snapshots and a grid."""
+    recipe_file = resources.files("artgan") / "demo.toml"
+    with resources.as_file(recipe_file) as path:
+        loaded = _load(path, set_)
+    existing = runner.training.run_folder(loaded, root)
+    _run(loaded, root, resume=existing.exists())
+
+
+def _report_dataset(report) -> None:
+    ds = report.dataset
+    verb = "reused" if report.reused else "built"
+    out.print(f"dataset {verb}: {ds.count} images of {ds.resolution}px in {ds.folder}")
+    for key, count in report.per_source.items():
+        out.print(f"  {key}: {count} images")
+    if report.skipped:
+        out.print(f"  skipped {len(report.skipped)} (listed in {ds.folder / 'dataset.json'}):")
+        for reason, count in report.skip_reasons().most_common(10):
+            out.print(f"    {count} x {reason}", markup=False)
+
+
+def _report_run(run) -> None:
+    state = "stopped (Ctrl-C)" if run.interrupted else "trained"
+    out.print(f"{state} {run.step} steps, {run.images_seen} images seen, {run.seconds:.0f}s")
+    _say("run folder", run.dir)
+    _say("snapshots", run.snapshots)
+    _say("checkpoints", run.checkpoints)
+    _say("metrics", run.dir / "metrics.jsonl")
+    if run.interrupted:
+        out.print("continue with --resume")
+
+
+plugins.pm.hook.register_commands(app=app)
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Conversions between image files, PIL images, uint8 arrays and model tensors, and grids."""
+from __future__ import annotations
+
+import math
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+Image.MAX_IMAGE_PIXELS = 100_000_000  # larger images are refused as decompression bombs
+
+
+def open_rgb(path: str | Path, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
+    """Decode an image file (first frame) upright, as RGB; transparency over ``background``.
+
+    Raises ``ValueError`` with a short reason for anything unusable (truncated, not an image,
+    a decompression bomb).
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as image:
+                image.seek(0)
+                image.load()
+                image = ImageOps.exif_transpose(image)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ValueError("image too large (possible decompression bomb)") from None
+    except (OSError, SyntaxError, Image.UnidentifiedImageError) as exc:
+        raise ValueError(f"unreadable image ({exc})") from None
+    return to_rgb(image, background)
+
+
+def to_rgb(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
+    """Greyscale, palette and alpha images as plain RGB, transparent parts over ``background``."""
+    if image.mode == "RGB":
+        return image
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (*background, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
+    return image.convert("RGB")
+
+
+def to_uint8(images) -> np.ndarray:
+    """Model output (B, 3, H, W) in [-1, 1] as a uint8 array (B, H, W, 3)."""
+    pixels = ((images.detach().float().clamp(-1, 1) + 1) * 127.5).round().byte()
+    return pixels.permute(0, 2, 3, 1).cpu().numpy()
+
+
+def grid(images: np.ndarray, columns: int | None = None, padding: int = 0) -> Image.Image:
+    """Tile uint8 images (N, H, W, 3) row by row into one picture (square by default)."""
+    count, height, width, _ = images.shape
+    columns = columns or math.ceil(math.sqrt(count))
+    rows = math.ceil(count / columns)
+    canvas = np.zeros((rows * (height + padding) - padding, columns * (width + padding) - padding, 3),
+                      np.uint8)
+    for index, image in enumerate(images):
+        top, left = (index // columns) * (height + padding), (index % columns) * (width + padding)
+        canvas[top:top + height, left:left + width] = image
+    return Image.fromarray(canvas)

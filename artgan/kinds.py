@@ -1,0 +1,119 @@
+"""The values that flow between stages and the base class of each plugin kind."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar, Iterable, Iterator
+
+from PIL import Image
+from pydantic import BaseModel, ConfigDict
+
+
+@dataclass
+class Item:
+    """One image on its way into a dataset, with where it came from."""
+
+    image: Image.Image
+    origin: str  # a file path, URL, "episode.mp4@12.50s", "shapes#3"…
+    info: dict[str, Any] = field(default_factory=dict)  # provenance: source, license, creator…
+    steps: list[dict[str, Any]] = field(default_factory=list)  # preprocessors applied, in order
+
+    def derive(self, image: Image.Image, **info: Any) -> Item:
+        """A copy holding ``image``, with ``info`` merged into the provenance."""
+        return replace(self, image=image, info={**self.info, **info}, steps=list(self.steps))
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """An input a source or preprocessor left out, and why (reported, never fatal)."""
+
+    origin: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a plugin learns about the run it serves."""
+
+    resolution: int = 64  # side of every training image and of the model's output
+    seed: int = 0
+    cache_dir: Path | None = None  # a folder kept between runs, keyed by the plugin's options
+    device: str = "cpu"
+
+
+class Options(BaseModel):
+    """Base of every plugin's options: a recipe section is validated against it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Plugin:
+    """Shared by all kinds: validated options and the run context."""
+
+    kind: ClassVar[str] = ""
+    Options: ClassVar[type[Options]] = Options
+
+    def __init__(self, options: Options | None = None, context: Context | None = None):
+        self.options = options if options is not None else self.Options()
+        self.context = context or Context()
+
+
+class Source(Plugin):
+    """Yields the images of a dataset."""
+
+    kind = "source"
+
+    def items(self) -> Iterator[Item | Skipped]:
+        """Every image as an :class:`Item`; every unusable input as a :class:`Skipped`."""
+        raise NotImplementedError
+
+
+class Preprocessor(Plugin):
+    """Maps one item to zero or more items. Must be pure: it may run in another process."""
+
+    kind = "preprocessor"
+
+    def process(self, item: Item) -> Iterable[Item | Skipped]:
+        """The items that ``item`` becomes; an empty result drops it silently."""
+        raise NotImplementedError
+
+
+class Model(Plugin):
+    """A GAN: builds its networks for ``context.resolution`` and owns its losses.
+
+    Images are float tensors (B, 3, H, W) in [-1, 1] on ``context.device``.
+    """
+
+    kind = "model"
+    z_dim: int = 0
+
+    def train_step(self, real) -> dict[str, float]:
+        """One optimisation step on a batch of real images; returns the losses."""
+        raise NotImplementedError
+
+    def sample(self, z, truncation: float = 1.0):
+        """Images (B, 3, H, W) for latents ``z`` (B, z_dim), without gradients."""
+        raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        """Weights and optimiser state as plain tensors and numbers (no pickled code)."""
+        raise NotImplementedError
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`state_dict` returned."""
+        raise NotImplementedError
+
+
+class Renderer(Plugin):
+    """Turns a run folder or a checkpoint into pictures or films."""
+
+    kind = "renderer"
+
+    def render(self, target: Path) -> list[Path]:
+        """Write files for ``target`` (a run folder or a checkpoint); return their paths."""
+        raise NotImplementedError
+
+
+KINDS: dict[str, type[Plugin]] = {
+    cls.kind: cls for cls in (Source, Preprocessor, Model, Renderer)
+}

@@ -1,0 +1,172 @@
+"""The plugin manager: entry points (group "artgan", built-ins included) and loose .py files."""
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import json
+import os
+import sys
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pluggy
+
+from artgan import hookspecs
+from artgan.errors import ArtganError
+from artgan.kinds import KINDS, Plugin
+
+GROUP = "artgan"
+REGISTER_HOOKS = {
+    "source": "register_sources",
+    "preprocessor": "register_preprocessors",
+    "model": "register_models",
+    "renderer": "register_renderers",
+}
+
+pm = pluggy.PluginManager(GROUP)
+pm.add_hookspecs(hookspecs)
+_provenance: dict[str, str] = {}  # plugin name in pm -> where it came from
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """A registered plugin class and where it came from."""
+
+    name: str
+    kind: str
+    cls: type[Plugin]
+    provider: str  # the pluggy plugin that registered it
+    distribution: str  # "artgan 0.1.0", "loose file /path/x.py", "in-process"…
+
+    @property
+    def summary(self) -> str:
+        doc = (self.cls.__doc__ or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+    def describe(self) -> dict:
+        """Name, kind, origin and every option with its type, default and help, as plain data."""
+        options = []
+        for name, field in self.cls.Options.model_fields.items():
+            required = field.is_required()
+            options.append({
+                "name": name, "type": _type_name(field.annotation), "required": required,
+                "default": None if required else _plain(field.get_default(call_default_factory=True)),
+                "help": field.description or "",
+            })
+        return {"name": self.name, "kind": self.kind, "distribution": self.distribution,
+                "provider": self.provider, "summary": self.summary, "options": options}
+
+
+def _type_name(annotation) -> str:
+    if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
+        return annotation.__name__
+    return str(annotation).replace("typing.", "").replace("pathlib.", "")
+
+
+def _plain(value):
+    """A default as JSON-friendly data (paths and tuples become strings and lists)."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def register(plugin: object, name: str | None = None, provenance: str = "in-process") -> str:
+    """Register a plugin object (a module or anything with hookimpls); returns its name."""
+    registered = pm.register(plugin, name=name)
+    _provenance[registered] = provenance
+    return registered
+
+
+def unregister(name: str) -> None:
+    """Remove a plugin registered with :func:`register`."""
+    pm.unregister(name=name)
+    _provenance.pop(name, None)
+
+
+def load_entry_points() -> None:
+    """Register every plugin module published under the entry-point group "artgan"."""
+    for ep in entry_points(group=GROUP):
+        dist = f"{ep.dist.name} {ep.dist.version}" if ep.dist else "unknown distribution"
+        name = f"{ep.dist.name if ep.dist else '?'}:{ep.name}"
+        if pm.get_plugin(name) is not None:
+            continue
+        try:
+            module = ep.load()
+        except Exception as exc:  # one broken plugin must not take the tool down
+            print(f"artgan: plugin {ep.name} ({dist}) failed to load: {exc}", file=sys.stderr)
+            continue
+        register(module, name=name, provenance=dist)
+
+
+def load_plugins_dir(folder: str | os.PathLike) -> None:
+    """Register every loose ``*.py`` file in ``folder`` as a plugin."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ArtganError(f"{folder}: plugins folder does not exist; pass an existing folder")
+    for path in sorted(folder.glob("*.py")):
+        name = f"file:{path.resolve()}"
+        if pm.get_plugin(name) is not None:
+            continue
+        spec = importlib.util.spec_from_file_location(f"artgan_loose_{path.stem}", path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # pydantic resolves annotations through sys.modules
+        try:
+            spec.loader.exec_module(module)
+        except Exception as exc:
+            raise ArtganError(f"{path}: plugin file failed to import: {exc}") from exc
+        register(module, name=name, provenance=f"loose file {path}")
+
+
+def _trace_call(hook_name, hook_impls, kwargs):
+    callees = [impl.plugin_name for impl in hook_impls]
+    print(f"artgan trace: {hook_name}({kwargs}) -> {callees}", file=sys.stderr)
+
+
+def _trace_result(outcome, hook_name, hook_impls, kwargs):
+    print(f"artgan trace: {hook_name} -> {outcome.get_result()!r}", file=sys.stderr)
+
+
+def collect(kind: str) -> dict[str, PluginInfo]:
+    """Every plugin class of ``kind``, by name; a name registered twice is an error."""
+    hook_name = REGISTER_HOOKS[kind]
+    found: dict[str, PluginInfo] = {}
+    # Call each implementation on its own, so a duplicate name can say who registered both.
+    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+        others = [p for p in pm.get_plugins() if p is not impl.plugin]
+        provider = impl.plugin_name
+
+        def add(name: str, cls: type[Plugin], provider=provider) -> None:
+            if name in found:
+                raise ArtganError(
+                    f'{kind} plugin name "{name}" is registered twice: by {found[name].provider}'
+                    f" and by {provider}; uninstall or rename one of them"
+                )
+            if not (isinstance(cls, type) and issubclass(cls, KINDS[kind])):
+                raise ArtganError(
+                    f'{provider}: {kind} "{name}" must be a subclass of artgan.{KINDS[kind].__name__}'
+                )
+            found[name] = PluginInfo(name, kind, cls, provider, _provenance.get(provider, "?"))
+
+        pm.subset_hook_caller(hook_name, remove_plugins=others)(register=add)
+    return found
+
+
+def get(kind: str, name: str) -> PluginInfo:
+    """The plugin ``name`` of ``kind``; an unknown name suggests the closest known one."""
+    plugins = collect(kind)
+    if name in plugins:
+        return plugins[name]
+    close = difflib.get_close_matches(name, plugins, n=1, cutoff=0.5)
+    hint = f'did you mean "{close[0]}"?' if close else "see `artgan plugins` for the list"
+    raise ArtganError(f'unknown {kind} plugin "{name}"; {hint}')
+
+
+def all_plugins() -> list[PluginInfo]:
+    """Every registered plugin of every kind, sorted by kind then name."""
+    return [info for kind in REGISTER_HOOKS for _, info in sorted(collect(kind).items())]
+
+
+load_entry_points()
+if os.environ.get("ARTGAN_PLUGINS_DIR"):
+    load_plugins_dir(os.environ["ARTGAN_PLUGINS_DIR"])
+if os.environ.get("ARTGAN_TRACE_PLUGINS"):
+    pm.add_hookcall_monitoring(_trace_call, _trace_result)

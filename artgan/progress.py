@@ -1,0 +1,70 @@
+"""Progress for long work: a rich bar on a terminal, plain periodic lines otherwise."""
+from __future__ import annotations
+
+import sys
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+QUIET = False  # set by the CLI's --quiet: plain lines even on a terminal
+
+
+class Task:
+    """Counts work done; ``status`` is a short text shown beside the count."""
+
+    def __init__(self, label: str, total: int | None, every: float):
+        self.label, self.total, self.every = label, total, every
+        self.done = 0
+        self.status = ""
+        self._last = time.monotonic()
+
+    def advance(self, amount: int = 1, status: str | None = None) -> None:
+        self.done += amount
+        if status is not None:
+            self.status = status
+        now = time.monotonic()
+        if now - self._last >= self.every:
+            self._last = now
+            self._show()
+
+    def _show(self) -> None:
+        total = f"/{self.total}" if self.total else ""
+        print(f"{self.label}: {self.done}{total} {self.status}".rstrip(), flush=True)
+
+    def finish(self) -> None:
+        self._show()
+
+
+class _RichTask(Task):
+    def __init__(self, progress: Progress, label: str, total: int | None, start: int):
+        super().__init__(label, total, every=0.0)
+        self.done = start
+        self._progress = progress
+        self._id = progress.add_task(label, total=total, completed=start, status="")
+
+    def _show(self) -> None:
+        self._progress.update(self._id, completed=self.done, status=self.status)
+
+    def finish(self) -> None:
+        self._show()
+
+
+@contextmanager
+def task(label: str, total: int | None = None, start: int = 0, every: float = 10.0) -> Iterator[Task]:
+    """Report progress of one piece of work; ``every`` is the seconds between plain lines."""
+    if QUIET or not sys.stdout.isatty():
+        plain = Task(label, total, every)
+        plain.done = start
+        yield plain
+        plain.finish()
+        return
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
+               TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}")]
+    with Progress(*columns, console=Console(), transient=False) as progress:
+        rich_task = _RichTask(progress, label, total, start)
+        yield rich_task
+        rich_task.finish()

@@ -1,0 +1,184 @@
+"""Model "dcgan": the classic DCGAN, with the tricks artists' write-ups rely on as options."""
+from __future__ import annotations
+
+import copy
+import math
+import random
+
+import torch
+from pydantic import Field, field_validator
+from torch import nn
+from torch.nn import functional as F
+
+import artgan
+
+
+class DCGANOptions(artgan.Options):
+    z_dim: int = Field(100, ge=1, description="length of the latent vector z")
+    g_width: int = Field(64, ge=4, description="channels of G's last hidden layer (doubled toward 4x4)")
+    d_width: int = Field(64, ge=4, description="channels of D's first layer (doubled toward 4x4)")
+    max_width: int = Field(512, ge=4, description="cap on the channels of any layer")
+    lr_g: float = Field(2e-4, gt=0, description="Adam learning rate of G")
+    lr_d: float = Field(2e-4, gt=0, description="Adam learning rate of D")
+    beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1 (0.5 in the DCGAN paper)")
+    beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2")
+    d_steps: int = Field(1, ge=1, description="D updates per training step")
+    g_steps: int = Field(1, ge=1, description="G updates per training step")
+    instance_noise: tuple[float, float] = Field(
+        (0.0, 0.0), description="range of the stddev of Gaussian noise added to every image D sees")
+    real_label: tuple[float, float] = Field(
+        (1.0, 1.0), description="range real labels are drawn from (one-sided label smoothing, e.g. [0.9, 1.0])")
+    ema: float = Field(0.999, ge=0, lt=1, description="decay of the averaged G used for samples (0: none)")
+
+    @field_validator("instance_noise", "real_label")
+    @classmethod
+    def _ordered(cls, value):
+        if value[0] > value[1]:
+            raise ValueError("the first number of a range must not exceed the second")
+        return value
+
+
+def _widths(resolution: int, base: int, cap: int) -> list[int]:
+    """Channels at 4x4, 8x8, … up to resolution/2, widest first."""
+    layers = int(math.log2(resolution)) - 2
+    return [min(base * 2 ** (layers - 1 - i), cap) for i in range(layers)]
+
+
+class Generator(nn.Module):
+    def __init__(self, z_dim: int, resolution: int, width: int, cap: int):
+        super().__init__()
+        widths = _widths(resolution, width, cap)
+        layers = [nn.ConvTranspose2d(z_dim, widths[0], 4, 1, 0, bias=False),
+                  nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
+        for c_in, c_out in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, z):  # (B, z_dim) -> (B, 3, H, W)
+        return self.net(z[:, :, None, None])
+
+
+class Discriminator(nn.Module):
+    def __init__(self, resolution: int, width: int, cap: int):
+        super().__init__()
+        widths = _widths(resolution, width, cap)[::-1]
+        layers = [nn.Conv2d(3, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        for c_in, c_out in zip(widths, widths[1:]):
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False),
+                       nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
+        layers += [nn.Conv2d(widths[-1], 1, 4, 1, 0)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, x):  # (B, 3, H, W) -> (B,) logits
+        return self.net(x).flatten()
+
+
+def _init_weights(module: nn.Module) -> None:
+    """The DCGAN paper's initialisation: N(0, 0.02) weights, BN scales around 1."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.BatchNorm2d):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class DCGAN(artgan.Model):
+    """DCGAN (Radford et al. 2015) with instance noise, label smoothing and an averaged G."""
+
+    Options = DCGANOptions
+
+    def __init__(self, options=None, context=None):
+        super().__init__(options, context)
+        o, res, device = self.options, self.context.resolution, self.context.device
+        if res < 32 or res > 512 or res & (res - 1):
+            raise artgan.ArtganError(f"dcgan: resolution {res} must be a power of two from 32 to 512")
+        self.z_dim = o.z_dim
+        self.generator = Generator(o.z_dim, res, o.g_width, o.max_width).to(device)
+        self.discriminator = Discriminator(res, o.d_width, o.max_width).to(device)
+        self.generator.apply(_init_weights)
+        self.discriminator.apply(_init_weights)
+        self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        betas = (o.beta1, o.beta2)
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, betas=betas)
+        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d, betas=betas)
+        self.rng = random.Random(self.context.seed)  # noise levels and label smoothing draws
+
+    def _noisy(self, images, stddev: float):
+        return images + stddev * torch.randn_like(images) if stddev > 0 else images
+
+    def _d_step(self, real) -> float:
+        o = self.options
+        noise = self.rng.uniform(*o.instance_noise)
+        z = torch.randn(real.shape[0], self.z_dim, device=real.device)
+        with torch.no_grad():
+            fake = self.generator(z)
+        real_target = torch.empty(real.shape[0], device=real.device).uniform_(*o.real_label)
+        loss = (F.binary_cross_entropy_with_logits(self.discriminator(self._noisy(real, noise)), real_target)
+                + F.binary_cross_entropy_with_logits(self.discriminator(self._noisy(fake, noise)),
+                                                     torch.zeros_like(real_target)))
+        self.opt_d.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_d.step()
+        return loss.item()
+
+    def _g_step(self, batch: int, device) -> float:
+        noise = self.rng.uniform(*self.options.instance_noise)
+        self.discriminator.requires_grad_(False)  # no weight gradients for D during G's step
+        fake = self.generator(torch.randn(batch, self.z_dim, device=device))
+        logits = self.discriminator(self._noisy(fake, noise))
+        loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        self.opt_g.zero_grad(set_to_none=True)
+        loss.backward()
+        self.opt_g.step()
+        self.discriminator.requires_grad_(True)
+        return loss.item()
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        beta = self.options.ema
+        for avg, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
+            avg.lerp_(live, 1.0 - beta)
+        for avg, live in zip(self.generator_ema.buffers(), self.generator.buffers()):
+            avg.copy_(live)
+
+    def train_step(self, real):
+        self.generator.train()
+        self.discriminator.train()
+        loss_d = sum(self._d_step(real) for _ in range(self.options.d_steps)) / self.options.d_steps
+        loss_g = sum(self._g_step(real.shape[0], real.device)
+                     for _ in range(self.options.g_steps)) / self.options.g_steps
+        self._update_ema()
+        return {"loss_d": loss_d, "loss_g": loss_g}
+
+    @torch.no_grad()
+    def sample(self, z, truncation: float = 1.0):
+        # DCGAN has no mapping network: truncation scales z toward the mean of its prior.
+        generator = self.generator_ema if self.options.ema > 0 else self.generator.eval()
+        return generator(z * truncation)
+
+    def state_dict(self):
+        return {
+            "generator": self.generator.state_dict(),
+            "discriminator": self.discriminator.state_dict(),
+            "generator_ema": self.generator_ema.state_dict(),
+            "opt_g": self.opt_g.state_dict(),
+            "opt_d": self.opt_d.state_dict(),
+            "rng": list(self.rng.getstate()[1]),
+        }
+
+    def load_state_dict(self, state):
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.generator_ema.load_state_dict(state["generator_ema"])
+        self.opt_g.load_state_dict(state["opt_g"])
+        self.opt_d.load_state_dict(state["opt_d"])
+        self.rng.setstate((3, tuple(state["rng"]), None))
+
+
+@artgan.hookimpl
+def register_models(register):
+    register("dcgan", DCGAN)

@@ -1,0 +1,43 @@
+"""Renderer "grid": one PNG of samples from a checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydantic import Field
+
+import artgan
+from artgan import checkpoint, sampling
+from artgan.files import atomic_path
+from artgan.images import grid
+
+
+class GridOptions(artgan.Options):
+    count: int = Field(64, ge=1, le=4096, description="how many samples")
+    columns: int | None = Field(None, ge=1, description="samples per row (default: a square)")
+    seed: int = Field(0, description="seed of the latents; the same seed gives the same grid")
+    truncation: float = Field(1.0, gt=0, description="pull samples toward the average (below 1) or away (above)")
+    padding: int = Field(2, ge=0, description="pixels between samples")
+    out: Path | None = Field(None, description="PNG to write (default: grid.png in the run folder)")
+
+
+class Grid(artgan.Renderer):
+    """A PNG grid of samples from the newest checkpoint of a run (or a given checkpoint)."""
+
+    Options = GridOptions
+
+    def render(self, target):
+        o = self.options
+        path = sampling.resolve_checkpoint(target)
+        model = checkpoint.build_model(checkpoint.load(path), self.context.device)
+        z = sampling.latents(model, o.count, o.seed)
+        images = np.concatenate(list(sampling.generate(model, z, o.truncation)))
+        out = o.out or (Path(target) if Path(target).is_dir() else path.parent) / "grid.png"
+        with atomic_path(out) as tmp:
+            grid(images, columns=o.columns, padding=o.padding).save(tmp, format="PNG")
+        return [Path(out)]
+
+
+@artgan.hookimpl
+def register_renderers(register):
+    register("grid", Grid)

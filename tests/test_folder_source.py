@@ -1,0 +1,137 @@
+"""The "folder" source: real files of every kind, good and broken, in a nested folder."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import artgan
+from artgan import plugins
+from artgan_plugins.folder import Folder
+
+RED, BLUE = (255, 0, 0), (0, 0, 255)
+
+
+def solid(size, color, mode="RGB"):
+    return Image.new(mode, size, color)
+
+
+@pytest.fixture
+def art(tmp_path, monkeypatch):
+    """A nested folder with one file per case; every good image is under the bomb limit."""
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
+    root = tmp_path / "art"
+    (root / "sub" / "deeper").mkdir(parents=True)
+    solid((8, 6), RED).save(root / "a.png")
+    solid((8, 6), RED).save(root / "sub" / "b.jpg")
+    solid((8, 6), RED).save(root / "sub" / "deeper" / "c.webp", lossless=True)
+    solid((8, 6), RED).save(root / "sub" / "d.bmp")
+    solid((8, 6), RED).save(root / "anim.gif", save_all=True, append_images=[solid((8, 6), BLUE)])
+
+    # Stored on its side: left half red, right half blue; orientation 6 means "turn 90° clockwise".
+    sideways = solid((20, 10), BLUE)
+    sideways.paste(RED, (0, 0, 10, 10))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    sideways.save(root / "rotated.jpg", exif=exif, quality=95)
+
+    alpha = solid((4, 4), (0, 255, 0, 255), "RGBA")
+    alpha.paste((0, 255, 0, 0), (0, 0, 2, 4))  # left half fully transparent
+    alpha.save(root / "alpha.png")
+    solid((5, 5), 100, "L").save(root / "grey.png")
+
+    noise = np.random.default_rng(0).integers(0, 256, (30, 30, 3), np.uint8)
+    Image.fromarray(noise).save(root / "truncated.jpg")
+    data = (root / "truncated.jpg").read_bytes()
+    (root / "truncated.jpg").write_bytes(data[:len(data) // 2])
+    (root / "notes.png").write_text("not an image")
+    solid((40, 40), RED).save(root / "bomb.png")  # 1600 pixels > the 1000 allowed
+    (root / "readme.txt").write_text("ignored: not an image extension")
+    return root
+
+
+def read(path, **options):
+    source = Folder(Folder.Options(path=path, **options))
+    results = list(source.items())
+    items = {r.info["file"]: r for r in results if isinstance(r, artgan.Item)}
+    skipped = {r.origin: r.reason for r in results if isinstance(r, artgan.Skipped)}
+    return results, items, skipped
+
+
+def test_good_images_are_yielded_in_sorted_order_as_rgb(art):
+    results, items, _ = read(art, background=BLUE)
+    assert [r.info["file"] for r in results if isinstance(r, artgan.Item)] == [
+        "a.png", "alpha.png", "anim.gif", "grey.png", "rotated.jpg",
+        "sub/b.jpg", "sub/d.bmp", "sub/deeper/c.webp"]
+    for name, item in items.items():
+        assert item.image.mode == "RGB"
+        assert item.origin == str(art / name)
+        assert item.steps == []
+    assert items["a.png"].image.getpixel((0, 0)) == RED
+    assert items["sub/deeper/c.webp"].image.getpixel((3, 3)) == RED
+    assert items["sub/d.bmp"].image.size == (8, 6)
+
+
+def test_broken_files_are_skipped_with_reasons(art):
+    _, _, skipped = read(art)
+    assert set(skipped) == {str(art / "truncated.jpg"), str(art / "notes.png"), str(art / "bomb.png")}
+    assert "decompression bomb" in skipped[str(art / "bomb.png")]
+    assert skipped[str(art / "truncated.jpg")].startswith("unreadable image")
+    assert skipped[str(art / "notes.png")].startswith("unreadable image")
+
+
+def test_animated_gif_gives_its_first_frame(art):
+    _, items, _ = read(art)
+    assert items["anim.gif"].image.getpixel((4, 3)) == RED
+
+
+def test_exif_orientation_is_applied(art):
+    _, items, _ = read(art)
+    image = items["rotated.jpg"].image
+    assert image.size == (10, 20)
+    # The stored left half (red) is the top once turned upright.
+    top, bottom = image.getpixel((5, 2)), image.getpixel((5, 17))
+    assert top[0] > 200 and top[2] < 60
+    assert bottom[2] > 200 and bottom[0] < 60
+
+
+def test_transparency_shows_the_background_and_grey_becomes_rgb(art):
+    _, items, _ = read(art, background=(10, 20, 30))
+    alpha = items["alpha.png"].image
+    assert alpha.getpixel((0, 0)) == (10, 20, 30)
+    assert alpha.getpixel((3, 0)) == (0, 255, 0)
+    assert items["grey.png"].image.getpixel((2, 2)) == (100, 100, 100)
+
+
+def test_not_recursive_reads_only_the_top_folder(art):
+    _, items, _ = read(art, recursive=False)
+    assert not any("/" in name for name in items)
+    assert "a.png" in items
+
+
+def test_extensions_choose_files_case_insensitively(art):
+    (art / "LOUD.PNG").write_bytes((art / "a.png").read_bytes())
+    results, items, _ = read(art, extensions=[".GIF", "png"])
+    assert set(items) == {"a.png", "alpha.png", "anim.gif", "grey.png", "LOUD.PNG"}
+    assert len(results) == 7  # and the two broken .png files
+
+
+def test_relative_path_is_relative_to_the_current_directory(art, monkeypatch):
+    monkeypatch.chdir(art.parent)
+    _, items, _ = read("art/sub/deeper")
+    assert [item.origin for item in items.values()] == [str(art / "sub" / "deeper" / "c.webp")]
+
+
+def test_missing_folder_is_a_user_error(tmp_path):
+    with pytest.raises(artgan.ArtganError, match="nowhere: no such folder"):
+        read(tmp_path / "nowhere")
+
+
+def test_folder_without_images_is_a_user_error(tmp_path):
+    (tmp_path / "notes.txt").write_text("no images here")
+    with pytest.raises(artgan.ArtganError, match="no image files"):
+        read(tmp_path)
+
+
+def test_folder_source_is_registered():
+    assert plugins.get("source", "folder").cls is Folder
