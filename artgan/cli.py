@@ -172,7 +172,7 @@ def _report_run(run) -> None:
         out.print("continue with --resume")
 
 
-plugins.pm.hook.register_commands(app=app)
+plugins.hooks().register_commands(app=app)
 
 
 def main() -> None:

@@ -163,10 +163,11 @@ def _preprocess(item: Item, preprocessors) -> Iterator[Item | Skipped]:
             if isinstance(current, Skipped):
                 passed.append(current)
                 continue
+            steps = [*current.steps, table]
             try:
                 for out in plugin.process(current):
                     if isinstance(out, Item):
-                        out.steps = [*current.steps, table]
+                        out.steps = list(steps)
                     passed.append(out)
             except Exception as exc:  # a bad item is reported, never fatal for the rest
                 passed.append(Skipped(current.origin, f"{step.key} ({step.name}) failed: {exc}"))

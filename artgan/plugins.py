@@ -27,6 +27,23 @@ REGISTER_HOOKS = {
 pm = pluggy.PluginManager(GROUP)
 pm.add_hookspecs(hookspecs)
 _provenance: dict[str, str] = {}  # plugin name in pm -> where it came from
+_loaded = False
+
+
+def hooks():
+    """The hook caller, with installed plugins loaded on first use.
+
+    Loading waits until then because plugin modules import artgan themselves.
+    """
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        load_entry_points()
+        if os.environ.get("ARTGAN_PLUGINS_DIR"):
+            load_plugins_dir(os.environ["ARTGAN_PLUGINS_DIR"])
+        if os.environ.get("ARTGAN_TRACE_PLUGINS"):
+            pm.add_hookcall_monitoring(_trace_call, _trace_result)
+    return pm.hook
 
 
 @dataclass(frozen=True)
@@ -130,7 +147,7 @@ def collect(kind: str) -> dict[str, PluginInfo]:
     hook_name = REGISTER_HOOKS[kind]
     found: dict[str, PluginInfo] = {}
     # Call each implementation on its own, so a duplicate name can say who registered both.
-    for impl in reversed(getattr(pm.hook, hook_name).get_hookimpls()):
+    for impl in reversed(getattr(hooks(), hook_name).get_hookimpls()):
         others = [p for p in pm.get_plugins() if p is not impl.plugin]
         provider = impl.plugin_name
 
@@ -165,8 +182,3 @@ def all_plugins() -> list[PluginInfo]:
     return [info for kind in REGISTER_HOOKS for _, info in sorted(collect(kind).items())]
 
 
-load_entry_points()
-if os.environ.get("ARTGAN_PLUGINS_DIR"):
-    load_plugins_dir(os.environ["ARTGAN_PLUGINS_DIR"])
-if os.environ.get("ARTGAN_TRACE_PLUGINS"):
-    pm.add_hookcall_monitoring(_trace_call, _trace_result)

@@ -23,7 +23,7 @@ from artgan.errors import ArtganError
 from artgan.files import atomic_path, write_text_atomic
 from artgan.images import grid, to_uint8
 from artgan.kinds import Context, Model
-from artgan.plugins import pm
+from artgan.plugins import hooks
 from artgan.recipe import Recipe
 
 
@@ -124,14 +124,14 @@ def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) ->
         _restore(run, sampler, checkpoint.load(existing[-1]))
     _trim_metrics(run)
     _write_lock(run, dataset)
-    pm.hook.on_run_start(run=run)
+    hooks().on_run_start(run=run)
     try:
         if run.step == 0:
             _snapshot(run)
             _checkpoint(run, sampler)
         _loop(run, sampler)
     finally:
-        pm.hook.on_run_end(run=run)
+        hooks().on_run_end(run=run)
     return run
 
 
@@ -209,7 +209,7 @@ def _snapshot(run: Run) -> None:
     images = to_uint8(run.model.sample(run.fixed_z.to(run.device)))
     with atomic_path(run.snapshots / f"step-{run.step:07d}.png") as tmp:
         grid(images, columns=run.recipe.train.grid).save(tmp, format="PNG")
-    pm.hook.on_snapshot(run=run, step=run.step, images=images)
+    hooks().on_snapshot(run=run, step=run.step, images=images)
 
 
 def _checkpoint(run: Run, sampler: BatchSampler) -> None:
@@ -227,7 +227,7 @@ def _checkpoint(run: Run, sampler: BatchSampler) -> None:
                     "fixed_z": run.fixed_z},
     })
     checkpoint.prune(run.checkpoints, run.recipe.train.keep_checkpoints)
-    pm.hook.on_checkpoint(run=run, step=run.step, path=path)
+    hooks().on_checkpoint(run=run, step=run.step, path=path)
 
 
 def _restore(run: Run, sampler: BatchSampler, payload: dict[str, Any]) -> None:

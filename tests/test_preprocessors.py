@@ -17,7 +17,8 @@ RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
 
 
 def item(pixels: np.ndarray) -> artgan.Item:
-    return artgan.Item(Image.fromarray(pixels.astype(np.uint8)), origin="test.png", info={"file": "test.png"})
+    image = Image.fromarray(pixels.astype(np.uint8))
+    return artgan.Item(image, origin="test.png", info={"file": "test.png"})
 
 
 def numbered(height: int, width: int) -> np.ndarray:
