@@ -19,8 +19,9 @@ from artgan.errors import ArtganError
 from artgan.recipe import Recipe, load_recipe
 from artgan.sampling import write_samples
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+# Paths, recipes and plugin help are printed as they are: no markup, emoji codes or wrapping.
+out = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
 class _Group(TyperGroup):
@@ -30,7 +31,7 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except ArtganError as exc:
-            err.print(f"error: {exc}", markup=False, soft_wrap=True)
+            err.print(f"error: {exc}")
             ctx.exit(2)
 
 
@@ -68,15 +69,14 @@ def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path
     """Build the dataset, train, and render: the whole recipe."""
     loaded = _load(recipe, set_)
     if dry_run:
-        out.print(tomli_w.dumps(loaded.as_dict()), markup=False)
+        sys.stdout.write(tomli_w.dumps(loaded.as_dict()))
         return
     _run(loaded, root, resume)
 
 
 def _run(loaded: Recipe, root: Path, resume: bool) -> None:
     _report_dataset(build_dataset(loaded, root))
-    trained = runner.train(loaded, root, resume)
-    _report_run(trained)
+    trained = _train(loaded, root, resume)
     for path in runner.render(loaded, trained.dir):
         _say("rendered", path)
 
@@ -96,7 +96,7 @@ def dataset(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: 
 def train(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path = OutOpt,
           resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint")):
     """Train on an already built dataset."""
-    _report_run(runner.train(_load(recipe, set_), root, resume))
+    _train(_load(recipe, set_), root, resume)
 
 
 @app.command()
@@ -130,7 +130,7 @@ def list_plugins(name: Optional[str] = typer.Argument(None, help="show this plug
         out.print(table)
     else:
         for d in described:
-            out.print(f"[bold]{d['name']}[/] ({d['kind']}, {d['distribution']}): {d['summary']}")
+            out.print(f"{d['name']} ({d['kind']}, {d['distribution']}): {d['summary']}", style="bold")
             table = Table("option", "type", "default", "help")
             for option in d["options"]:
                 default = "(required)" if option["required"] else json.dumps(option["default"])
@@ -158,7 +158,16 @@ def _report_dataset(report) -> None:
     if report.skipped:
         out.print(f"  skipped {len(report.skipped)} (listed in {ds.folder / 'dataset.json'}):")
         for reason, count in report.skip_reasons().most_common(10):
-            out.print(f"    {count} x {reason}", markup=False)
+            out.print(f"    {count} x {reason}")
+
+
+def _train(loaded: Recipe, root: Path, resume: bool):
+    """Train, report where things went; after Ctrl-C, exit with status 130."""
+    trained = runner.train(loaded, root, resume)
+    _report_run(trained)
+    if trained.interrupted:
+        raise typer.Exit(130)
+    return trained
 
 
 def _report_run(run) -> None:
@@ -172,11 +181,13 @@ def _report_run(run) -> None:
         out.print("continue with --resume")
 
 
-plugins.hooks().register_commands(app=app)
-
-
 def main() -> None:
     """Console entry point."""
+    try:
+        plugins.hooks().register_commands(app=app)
+    except ArtganError as exc:  # e.g. ARTGAN_PLUGINS_DIR names a missing folder
+        err.print(f"error: {exc}")
+        sys.exit(2)
     app()
 
 

@@ -88,6 +88,11 @@ def _plain(value):
 
 def register(plugin: object, name: str | None = None, provenance: str = "in-process") -> str:
     """Register a plugin object (a module or anything with hookimpls); returns its name."""
+    try:
+        hash(plugin)
+    except TypeError:
+        raise ArtganError(f"{name or plugin}: a plugin must be hashable (a module, class or "
+                          "ordinary object; not a SimpleNamespace)") from None
     registered = pm.register(plugin, name=name)
     _provenance[registered] = provenance
     return registered

@@ -4,8 +4,9 @@ from __future__ import annotations
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from pathlib import Path, PurePath
+from types import UnionType
+from typing import Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -124,6 +125,7 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: list[str] = ()) ->
     """Validate recipe ``data`` (as read from ``path``) after applying ``key=value`` overrides."""
     for override in overrides:
         apply_override(data, override, path)
+    _type_overrides(data, RecipeFile)
     try:
         shape = RecipeFile.model_validate(data)
     except ValidationError as exc:
@@ -134,8 +136,9 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: list[str] = ()) ->
             info = plugins.get(kind, section.use)
         except ArtganError as exc:
             raise ArtganError(f"{path}: {key}.use: {exc}") from None
+        extra = _type_overrides(dict(section.model_extra or {}), info.cls.Options)
         try:
-            options = info.cls.Options.model_validate(section.model_extra or {})
+            options = info.cls.Options.model_validate(extra)
         except ValidationError as exc:
             raise ArtganError(f"{path}: {_describe(exc, prefix=key)}") from None
         return Step(key, section.use, info.cls, options)
@@ -163,7 +166,33 @@ def apply_override(data: dict[str, Any], override: str, path: Path) -> None:
     last = parts[-1]
     if isinstance(node, list):
         node = _descend(node, None, key, path)
-    node[last] = _parse_value(text)
+    node[last] = _Override(text)
+
+
+class _Override(str):
+    """A --set value, typed once the schema of its table is known."""
+
+
+def _type_overrides(table: dict[str, Any], schema: type[BaseModel]) -> dict[str, Any]:
+    """Give each --set value in ``table`` the type its field wants: text fields keep the text
+    as written (``--set name=2024`` is the name "2024"), others read it as a TOML value."""
+    for key, value in table.items():
+        field = schema.model_fields.get(key)
+        annotation = field.annotation if field else None
+        if isinstance(value, _Override):
+            parsed = _parse_value(value)
+            table[key] = parsed if not _takes_text(annotation) or isinstance(parsed, str) else str(value)
+        elif isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            _type_overrides(value, annotation)
+    return table
+
+
+def _takes_text(annotation: Any) -> bool:
+    if isinstance(annotation, type):
+        return issubclass(annotation, (str, PurePath))
+    if get_origin(annotation) is Literal:
+        return any(isinstance(arg, str) for arg in get_args(annotation))
+    return get_origin(annotation) in (Union, UnionType) and any(map(_takes_text, get_args(annotation)))
 
 
 def _descend(node: Any, part: str | None, where: str, path: Path) -> Any:

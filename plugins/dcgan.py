@@ -106,6 +106,7 @@ class DCGAN(artgan.Model):
         self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d, betas=betas)
         self.rng = random.Random(self.context.seed)  # noise levels and label smoothing draws
+        self.updates = 0  # G updates so far, for the EMA warm-up
 
     def _noisy(self, images, stddev: float):
         return images + stddev * torch.randn_like(images) if stddev > 0 else images
@@ -139,7 +140,9 @@ class DCGAN(artgan.Model):
 
     @torch.no_grad()
     def _update_ema(self) -> None:
-        beta = self.options.ema
+        # Warm up: early on, average over the few steps there are, not over the random init.
+        self.updates += 1
+        beta = min(self.options.ema, (1 + self.updates) / (10 + self.updates))
         for avg, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
             avg.lerp_(live, 1.0 - beta)
         for avg, live in zip(self.generator_ema.buffers(), self.generator.buffers()):
@@ -168,6 +171,7 @@ class DCGAN(artgan.Model):
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "rng": list(self.rng.getstate()[1]),
+            "updates": self.updates,
         }
 
     def load_state_dict(self, state):
@@ -177,6 +181,7 @@ class DCGAN(artgan.Model):
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.rng.setstate((3, tuple(state["rng"]), None))
+        self.updates = state["updates"]
 
 
 @artgan.hookimpl

@@ -1,0 +1,231 @@
+"""The plugin manager: entry points, in-process plugins, loose files, names, tracing, commands."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import types
+
+import pytest
+from typer.testing import CliRunner
+
+import artgan
+from artgan import plugins
+from artgan.cli import app
+
+
+class Dots(artgan.Source):
+    """Test source: nothing at all."""
+
+    def items(self):
+        return iter(())
+
+
+class NotASource(artgan.Model):
+    """A model class, wrongly registered as a source."""
+
+
+def source_plugin(name, cls=Dots):
+    """A plugin object (a module, as a loose file would be) that registers one source."""
+
+    @artgan.hookimpl
+    def register_sources(register):
+        register(name, cls)
+
+    module = types.ModuleType(f"test_plugin_{name}")
+    module.register_sources = register_sources
+    return module
+
+
+def clean_env(**extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ARTGAN_")}
+    env.update(extra)
+    return env
+
+
+def write_loose_plugin(folder, stem, source_name):
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}.py"
+    path.write_text(textwrap.dedent(f'''
+        from pydantic import Field
+        import artgan
+
+        class LooseOptions(artgan.Options):
+            dots: int = Field(3, ge=1, description="how many dots")
+
+        class Loose(artgan.Source):
+            """A loose test source."""
+            Options = LooseOptions
+
+            def items(self):
+                return iter(())
+
+        @artgan.hookimpl
+        def register_sources(register):
+            register("{source_name}", Loose)
+    '''), encoding="utf-8")
+    return path
+
+
+def test_builtins_come_from_entry_points():
+    shapes = plugins.collect("source")["shapes"]
+    dcgan = plugins.collect("model")["dcgan"]
+    assert shapes.distribution.startswith("artgan")
+    assert dcgan.distribution.startswith("artgan")
+    assert issubclass(shapes.cls, artgan.Source)
+    assert issubclass(dcgan.cls, artgan.Model)
+    assert "grid" in plugins.collect("renderer")
+    # the built-in modules are registered under the entry-point group, like third-party ones
+    assert plugins.pm.get_plugin("artgan:shapes") is not None
+
+
+def test_in_process_plugin_appears_and_disappears(register_plugin):
+    name = register_plugin(source_plugin("test-dots"), name="test-in-process-dots")
+    found = plugins.collect("source")
+    assert found["test-dots"].cls is Dots
+    assert found["test-dots"].provider == name
+    assert found["test-dots"].distribution == "in-process"
+    assert plugins.get("source", "test-dots").cls is Dots
+    plugins.unregister(name)
+    assert "test-dots" not in plugins.collect("source")
+
+
+def test_in_process_class_plugin(register_plugin):
+    class Plugin:
+        @artgan.hookimpl
+        def register_sources(self, register):
+            register("test-class-dots", Dots)
+
+    register_plugin(Plugin(), name="test-class-plugin")
+    assert plugins.collect("source")["test-class-dots"].cls is Dots
+
+
+def test_unhashable_plugin_object_is_refused_clearly():
+    """pluggy needs hashable plugin objects; a SimpleNamespace is refused at once, by name."""
+
+    @artgan.hookimpl
+    def register_sources(register):
+        register("test-namespace-dots", Dots)
+
+    with pytest.raises(artgan.ArtganError, match="test-namespace: a plugin must be hashable"):
+        plugins.register(types.SimpleNamespace(register_sources=register_sources), name="test-namespace")
+    assert "test-namespace-dots" not in plugins.collect("source")
+
+
+def test_duplicate_name_names_both_providers(register_plugin):
+    register_plugin(source_plugin("shapes"), name="test-impostor")
+    with pytest.raises(artgan.ArtganError) as caught:
+        plugins.collect("source")
+    message = str(caught.value)
+    assert '"shapes"' in message
+    assert "test-impostor" in message
+    assert "artgan:shapes" in message
+
+
+def test_duplicate_name_between_two_in_process_plugins(register_plugin):
+    register_plugin(source_plugin("test-twice"), name="test-first")
+    register_plugin(source_plugin("test-twice"), name="test-second")
+    with pytest.raises(artgan.ArtganError, match="test-twice") as caught:
+        plugins.collect("source")
+    assert "test-first" in str(caught.value) and "test-second" in str(caught.value)
+
+
+@pytest.mark.parametrize("cls", [NotASource, object, "not a class"])
+def test_registering_a_non_subclass_is_refused(register_plugin, cls):
+    register_plugin(source_plugin("test-wrong", cls), name="test-wrong-kind")
+    with pytest.raises(artgan.ArtganError, match="subclass of artgan.Source") as caught:
+        plugins.collect("source")
+    assert "test-wrong-kind" in str(caught.value)
+
+
+def test_misspelt_name_suggests_the_closest():
+    with pytest.raises(artgan.ArtganError, match='did you mean "shapes"'):
+        plugins.get("source", "shapse")
+    with pytest.raises(artgan.ArtganError, match='did you mean "dcgan"'):
+        plugins.get("model", "dcgna")
+
+
+def test_unrelated_name_points_to_the_list():
+    with pytest.raises(artgan.ArtganError, match="artgan plugins") as caught:
+        plugins.get("model", "zzzzzzzz")
+    assert "did you mean" not in str(caught.value)
+
+
+def test_loose_file_loads_from_a_folder(tmp_path, restore_plugins):
+    path = write_loose_plugin(tmp_path / "loose", "loose_dots", "test-loose-dots")
+    plugins.load_plugins_dir(tmp_path / "loose")
+    info = plugins.collect("source")["test-loose-dots"]
+    assert info.distribution.startswith("loose file")
+    assert str(path) in info.distribution
+    assert [o["name"] for o in info.describe()["options"]] == ["dots"]
+    # loading the same folder again does not register it twice
+    plugins.load_plugins_dir(tmp_path / "loose")
+    assert "test-loose-dots" in plugins.collect("source")
+
+
+def test_missing_plugins_folder_is_a_user_error(tmp_path):
+    with pytest.raises(artgan.ArtganError, match="does not exist"):
+        plugins.load_plugins_dir(tmp_path / "nowhere")
+
+
+def test_broken_loose_file_is_a_user_error_naming_it(tmp_path, restore_plugins):
+    folder = tmp_path / "broken"
+    folder.mkdir()
+    (folder / "broken_plugin.py").write_text("raise RuntimeError('boom')\n")
+    with pytest.raises(artgan.ArtganError, match="broken_plugin.py") as caught:
+        plugins.load_plugins_dir(folder)
+    assert "boom" in str(caught.value)
+
+
+def test_cli_plugins_dir_option_lists_a_loose_plugin(tmp_path, restore_plugins):
+    write_loose_plugin(tmp_path / "cli-loose", "cli_loose_dots", "test-cli-loose")
+    result = CliRunner().invoke(app, ["--plugins-dir", str(tmp_path / "cli-loose"), "plugins", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {p["name"]: p for p in json.loads(result.stdout)}
+    assert listed["test-cli-loose"]["kind"] == "source"
+    assert listed["test-cli-loose"]["distribution"].startswith("loose file")
+    assert listed["test-cli-loose"]["options"][0]["default"] == 3
+    assert "shapes" in listed
+
+
+def test_trace_prints_every_hook_call(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "artgan", "plugins"], capture_output=True, text=True,
+                            env=clean_env(ARTGAN_TRACE_PLUGINS="1"), cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    trace = [line for line in result.stderr.splitlines() if line.startswith("artgan trace")]
+    for hook in ("register_sources", "register_models", "register_renderers", "register_preprocessors"):
+        assert any(hook in line for line in trace), hook
+    assert "shapes" in result.stdout
+
+
+def test_no_trace_without_the_variable(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "artgan", "plugins"], capture_output=True, text=True,
+                            env=clean_env(), cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "artgan trace" not in result.stderr
+
+
+def test_loose_plugin_adds_a_command(tmp_path):
+    folder = tmp_path / "commands"
+    folder.mkdir()
+    (folder / "hello_command.py").write_text(textwrap.dedent('''
+        import typer
+        import artgan
+
+        @artgan.hookimpl
+        def register_commands(app):
+            @app.command()
+            def hello(name: str = typer.Option("world", "--name")):
+                """Say hello."""
+                print(f"hello {name}")
+    '''), encoding="utf-8")
+    env = clean_env(ARTGAN_PLUGINS_DIR=str(folder))
+    result = subprocess.run([sys.executable, "-m", "artgan", "hello", "--name", "Ada"], capture_output=True,
+                            text=True, env=env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "hello Ada"
+    listing = subprocess.run([sys.executable, "-m", "artgan", "--help"], capture_output=True, text=True,
+                             env=env, cwd=tmp_path, timeout=120)
+    assert "hello" in listing.stdout

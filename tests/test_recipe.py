@@ -1,0 +1,251 @@
+"""Recipes: defaults, --set overrides, and one-line errors naming the file and the key path."""
+from __future__ import annotations
+
+import sys
+
+import pytest
+import tomli_w
+
+from artgan import ArtganError
+from artgan.recipe import load_recipe, parse_recipe
+from artgan_plugins.dcgan import DCGAN
+from artgan_plugins.shapes import Shapes
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+MINIMAL = """
+    name = "mini"
+    resolution = 32
+
+    [[source]]
+    use = "shapes"
+    count = 4
+
+    [model]
+    use = "dcgan"
+"""
+
+TWO_SOURCES = MINIMAL + """
+    [[source]]
+    use = "shapes"
+    count = 6
+"""
+
+
+def error_of(path, overrides=()) -> str:
+    with pytest.raises(ArtganError) as caught:
+        load_recipe(path, list(overrides))
+    message = str(caught.value)
+    assert "\n" not in message, message
+    return message
+
+
+def test_minimal_recipe_fills_defaults(write_recipe):
+    path = write_recipe(MINIMAL)
+    recipe = load_recipe(path)
+    assert recipe.path == path
+    assert (recipe.name, recipe.seed, recipe.resolution) == ("mini", 0, 32)
+    (source,) = recipe.sources
+    assert source.key == "source[0]" and source.name == "shapes" and source.plugin is Shapes
+    assert source.options.count == 4
+    assert source.options.shape == "ellipse"
+    assert source.options.background == (0, 0, 0)
+    assert recipe.model.key == "model" and recipe.model.plugin is DCGAN
+    assert recipe.model.options.lr_g == pytest.approx(2e-4)
+    assert recipe.model.options.real_label == (1.0, 1.0)
+    assert recipe.train.steps == 2000
+    assert recipe.train.batch_size == 64
+    assert recipe.train.device == "auto"
+    assert recipe.preprocess == [] and recipe.render == []
+
+
+def test_sections_of_every_kind(write_recipe):
+    path = write_recipe(MINIMAL + """
+        [[preprocess]]
+        use = "mirror"
+
+        [[render]]
+        use = "grid"
+        count = 4
+    """)
+    recipe = load_recipe(path)
+    assert [s.key for s in recipe.preprocess] == ["preprocess[0]"]
+    assert recipe.preprocess[0].name == "mirror"
+    assert recipe.render[0].key == "render[0]"
+    assert recipe.render[0].options.count == 4
+    assert recipe.render[0].options.padding == 2
+
+
+@pytest.mark.parametrize("override, check", [
+    ("train.steps=7", lambda r: r.train.steps == 7),
+    ("source.count=5", lambda r: r.sources[0].options.count == 5),
+    ("source.0.count=5", lambda r: r.sources[0].options.count == 5),
+    ("model.real_label=[0.9, 1.0]", lambda r: r.model.options.real_label == (0.9, 1.0)),
+    ("model.lr_g=1e-3", lambda r: r.model.options.lr_g == pytest.approx(1e-3)),
+    ("source.shape=rectangle", lambda r: r.sources[0].options.shape == "rectangle"),
+    ('source.shape="rectangle"', lambda r: r.sources[0].options.shape == "rectangle"),
+    ("train.device=cpu", lambda r: r.train.device == "cpu"),
+    ("name=other-name", lambda r: r.name == "other-name"),
+    ("seed=9", lambda r: r.seed == 9),
+    ("source.background=[1, 2, 3]", lambda r: r.sources[0].options.background == (1, 2, 3)),
+])
+def test_set_overrides(write_recipe, override, check):
+    recipe = load_recipe(write_recipe(MINIMAL), [override])
+    assert check(recipe), override
+
+
+def test_set_is_typed_by_the_schema(write_recipe):
+    """A value that looks like a number is still a string where the schema wants a string."""
+    recipe = load_recipe(write_recipe(MINIMAL), ["name=2024"])
+    assert recipe.name == "2024"
+
+
+def test_set_adds_a_missing_table_and_several_overrides_apply_in_order(write_recipe):
+    recipe = load_recipe(write_recipe(MINIMAL), ["train.steps=7", "train.batch_size=4", "train.steps=8"])
+    assert (recipe.train.steps, recipe.train.batch_size) == (8, 4)
+
+
+def test_set_picks_one_of_several_sources_by_index(write_recipe):
+    recipe = load_recipe(write_recipe(TWO_SOURCES), ["source.1.count=9"])
+    assert [s.options.count for s in recipe.sources] == [4, 9]
+
+
+def test_set_index_out_of_range(write_recipe):
+    path = write_recipe(MINIMAL)
+    message = error_of(path, ["source.3.count=5"])
+    assert str(path) in message
+    assert "source.3" in message
+
+
+def test_set_without_index_on_several_entries(write_recipe):
+    path = write_recipe(TWO_SOURCES)
+    message = error_of(path, ["source.count=5"])
+    assert "source" in message and "index" in message
+
+
+def test_set_without_equals_sign(write_recipe):
+    message = error_of(write_recipe(MINIMAL), ["train.steps"])
+    assert "train.steps" in message and "KEY=VALUE" in message
+
+
+def test_set_value_of_the_wrong_type_names_the_key(write_recipe):
+    path = write_recipe(MINIMAL)
+    message = error_of(path, ["train.steps=lots"])
+    assert message.startswith(f"{path}: train.steps:")
+
+
+def test_set_unknown_option_names_the_key(write_recipe):
+    path = write_recipe(MINIMAL)
+    message = error_of(path, ["model.lr_gg=0.1"])
+    assert message.startswith(f"{path}: model.lr_gg:")
+
+
+def test_unknown_top_level_key(write_recipe):
+    path = write_recipe('colour = "blue"\n' + MINIMAL)
+    message = error_of(path)
+    assert message.startswith(f"{path}: colour:")
+    assert "unknown key" in message
+
+
+def test_unknown_option_in_a_plugin_section(write_recipe):
+    path = write_recipe(MINIMAL + "    lr_gg = 0.001\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}: model.lr_gg:")
+    assert "unknown key" in message
+
+
+def test_unknown_option_in_a_list_section_names_its_index(write_recipe):
+    path = write_recipe(TWO_SOURCES + "    colour = 3\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}: source[1].colour:")
+
+
+def test_unknown_key_in_train(write_recipe):
+    path = write_recipe(MINIMAL + "\n    [train]\n    stepz = 3\n")
+    assert error_of(path).startswith(f"{path}: train.stepz:")
+
+
+def test_wrong_type(write_recipe):
+    path = write_recipe(MINIMAL + '\n    [train]\n    steps = "many"\n')
+    message = error_of(path)
+    assert message.startswith(f"{path}: train.steps:")
+    assert "many" in message
+
+
+def test_wrong_type_of_a_plugin_option(write_recipe):
+    path = write_recipe(MINIMAL.replace("count = 4", 'count = "four"'))
+    assert error_of(path).startswith(f"{path}: source[0].count:")
+
+
+def test_out_of_range_option(write_recipe):
+    path = write_recipe(MINIMAL + "    real_label = [1.0, 0.9]\n")
+    assert error_of(path).startswith(f"{path}: model.real_label")
+
+
+@pytest.mark.parametrize("section, wrong, right", [
+    ("source", "shapse", "shapes"),
+    ("model", "dcgna", "dcgan"),
+])
+def test_unknown_plugin_name_suggests_the_closest(write_recipe, section, wrong, right):
+    path = write_recipe(MINIMAL.replace(f'"{right}"', f'"{wrong}"'))
+    message = error_of(path)
+    assert str(path) in message
+    assert f"{section}[0].use" in message if section == "source" else "model.use" in message
+    assert f'"{wrong}"' in message
+    assert f'did you mean "{right}"' in message
+
+
+def test_plugin_of_the_wrong_kind_is_unknown(write_recipe):
+    path = write_recipe(MINIMAL.replace('use = "dcgan"', 'use = "shapes"'))
+    message = error_of(path)
+    assert "model.use" in message and "shapes" in message
+
+
+def test_invalid_toml(write_recipe):
+    path = write_recipe(MINIMAL + "\n    this is not toml\n")
+    message = error_of(path)
+    assert message.startswith(f"{path}:")
+    assert "TOML" in message
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nowhere.toml"
+    message = error_of(path)
+    assert str(path) in message and "not found" in message
+
+
+def test_missing_model(write_recipe):
+    path = write_recipe(MINIMAL.replace('[model]\n    use = "dcgan"', ""))
+    message = error_of(path)
+    assert message.startswith(f"{path}: model:")
+
+
+def test_missing_source(write_recipe):
+    path = write_recipe('name = "x"\n[model]\nuse = "dcgan"\n')
+    assert error_of(path).startswith(f"{path}: source:")
+
+
+def test_bad_name(write_recipe):
+    path = write_recipe(MINIMAL.replace('name = "mini"', 'name = "../escape"'))
+    assert error_of(path).startswith(f"{path}: name:")
+
+
+def test_as_dict_round_trips_through_toml(write_recipe, tmp_path):
+    recipe = load_recipe(write_recipe(MINIMAL + """
+        [[preprocess]]
+        use = "mirror"
+
+        [[render]]
+        use = "grid"
+    """), ["train.steps=7", "model.real_label=[0.9, 1.0]"])
+    data = recipe.as_dict()
+    text = tomli_w.dumps(data)
+    again = parse_recipe(tomllib.loads(text), tmp_path / "again.toml")
+    assert again.as_dict() == data
+    assert data["train"]["steps"] == 7
+    assert data["model"]["real_label"] == [0.9, 1.0]
+    assert data["source"][0]["shape"] == "ellipse"  # defaults are filled in
+    assert data["render"][0]["use"] == "grid" and "out" not in data["render"][0]  # None is left out
