@@ -152,7 +152,8 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
             run.step += 1
             run.images_seen += options.batch_size
             run.seconds = time.perf_counter() - started
-            window.append({**losses, "images_per_s": options.batch_size / (time.perf_counter() - tick)})
+            speed = options.batch_size / (time.perf_counter() - tick)
+            window.append({**losses, "images_per_s": speed})
             if run.step % options.metrics_every == 0 or run.step == options.steps:
                 _log_metrics(run, window)
                 window = []
@@ -161,7 +162,7 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
             if run.step % options.checkpoint_every == 0:
                 _checkpoint(run, sampler)
                 retries = 0
-            bar.advance(1, status=" ".join(f"{k}={v:.3f}" for k, v in losses.items()))
+            bar.advance(1, status=" ".join(f"{k}={v:.3f}" for k, v in losses.items()) + f" {speed:.0f} img/s")
         if run.step % options.snapshot_every:
             _snapshot(run)
         if run.step % options.checkpoint_every:

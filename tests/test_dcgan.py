@@ -1,0 +1,86 @@
+"""The dcgan model plugin: shapes at every resolution, options, D:G ratio, averaged G."""
+import pytest
+import torch
+from pydantic import ValidationError
+
+import artgan
+from artgan_plugins.dcgan import DCGAN, DCGANOptions
+
+
+def tiny(resolution=32, **options):
+    return DCGAN(DCGANOptions(g_width=4, d_width=4, z_dim=8, **options), artgan.Context(resolution=resolution))
+
+
+@pytest.mark.parametrize("resolution", [32, 64, 128, 256, 512])
+def test_generator_and_discriminator_shapes(resolution):
+    model = tiny(resolution)
+    z = torch.randn(2, 8)
+    images = model.generator(z)
+    assert images.shape == (2, 3, resolution, resolution)
+    assert images.abs().max() <= 1.0
+    assert model.discriminator(images).shape == (2,)
+
+
+@pytest.mark.parametrize("resolution", [16, 48, 1024])
+def test_resolution_outside_range_or_not_power_of_two_is_refused(resolution):
+    with pytest.raises(artgan.ArtganError, match=f"resolution {resolution} must be a power of two"):
+        tiny(resolution)
+
+
+def test_ranges_must_be_ordered():
+    with pytest.raises(ValidationError, match="must not exceed"):
+        DCGANOptions(real_label=(1.0, 0.9))
+
+
+def test_train_step_with_every_trick_updates_both_networks():
+    torch.manual_seed(0)
+    model = tiny(instance_noise=(0.0, 0.1), real_label=(0.9, 1.0), d_steps=2, g_steps=3)
+    g_before = [p.clone() for p in model.generator.parameters()]
+    d_before = [p.clone() for p in model.discriminator.parameters()]
+    losses = model.train_step(torch.rand(4, 3, 32, 32) * 2 - 1)
+    assert set(losses) == {"loss_d", "loss_g"} and all(v > 0 for v in losses.values())
+    assert all(not torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
+    assert all(not torch.equal(a, b) for a, b in zip(d_before, model.discriminator.parameters()))
+    # Adam counts its own steps: the D:G ratio is what the options asked for
+    assert model.opt_d.state[next(model.discriminator.parameters())]["step"] == 2
+    assert model.opt_g.state[next(model.generator.parameters())]["step"] == 3
+    # D's weights get no gradient from G's step (they were switched off, then back on)
+    assert all(p.requires_grad for p in model.discriminator.parameters())
+
+
+def test_samples_come_from_the_averaged_generator():
+    torch.manual_seed(0)
+    model = tiny(ema=0.99)
+    for _ in range(3):
+        model.train_step(torch.rand(4, 3, 32, 32) * 2 - 1)
+    z = torch.randn(2, 8)
+    model.generator_ema.eval()
+    assert torch.equal(model.sample(z), model.generator_ema(z))
+    live = model.generator.eval()(z)
+    assert not torch.allclose(model.sample(z), live)
+
+
+def test_without_averaging_samples_come_from_the_live_generator():
+    model = tiny(ema=0.0)
+    z = torch.randn(2, 8)
+    assert torch.equal(model.sample(z), model.generator.eval()(z))
+
+
+def test_truncation_pulls_samples_toward_the_mean_latent():
+    model = tiny()
+    z = torch.randn(16, 8)
+    mean = model.sample(torch.zeros(1, 8))
+    near = (model.sample(z, truncation=0.3) - mean).abs().mean()
+    far = (model.sample(z, truncation=1.0) - mean).abs().mean()
+    assert near < far
+
+
+def test_state_dict_round_trips_into_a_fresh_model():
+    torch.manual_seed(0)
+    model = tiny()
+    model.train_step(torch.rand(4, 3, 32, 32) * 2 - 1)
+    other = tiny()
+    other.load_state_dict(model.state_dict())
+    z = torch.randn(3, 8)
+    assert torch.equal(model.sample(z), other.sample(z))
+    assert other.updates == 1 and other.rng.random() == model.rng.random()
