@@ -1,0 +1,92 @@
+"""Running one renderer by name with its options given as text, as `artgan render` does."""
+from __future__ import annotations
+
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic.fields import FieldInfo
+
+from artgan import plugins
+from artgan.errors import ArtganError
+from artgan.kinds import Context, Options
+from artgan.recipe import _parse_value, _takes_text  # read exactly as recipe --set values are
+from artgan.training import pick_device
+
+
+def targets_option(cls: type) -> str | None:
+    """The option of renderer ``cls`` that takes every target after the first (compare's ``runs``).
+
+    A renderer opts in with a class attribute ``targets_option = "NAME"``; others take one target.
+    """
+    return getattr(cls, "targets_option", None)
+
+
+def is_flag(field: FieldInfo) -> bool:
+    """Whether an option is a yes/no switch (``--loop`` / ``--no-loop`` on the command line)."""
+    return _unwrap(field.annotation) is bool
+
+
+def metavar(field: FieldInfo) -> str:
+    """How an option's value looks in help: INT, NUMBER, PATH, TEXT, a|b|c or INT,..."""
+    kind = _unwrap(field.annotation)
+    if typing.get_origin(kind) is typing.Literal:
+        return "|".join(map(str, typing.get_args(kind)))
+    if typing.get_origin(kind) in (list, tuple, set):
+        items = typing.get_args(kind)
+        return f"{metavar(FieldInfo(annotation=items[0] if items else str))},..."
+    return {int: "INT", float: "NUMBER", Path: "PATH"}.get(kind, "TEXT")
+
+
+def flag(name: str) -> str:
+    """The command-line spelling of option ``name``: ``strip_size`` -> ``--strip-size``."""
+    return "--" + name.replace("_", "-")
+
+
+def options_from_text(cls: type[Options], given: dict[str, Any]) -> Options:
+    """Validate options typed on the command line: values are TOML literals or bare text, and
+    list options also take comma-separated values (``3,17,42``). ``None`` means not given."""
+    fields = cls.model_fields
+    data = {name: _from_text(fields[name].annotation, value) if isinstance(value, str) else value
+            for name, value in given.items() if value is not None}
+    try:
+        return cls.model_validate(data)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        message = error["msg"].removeprefix("Value error, ")
+        if not error["loc"]:  # a rule about several options names them itself
+            raise ArtganError(message) from None
+        got = f" (got {error['input']!r})" if error["type"] != "missing" else ""
+        raise ArtganError(f"{flag(str(error['loc'][0]))}: {message}{got}") from None
+
+
+def render(name: str, targets: list[Path], given: dict[str, Any], device: str = "auto") -> list[Path]:
+    """Run renderer ``name`` on ``targets`` with command-line options ``given``; returns its files."""
+    info = plugins.get("renderer", name)
+    first, *rest = targets
+    extra = targets_option(info.cls)
+    if rest and extra is None:
+        raise ArtganError(f"{name} renders one target at a time; got {len(targets)}")
+    if extra is not None:
+        given = {**given, extra: [str(path) for path in rest]}
+    options = options_from_text(info.cls.Options, given)
+    return info.cls(options, Context(device=pick_device(device))).render(first)
+
+
+def _from_text(annotation: Any, text: str) -> Any:
+    kind = _unwrap(annotation)
+    if typing.get_origin(kind) in (list, tuple, set) and not text.lstrip().startswith("["):
+        items = typing.get_args(kind)
+        return [_from_text(items[0] if items else Any, part.strip()) for part in text.split(",")]
+    parsed = _parse_value(text)
+    return text if _takes_text(annotation) and not isinstance(parsed, str) else parsed  # a file named 2024
+
+
+def _unwrap(annotation: Any) -> Any:
+    """``X | None`` -> ``X``."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        rest = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        return rest[0] if len(rest) == 1 else annotation
+    return annotation

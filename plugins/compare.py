@@ -1,0 +1,74 @@
+"""Renderer "compare": the timelapses of several runs side by side, each under its name."""
+from __future__ import annotations
+
+import bisect
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+from PIL import Image
+from pydantic import Field
+
+import artgan
+from artgan import film, run_folder
+
+GAP = 8  # black pixels between runs
+
+
+class CompareOptions(film.SnapshotFilmOptions):
+    runs: list[Path] = Field(default_factory=list, description="run folders shown right of the target run, "
+                                                               "in order")
+    out: Path | None = Field(None, description="mp4 to write (default: compare.mp4 in the target run folder)")
+
+
+class Compare(artgan.Renderer):
+    """The snapshots of several runs side by side, step for step, each labelled with its name."""
+
+    Options = CompareOptions
+    targets_option = "runs"  # on the command line, every RUN_DIR after the first fills this option
+
+    def render(self, target):
+        o = self.options
+        folders = [Path(target), *o.runs]
+        shots = [run_folder.snapshots(folder) for folder in folders]
+        steps = sorted({shot.step for run in shots for shot in run})
+        out = Path(o.out or Path(target) / "compare.mp4")
+        return film.write_film(self._frames(folders, shots, steps), out, o.fps, gif=o.gif,
+                               hold=o.hold_frames, total=len(steps), label="compare")
+
+    def _frames(self, folders: list[Path], shots: list[list[run_folder.Snapshot]],
+                steps: list[int]) -> Iterator[np.ndarray]:
+        o = self.options
+        side = o.size or max(max(run[0].picture().size) for run in shots)
+        names = [folder.resolve().name for folder in folders]
+        name_font = film.font_for(side, max(names, key=len))
+        step_font = film.font_for(side, f"step {steps[-1]:,}")
+        run_steps = [[shot.step for shot in run] for run in shots]
+        shown: list[tuple[int, np.ndarray] | None] = [None] * len(shots)  # (snapshot index, its tile)
+        for step in steps:
+            for i, numbers in enumerate(run_steps):
+                # Each run shows its newest snapshot at this step; a shorter run holds its last one.
+                pick = max(bisect.bisect_right(numbers, step) - 1, 0)
+                if shown[i] is None or shown[i][0] != pick:
+                    shown[i] = (pick, self._tile(shots[i][pick], names[i], side, name_font, step_font))
+            yield _side_by_side([tile for _, tile in shown])
+
+    def _tile(self, shot: run_folder.Snapshot, name: str, side: int, name_font, step_font) -> np.ndarray:
+        o = self.options
+        picture = film.fit(shot.picture(), side, o.smooth)
+        square = Image.new("RGB", (side, side))  # runs with other aspect ratios are centred, not stretched
+        square.paste(picture, ((side - picture.width) // 2, (side - picture.height) // 2))
+        labelled = film.caption(square, name, name_font, above=True)
+        if o.caption:
+            labelled = film.caption(labelled, f"step {shot.step:,}", step_font)
+        return np.asarray(labelled)
+
+
+def _side_by_side(tiles: list[np.ndarray]) -> np.ndarray:
+    gap = np.zeros((tiles[0].shape[0], GAP, 3), np.uint8)
+    return np.concatenate([part for tile in tiles for part in (gap, tile)][1:], axis=1)
+
+
+@artgan.hookimpl
+def register_renderers(register):
+    register("compare", Compare)

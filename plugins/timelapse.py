@@ -1,0 +1,113 @@
+"""Renderer "timelapse": a run's snapshot grids, from noise to the end of training, as a film."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+from PIL import Image
+from pydantic import Field
+
+import artgan
+from artgan import film, run_folder
+from artgan.files import atomic_path
+from artgan.images import grid
+
+
+class TimelapseOptions(film.SnapshotFilmOptions):
+    samples: int | None = Field(None, ge=1, description="show only the first N samples of each snapshot, "
+                                                        "as a square grid")
+    strip: int | None = Field(None, ge=0, description="also write OUT-strip.png: sample number N (counted "
+                                                      "from 0) across the snapshots, oldest on the left")
+    strip_count: int = Field(10, ge=1, description="snapshots in the progress strip, evenly spaced from "
+                                                   "first to last")
+    strip_size: int = Field(128, ge=16, description="side of each picture in the progress strip, in pixels")
+    out: Path | None = Field(None, description="mp4 to write (default: timelapse.mp4 in the run folder)")
+
+
+class Timelapse(artgan.Renderer):
+    """A film of a run's snapshots: its fixed samples, from noise to the end of training."""
+
+    Options = TimelapseOptions
+
+    def render(self, target):
+        o = self.options
+        shots = run_folder.snapshots(target)
+        lock = run_folder.lock(target)
+        columns = self._columns(target, lock)
+        out = Path(o.out or Path(target) / "timelapse.mp4")
+        written = film.write_film(self._frames(shots, lock, columns), out, o.fps, gif=o.gif,
+                                  hold=o.hold_frames, total=len(shots), label="timelapse")
+        if o.strip is not None:
+            written.append(self._strip(shots, columns, out.with_name(f"{out.stem}-strip.png")))
+        return written
+
+    def _columns(self, target, lock: dict[str, Any]) -> int | None:
+        """Samples per row of the snapshot grids, checked against the options that pick samples."""
+        o = self.options
+        columns = lock.get("train", {}).get("grid")
+        if o.samples is None and o.strip is None:
+            return columns
+        if columns is None:
+            raise artgan.ArtganError(f"{target}: no recipe.lock.toml, so the snapshot grid is unknown; "
+                                     "leave out samples and strip")
+        count = columns * columns
+        if o.samples is not None and o.samples > count:
+            raise artgan.ArtganError(f"samples: the snapshots hold {count} samples; choose at most {count}")
+        if o.strip is not None and o.strip >= count:
+            raise artgan.ArtganError(f"strip: the snapshots hold samples 0 to {count - 1}; choose one of them")
+        return columns
+
+    def _frames(self, shots: list[run_folder.Snapshot], lock: dict[str, Any],
+                columns: int | None) -> Iterator[np.ndarray]:
+        o = self.options
+        font = None
+        for shot in shots:
+            picture = shot.picture()
+            if o.samples is not None:
+                picture = grid(_samples(picture, columns, range(o.samples)))
+            picture = film.fit(picture, o.size, o.smooth)
+            if o.caption:
+                font = font or film.font_for(picture.width, _caption(shots[-1].step, lock))
+                picture = film.caption(picture, _caption(shot.step, lock), font)
+            yield np.asarray(picture)
+
+    def _strip(self, shots: list[run_folder.Snapshot], columns: int, path: Path) -> Path:
+        """One sample at evenly spaced snapshots, side by side: how that latent evolved."""
+        o = self.options
+        spaced = np.linspace(0, len(shots) - 1, min(o.strip_count, len(shots))).round().astype(int)
+        picks = [shots[i] for i in spaced]
+        font = film.font_for(o.strip_size, f"step {picks[-1].step:,}")
+        pictures = []
+        for shot in picks:
+            sample = Image.fromarray(_samples(shot.picture(), columns, [o.strip])[0])
+            picture = film.fit(sample, o.strip_size, o.smooth)
+            if o.caption:
+                picture = film.caption(picture, f"step {shot.step:,}", font)
+            pictures.append(np.asarray(picture))
+        with atomic_path(path) as tmp:
+            grid(np.stack(pictures), columns=len(pictures), padding=2).save(tmp, format="PNG")
+        return path
+
+
+def _samples(picture: Image.Image, columns: int, indices) -> np.ndarray:
+    """Samples ``indices`` of a snapshot grid with ``columns`` samples per row, as (N, s, s, 3)."""
+    pixels = np.asarray(picture)
+    side = pixels.shape[1] // columns
+    tops_lefts = [(i // columns * side, i % columns * side) for i in indices]
+    return np.stack([pixels[top:top + side, left:left + side] for top, left in tops_lefts])
+
+
+def _caption(step: int, lock: dict[str, Any]) -> str:
+    """"step 1,500 · epoch 19.2 · 96,000 images"; images seen = step x batch size."""
+    batch = lock.get("train", {}).get("batch_size")
+    dataset = lock.get("lock", {}).get("dataset_images")
+    if not batch:
+        return f"step {step:,}"
+    epoch = f" · epoch {step * batch / dataset:.1f}" if dataset else ""
+    return f"step {step:,}{epoch} · {step * batch:,} images"
+
+
+@artgan.hookimpl
+def register_renderers(register):
+    register("timelapse", Timelapse)

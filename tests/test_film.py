@@ -1,0 +1,128 @@
+"""The shared film writer: H.264 mp4 read back with ffmpeg, looping GIFs, atomic writes, framing."""
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+import pytest
+from films import distance, read_film
+from PIL import Image
+
+import artgan
+from artgan import film
+
+
+def colour_frames(count: int, height: int = 32, width: int = 48) -> list[np.ndarray]:
+    """Flat frames of clearly different colours."""
+    rng = np.random.default_rng(1)
+    return [np.full((height, width, 3), rng.integers(0, 256, 3), np.uint8) for _ in range(count)]
+
+
+def test_mp4_has_the_frames_size_fps_and_codec_browsers_play(tmp_path):
+    frames = colour_frames(12)
+    [path] = film.write_film(iter(frames), tmp_path / "a.mp4", fps=24, hold=3)
+    meta, decoded = read_film(path)
+    assert (meta["codec"], meta["fps"], meta["size"]) == ("h264", 24, (48, 32))
+    assert meta["pix_fmt"].startswith("yuv420p")
+    assert len(decoded) == 15  # 12 frames and the last one held 3 more times
+    for frame, got in zip(frames + [frames[-1]] * 3, decoded):
+        assert distance(frame, got) < 3
+
+
+def test_odd_sizes_get_a_black_edge_to_become_even(tmp_path):
+    grey = np.full((31, 45, 3), 200, np.uint8)
+    [path] = film.write_film([grey] * 3, tmp_path / "odd.mp4", fps=10)
+    meta, decoded = read_film(path)
+    assert meta["size"] == (46, 32)
+    assert decoded[:, -1].mean() < 20 and decoded[:, :, -1].mean() < 20  # the added row and column
+    assert distance(decoded[0, :30, :44], grey[:30, :44]) < 3  # the picture itself is not scaled
+
+
+def test_gif_loops_forever_with_the_same_frames(tmp_path):
+    frames = colour_frames(6)
+    mp4, gif = film.write_film(frames, tmp_path / "loop.mp4", fps=10, gif=True)
+    assert gif == tmp_path / "loop.gif"
+    with Image.open(gif) as picture:
+        assert picture.info["loop"] == 0 and picture.n_frames == 6
+        for index, frame in enumerate(frames):
+            picture.seek(index)
+            assert distance(np.asarray(picture.convert("RGB")), frame) < 3
+
+
+def test_only_mp4_names_are_accepted(tmp_path):
+    with pytest.raises(artgan.ArtganError, match=r"film\.mov: .*\.mp4"):
+        film.write_film(colour_frames(1), tmp_path / "film.mov", fps=10)
+
+
+def test_a_path_that_cannot_be_written_is_named_before_any_frame_is_made(tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    made = []
+
+    def frames():
+        made.append(1)
+        yield from colour_frames(2)
+
+    with pytest.raises(artgan.ArtganError, match=r"a-file/film\.mp4: cannot create its folder .*is a file"):
+        film.write_film(frames(), tmp_path / "a-file" / "film.mp4", fps=10)
+    assert made == []
+    (tmp_path / "taken.mp4").mkdir()
+    with pytest.raises(artgan.ArtganError, match="taken.mp4: is a folder"):
+        film.write_film(frames(), tmp_path / "taken.mp4", fps=10)
+
+
+def test_a_failure_midway_keeps_the_previous_film_and_leaves_no_temporary_files(tmp_path):
+    path = tmp_path / "film.mp4"
+    film.write_film(colour_frames(4), path, fps=10, gif=True)
+    before = path.read_bytes()
+
+    def broken():
+        yield from colour_frames(2)
+        raise RuntimeError("generator failed")
+
+    with pytest.raises(RuntimeError):
+        film.write_film(broken(), path, fps=10, gif=True)
+    assert path.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["film.gif", "film.mp4"]
+
+
+def test_frames_are_streamed_to_the_encoder_not_collected(tmp_path):
+    alive: set[int] = set()
+    most = 0
+
+    def frames():
+        nonlocal most
+        for index in range(60):
+            frame = np.full((16, 16, 3), index * 4, np.uint8)
+            alive.add(index)
+            weakref.finalize(frame, alive.discard, index)
+            most = max(most, len(alive))
+            yield frame
+
+    film.write_film(frames(), tmp_path / "long.mp4", fps=30)
+    assert most <= 4  # a few frames in flight, however long the film
+
+
+def test_frames_of_another_size_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="every frame"):
+        film.write_film([np.zeros((8, 8, 3), np.uint8), np.zeros((8, 10, 3), np.uint8)], tmp_path / "x.mp4", 10)
+
+
+def test_fit_scales_the_longest_side_in_blocks_or_smoothly():
+    picture = Image.fromarray(np.array([[[255, 0, 0], [0, 0, 255]]], np.uint8))  # 2 x 1
+    blocks = np.asarray(film.fit(picture, 8))
+    assert blocks.shape == (4, 8, 3)
+    assert (blocks[:, :4] == [255, 0, 0]).all() and (blocks[:, 4:] == [0, 0, 255]).all()
+    smooth = np.asarray(film.fit(picture, 8, smooth=True))
+    assert smooth.shape == (4, 8, 3) and len(np.unique(smooth.reshape(-1, 3), axis=0)) > 2  # blended
+    assert film.fit(picture, None) is picture
+
+
+def test_caption_adds_an_even_bar_with_text_and_leaves_the_picture_alone():
+    picture = Image.new("RGB", (64, 40), (0, 90, 0))
+    font = film.font_for(64, "step 1,000")
+    below = np.asarray(film.caption(picture, "step 1,000", font))
+    above = np.asarray(film.caption(picture, "step 1,000", font, above=True))
+    bar = below.shape[0] - 40
+    assert bar % 2 == 0 and bar > 0 and above.shape == below.shape
+    assert (below[:40] == [0, 90, 0]).all() and (above[bar:] == [0, 90, 0]).all()
+    assert below[40:].max() > 150  # light text on the black bar

@@ -1,0 +1,157 @@
+"""`artgan render`: one command per renderer, options made from the plugin's, one-line errors."""
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import pytest
+from films import Projection, fake_run, projection_checkpoint, read_film
+from pydantic import Field
+from typer.testing import CliRunner
+
+import artgan
+from artgan import plugins, rendering
+from artgan.cli import app
+
+
+def invoke(*args):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def one_line_error(result, *words):
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.fixture
+def projection(register_plugin, tmp_path):
+    module = types.ModuleType("test_projection_model_cli")
+    module.register_models = artgan.hookimpl(lambda register: register("projection", Projection))
+    register_plugin(module, "test-projection-model-cli")
+    return projection_checkpoint(tmp_path / "projection.pt")
+
+
+def test_render_alone_lists_the_renderers():
+    result = invoke("render")
+    assert result.exit_code == 0, result.output
+    for name in ("timelapse", "interpolation", "loss-plot", "compare", "grid"):
+        assert f"│ {name} " in result.stdout
+
+
+def test_help_shows_each_option_with_its_help_and_default():
+    result = invoke("render", "timelapse", "--help")
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.stdout.split())
+    assert "--strip-count" in text and "(default: 10)" in text and "--no-caption" in text
+
+
+def test_timelapse_from_the_command_line(tmp_path):
+    run = fake_run(tmp_path)
+    out = tmp_path / "films" / "t.mp4"
+    result = invoke("render", "timelapse", run, "--out", out, "--fps", "4", "--hold", "0.5", "--no-caption",
+                    "--size", "48")
+    assert result.exit_code == 0, result.output
+    assert f"rendered     {out}" in result.stdout and "timelapse: " in result.stdout  # progress
+    meta, frames = read_film(out)
+    assert (meta["fps"], meta["size"], len(frames)) == (4, (48, 48), 5 + 2)
+
+
+def test_interpolation_from_the_command_line_with_a_seed_list_and_flags(projection, tmp_path):
+    out = tmp_path / "walk.mp4"
+    result = invoke("render", "interpolation", projection, "--out", out, "--seeds", "3,17,42", "--loop",
+                    "--frames", "2", "--easing", "ease-in-out", "--gif")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "walk.gif").exists()
+    assert len(read_film(out)[1]) == 3 * 2
+
+
+def test_compare_takes_several_run_folders(tmp_path):
+    first, second = fake_run(tmp_path / "a"), fake_run(tmp_path / "b", count=2, seed=1)
+    out = tmp_path / "cmp.mp4"
+    result = invoke("render", "compare", first, second, "--out", out, "--hold", "0")
+    assert result.exit_code == 0, result.output
+    meta, frames = read_film(out)
+    assert meta["size"][0] == 2 * 32 + 8 and len(frames) == 5
+
+
+def test_loss_plot_goes_into_the_run_folder(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "metrics.jsonl").write_text('{"step": 1, "loss_d": 1.0, "loss_g": 2.0, "images_per_s": 9}\n')
+    result = invoke("render", "loss-plot", run)
+    assert result.exit_code == 0, result.output
+    assert (run / "loss.png").exists() and str(run / "loss.png") in result.stdout
+
+
+def test_bad_input_is_one_line_and_status_2(projection, tmp_path):
+    run = fake_run(tmp_path)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    one_line_error(invoke("render", "timelapse", empty), "empty", "no snapshots")
+    one_line_error(invoke("render", "interpolation", tmp_path / "gone.pt"), "gone.pt", "no such checkpoint")
+    (tmp_path / "file").write_text("")
+    one_line_error(invoke("render", "timelapse", run, "--out", tmp_path / "file" / "t.mp4"), "file/t.mp4",
+                   "cannot create its folder")
+    one_line_error(invoke("render", "interpolation", projection, "--out", tmp_path / "file" / "i.mp4"),
+                   "file/i.mp4")
+    one_line_error(invoke("render", "timelapse", run, "--fps", "fast"), "--fps", "'fast'")
+    one_line_error(invoke("render", "interpolation", projection, "--mode", "spiral"), "--mode", "spiral")
+    one_line_error(invoke("render", "interpolation", projection, "--seeds", "3,x"), "--seeds")
+    one_line_error(invoke("render", "interpolation", projection, "--frames", "2", "--seconds", "1"),
+                   "frames", "seconds")
+    one_line_error(invoke("render", "timelaps", run), '"timelapse"')  # did you mean
+    assert invoke("render", "timelapse", run, run).exit_code == 2  # one target only
+
+
+class Echo(artgan.Renderer):
+    """Test renderer: writes its options to a text file."""
+
+    class Options(artgan.Options):
+        numbers: list[int] = Field(default_factory=list, description="some numbers")
+        loud: bool = Field(False, description="shout")
+        label: str = Field("x", description="a text")
+        out: Path | None = Field(None, description="where")
+
+    def render(self, target):
+        out = Path(self.options.out)
+        out.write_text(f"{target} {self.options.numbers} {self.options.loud} {self.options.label!r}")
+        return [out]
+
+
+def test_a_third_party_renderer_gets_a_command_too(register_plugin, tmp_path):
+    module = types.ModuleType("test_echo_renderer")
+    module.register_renderers = artgan.hookimpl(lambda register: register("echo", Echo))
+    register_plugin(module, "test-echo-renderer")
+    assert "│ echo " in invoke("render").stdout
+    out = tmp_path / "echo.txt"
+    result = invoke("render", "echo", "T", "--numbers", "1, 2,3", "--loud", "--label", "2024", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert out.read_text() == "T [1, 2, 3] True '2024'"
+    one_line_error(invoke("render", "echo", "T", "--numbers", "1.5", "--out", out), "--numbers")
+
+
+def artgan_options(name, **given):
+    return rendering.options_from_text(plugins.get("renderer", name).cls.Options, given)
+
+
+def test_option_text_is_read_like_recipe_set_values():
+    options = artgan_options("interpolation", seeds="[4, 5]", size="128", out="2024.mp4", mode="lerp",
+                             truncation="0.7", loop=True)
+    assert (options.seeds, options.size, options.out, options.mode, options.truncation, options.loop) == (
+        [4, 5], 128, Path("2024.mp4"), "lerp", 0.7, True)
+
+
+def test_the_film_renderer_example_in_the_docs_runs(tmp_path, restore_plugins):
+    docs = (Path(__file__).parents[1] / "docs" / "renderers.md").read_text()
+    example = docs.split("```python\n")[-1].split("```")[0]
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "flicker.py").write_text(example)
+    out = tmp_path / "flicker.mp4"
+    result = invoke("--plugins-dir", tmp_path / "plugins", "render", "flicker", fake_run(tmp_path), "--out", out,
+                    "--size", "32")
+    assert result.exit_code == 0, result.output
+    meta, frames = read_film(out)
+    assert meta["size"] == (32, 32) and len(frames) == 20 + 20  # 20 frames, then 2 s held at 10 fps
