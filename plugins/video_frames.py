@@ -1,0 +1,415 @@
+"""Source "video-frames": stills sampled from videos, with filters for the frames that hurt training.
+
+ffmpeg (shipped by imageio-ffmpeg) seeks, samples and scales down; the filters run on the small
+frames in NumPy. The results of each finished video are cached, so a rebuild or a run stopped
+halfway through a season does not decode the finished episodes again.
+"""
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Iterator
+
+import imageio_ffmpeg
+import numpy as np
+from PIL import Image
+from pydantic import Field, model_validator
+
+import artgan
+from artgan.images import open_rgb
+
+BAR_LEVEL = 24  # brightest channel at or below this counts as part of a black bar
+BAR_PROBE = 10  # bars are decided from this many frames that are not wholly dark
+LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+
+
+class VideoFramesOptions(artgan.Options):
+    paths: list[str] = Field(
+        min_length=1, description="video files, folders (searched recursively) or glob patterns "
+        "such as 'season1/*.mkv'; relative paths are relative to the current directory")
+    extensions: list[str] = Field(
+        ["mp4", "mkv", "avi", "mov", "webm", "m4v", "mpg", "mpeg", "wmv", "flv", "ogv", "ts"],
+        min_length=1, description="file name endings read from folders, case-insensitive")
+    every: float | None = Field(None, gt=0, description="seconds between sampled frames (default 1)")
+    fps: float | None = Field(None, gt=0, description="sampled frames per second, instead of `every`")
+    scene_cuts: bool = Field(
+        False, description="keep only the sampled frames that start a new shot; sample densely "
+        "(e.g. fps = 4) so they land close to the cut")
+    cut_threshold: float = Field(
+        0.2, gt=0, lt=1, description="a shot starts where a sampled frame differs from the one "
+        "before by more than this (mean absolute difference of small thumbnails, 0-1)")
+    skip_start: float = Field(0.0, ge=0, description="seconds skipped at the start of each video (intros)")
+    skip_end: float = Field(0.0, ge=0, description="seconds skipped at the end of each video (outros, credits)")
+    trim: dict[str, tuple[float, float]] = Field(
+        {}, description="per-file [skip_start, skip_end], keyed by file name or glob pattern, "
+        "e.g. {\"s01e01.mkv\" = [95, 40]}; the first matching key wins")
+    max_per_video: int | None = Field(
+        None, ge=1, description="at most this many frames per video; the sampling interval "
+        "widens so they spread over the whole video")
+    max_total: int | None = Field(None, ge=1, description="stop after this many frames in all")
+    decode_size: int | None = Field(
+        None, ge=8, description="shorter side the frames are decoded at, in pixels (default: "
+        "twice the recipe's resolution); videos are never scaled up")
+    crop_bars: bool = Field(True, description="crop black letterbox and pillarbox bars")
+    min_brightness: float | None = Field(
+        16.0, ge=0, description="drop near-black frames: mean brightness (0-255) below this; "
+        "none keeps them")
+    min_contrast: float | None = Field(
+        4.0, ge=0, description="drop near-uniform frames: standard deviation of the brightness "
+        "(0-255) below this; none keeps them")
+    min_sharpness: float | None = Field(
+        None, ge=0, description="drop blurry frames: variance of the Laplacian of the brightness, "
+        "at the decode size, below this (try 50); none keeps them")
+    duplicate_distance: int | None = Field(
+        4, ge=0, le=64, description="drop a frame whose 64-bit perceptual hash differs from the "
+        "previous kept frame's in at most this many bits; none keeps them")
+
+    @model_validator(mode="after")
+    def _one_rate(self):
+        if self.every is not None and self.fps is not None:
+            raise ValueError("set `every` or `fps`, not both")
+        return self
+
+
+@dataclass
+class Frame:
+    """A sampled frame: seconds from the start of the video and RGB pixels (H, W, 3)."""
+
+    time: float
+    pixels: np.ndarray
+
+
+class VideoFrames(artgan.Source):
+    """Stills from videos: sampled, trimmed, capped, de-duplicated and cleaned of bad frames."""
+
+    Options = VideoFramesOptions
+
+    def items(self):
+        total = 0
+        for path in self._videos():
+            for result in self._video(path):
+                yield result
+                if isinstance(result, artgan.Item):
+                    total += 1
+                    if total == self.options.max_total:
+                        return
+
+    def _videos(self) -> list[Path]:
+        """Every input video, each once, in the order given (folders and globs sorted)."""
+        found: dict[Path, None] = {}
+        for entry in self.options.paths:
+            for path in self._expand(entry):
+                found.setdefault(path.absolute(), None)
+        return list(found)
+
+    def _expand(self, entry: str) -> list[Path]:
+        suffixes = {"." + ext.lower().lstrip(".") for ext in self.options.extensions}
+        pattern = os.path.expanduser(entry)
+        hits = sorted(map(Path, glob.glob(pattern, recursive=True))) if glob.has_magic(pattern) else [Path(pattern)]
+        files = []
+        for hit in hits:
+            if hit.is_dir():
+                files += sorted(p for p in hit.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
+            elif hit.is_file():
+                files.append(hit)
+        if not files:
+            what = ("matches nothing" if not hits else "no such file or folder" if not hits[0].exists()
+                    else f"no video files ({', '.join(sorted(suffixes))}) there")
+            raise artgan.ArtganError(f"{entry}: {what}; set the video-frames source's `paths` to "
+                                     f"video files, folders or glob patterns")
+        return files
+
+    def _video(self, path: Path) -> Iterator[artgan.Item | artgan.Skipped]:
+        """The results of one video: replayed from the cache when an earlier build finished it."""
+        folder = self._cache_folder(path)
+        if folder is None:
+            yield from self._extract(path)
+        elif (folder / "done").exists():
+            yield from _replay(folder, path)
+        else:
+            yield from _record(folder, self._extract(path))
+
+    def _cache_folder(self, path: Path) -> Path | None:
+        if self.context.cache_dir is None:
+            return None
+        stat = path.stat()
+        key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{self._decode_side()}"
+        return self.context.cache_dir / hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def _decode_side(self) -> int:
+        return self.options.decode_size or 2 * self.context.resolution
+
+    def _extract(self, path: Path) -> Iterator[artgan.Item | artgan.Skipped]:
+        """Decode, sample, crop and filter one video; a broken video yields what it can."""
+        try:
+            duration = probe_duration(path)
+        except ValueError as exc:
+            yield artgan.Skipped(str(path), str(exc))
+            return
+        start, end = self._trim(path)
+        length = None if duration is None else duration - start - end
+        if length is not None and length <= 0:
+            yield artgan.Skipped(str(path), f"too short ({duration:.1f}s of video, "
+                                            f"{start:g}s + {end:g}s skipped)")
+            return
+        rate = self.options.fps or 1 / (self.options.every or 1.0)
+        if self.options.max_per_video and length:  # spread the capped frames over the whole video
+            rate = min(rate, self.options.max_per_video / length)
+        count = None if length is None else math.ceil(length * rate - 1e-6)  # k / rate < length
+        decoder = Decoder(path, start, rate, self._decode_side(), count)
+        yield from self._filtered(decoder, path)
+        if decoder.error:
+            last = f"t={decoder.last_time:.1f}s" if decoder.last_time is not None else "no frame"
+            of = f" of {start + length:.1f}s" if length else ""
+            yield artgan.Skipped(str(path), f"decoding error (read up to {last}{of}; {decoder.error})")
+
+    def _filtered(self, decoder: Decoder, path: Path) -> Iterator[artgan.Item | artgan.Skipped]:
+        """The decoder's frames through scene cuts, bar cropping and the filters, up to the cap."""
+        o = self.options
+        frames = decoder.frames()
+        if o.scene_cuts:
+            frames = scene_starts(frames, o.cut_threshold)
+        if o.crop_bars:
+            frames = crop_bars(frames)
+        kept = 0
+        for result in FrameFilter(o).apply(frames, path):
+            yield result
+            kept += isinstance(result, artgan.Item)
+            if kept == o.max_per_video:
+                decoder.stop()
+                return
+
+    def _trim(self, path: Path) -> tuple[float, float]:
+        for pattern, trim in self.options.trim.items():
+            if fnmatch(path.name, pattern) or fnmatch(str(path), pattern):
+                return trim
+        return self.options.skip_start, self.options.skip_end
+
+
+def _record(folder: Path, results: Iterator[artgan.Item | artgan.Skipped]):
+    """Pass ``results`` through, saving each in ``folder``; marked done only once all have passed."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    with open(folder / "results.jsonl", "w", encoding="utf-8") as log:
+        for index, result in enumerate(results):
+            if isinstance(result, artgan.Item):
+                name = f"{index:06d}.png"
+                result.image.save(folder / name)
+                record = {"time": result.info["time"], "file": name}
+            else:
+                record = {"origin": result.origin, "reason": result.reason}
+            log.write(json.dumps(record) + "\n")
+            yield result
+    (folder / "done").touch()
+
+
+def _replay(folder: Path, path: Path) -> Iterator[artgan.Item | artgan.Skipped]:
+    with open(folder / "results.jsonl", encoding="utf-8") as log:
+        for line in log:
+            record = json.loads(line)
+            if "reason" in record:
+                yield artgan.Skipped(record["origin"], record["reason"])
+            else:
+                yield frame_item(path, record["time"], open_rgb(folder / record["file"]))
+
+
+def frame_item(path: Path, time: float, image: Image.Image) -> artgan.Item:
+    return artgan.Item(image, origin=f"{path}@{time:.2f}s", info={"video": str(path), "time": time})
+
+
+def probe_duration(path: Path) -> float | None:
+    """The video's duration in seconds (None when the container does not say); ValueError if unusable."""
+    # moviepy takes most of a second to import: only pay for it when a video is read.
+    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+
+    try:
+        infos = ffmpeg_parse_infos(str(path))
+    except (OSError, IndexError, ValueError) as exc:
+        message = [line for line in str(exc).splitlines() if line.strip()]
+        raise ValueError(f"unreadable video ({_ffmpeg_line(message[-1] if message else repr(exc))})") from None
+    if not infos.get("video_found"):
+        raise ValueError("no video stream")
+    return infos.get("video_duration") or infos.get("duration") or None
+
+
+class Decoder:
+    """One ffmpeg process: seek to ``start``, sample ``rate`` frames per second (``count`` of them,
+    or to the end), scale the shorter side down to ``side``, and pipe the frames out as PPM images
+    (which carry their own size)."""
+
+    def __init__(self, path: Path, start: float, rate: float, side: int, count: int | None = None):
+        self.path, self.start, self.rate, self.side, self.count = path, start, rate, side, count
+        self.error = ""  # ffmpeg's last complaint, once the frames have run out
+        self.last_time: float | None = None
+        self._process: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        # fps: output frame k is the one on screen at start + k / rate (round=up), counted from the
+        # seek point (start_time=0). scale: square pixels (sar), the shorter side at most `side`,
+        # area averaging for large reductions.
+        f = f"min(1,{self.side}/min(iw*sar,ih))"
+        scale = f"scale=w='max(1,round(iw*sar*{f}))':h='max(1,round(ih*{f}))':flags=area,setsar=1"
+        count = ["-frames:v", str(self.count)] if self.count is not None else []
+        return [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-ss", f"{self.start:.3f}",
+                "-i", str(self.path), "-an", "-sn", "-dn", *count,
+                "-vf", f"fps={self.rate:.6g}:round=up:start_time=0,{scale}",
+                "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-"]
+
+    def frames(self) -> Iterator[Frame]:
+        with tempfile.TemporaryFile() as log:  # a file, not a pipe: ffmpeg never blocks on it
+            self._process = subprocess.Popen(self.command(), stdout=subprocess.PIPE, stderr=log)
+            try:
+                index = 0
+                while (pixels := _read_ppm(self._process.stdout)) is not None:
+                    self.last_time = self.start + index / self.rate
+                    yield Frame(self.last_time, pixels)
+                    index += 1
+                code = self._process.wait()
+                log.seek(0)
+                lines = [line for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+                if code != 0 or lines:
+                    self.error = _ffmpeg_line(lines[-1]) if lines else f"ffmpeg exit status {code}"
+            finally:
+                self.stop()
+
+    def stop(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+
+
+def _read_ppm(stream) -> np.ndarray | None:
+    """The next binary PPM image from ``stream`` as (H, W, 3) uint8, or None at the end."""
+    if not stream.readline():
+        return None
+    width, height = map(int, stream.readline().split())
+    stream.readline()  # maximum value: 255, as -pix_fmt rgb24 asks
+    data = stream.read(width * height * 3)
+    if len(data) < width * height * 3:
+        return None
+    return np.frombuffer(data, np.uint8).reshape(height, width, 3)
+
+
+def _ffmpeg_line(line: str) -> str:
+    """An ffmpeg log line without its "[h264 @ 0x55d…]" prefixes."""
+    return re.sub(r"^(\[[^\]]*\]\s*)+", "", line.strip())[:200]
+
+
+def scene_starts(frames: Iterator[Frame], threshold: float) -> Iterator[Frame]:
+    """The first frame, and every frame that differs from the frame before by more than ``threshold``."""
+    previous = None
+    for frame in frames:
+        thumb = np.asarray(Image.fromarray(frame.pixels).resize((16, 16), Image.Resampling.BOX), np.float32)
+        if previous is None or np.abs(thumb - previous).mean() / 255 > threshold:
+            yield frame
+        previous = thumb
+
+
+def crop_bars(frames: Iterator[Frame]) -> Iterator[Frame]:
+    """Frames without black bars. The bars are found once per video, from the brightest pixel at
+    each position over the first frames that are not wholly dark, so a dark scene is not cut."""
+    probe: list[Frame] = []
+    peak = None
+    informative = 0
+    box = None
+    for frame in frames:
+        if box is not None:
+            yield _crop(frame, box)
+            continue
+        probe.append(frame)
+        bright = frame.pixels.max(axis=2)
+        informative += bool(bright.max() > BAR_LEVEL)
+        peak = bright if peak is None else np.maximum(peak, bright)
+        if informative == BAR_PROBE:
+            box = _bars_box(peak)
+            yield from (_crop(f, box) for f in probe)
+    if box is None and probe:
+        box = _bars_box(peak)
+        yield from (_crop(f, box) for f in probe)
+
+
+def _bars_box(peak: np.ndarray) -> tuple[int, int, int, int]:
+    """(top, bottom, left, right) of the part brighter than a bar; the whole frame when unsure."""
+    height, width = peak.shape
+    rows = np.flatnonzero(peak.max(axis=1) > BAR_LEVEL)
+    cols = np.flatnonzero(peak.max(axis=0) > BAR_LEVEL)
+    if len(rows) == 0:
+        return 0, height, 0, width
+    box = (rows[0], rows[-1] + 1, cols[0], cols[-1] + 1)
+    if box[1] - box[0] < height / 3 or box[3] - box[2] < width / 3:
+        return 0, height, 0, width  # mostly dark frames, not bars
+    return box
+
+
+def _crop(frame: Frame, box: tuple[int, int, int, int]) -> Frame:
+    top, bottom, left, right = box
+    return Frame(frame.time, frame.pixels[top:bottom, left:right])
+
+
+class FrameFilter:
+    """Drops near-black, near-uniform, blurry and near-duplicate frames, each with its reason."""
+
+    def __init__(self, options: VideoFramesOptions):
+        self.options = options
+
+    def apply(self, frames: Iterator[Frame], path: Path) -> Iterator[artgan.Item | artgan.Skipped]:
+        previous: tuple[int, float] | None = None  # (hash, time) of the last kept frame
+        for frame in frames:
+            luma = frame.pixels.astype(np.float32) @ LUMA
+            frame_hash = dhash(luma)
+            reason = self._reason(luma) or self._duplicate(frame_hash, previous)
+            if reason:
+                yield artgan.Skipped(f"{path}@{frame.time:.2f}s", reason)
+                continue
+            previous = (frame_hash, frame.time)
+            yield frame_item(path, round(frame.time, 3), Image.fromarray(frame.pixels))
+
+    def _reason(self, luma: np.ndarray) -> str | None:
+        o = self.options
+        mean, std = float(luma.mean()), float(luma.std())
+        if o.min_brightness is not None and mean < o.min_brightness:
+            return f"near-black (mean brightness {mean:.1f} < {o.min_brightness:g})"
+        if o.min_contrast is not None and std < o.min_contrast:
+            return f"near-uniform (brightness std {std:.1f} < {o.min_contrast:g})"
+        if o.min_sharpness is not None:
+            sharpness = laplacian_variance(luma)
+            if sharpness < o.min_sharpness:
+                return f"blurry (laplacian var {sharpness:.1f} < {o.min_sharpness:g})"
+        return None
+
+    def _duplicate(self, frame_hash: int, previous: tuple[int, float] | None) -> str | None:
+        limit = self.options.duplicate_distance
+        if limit is None or previous is None:
+            return None
+        distance = (frame_hash ^ previous[0]).bit_count()
+        if distance <= limit:
+            return f"near-duplicate (of t={previous[1]:.2f}s, {distance} bits apart)"
+        return None
+
+
+def laplacian_variance(luma: np.ndarray) -> float:
+    """Variance of the 4-neighbour Laplacian: low for blurry images, high for sharp ones."""
+    lap = (luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:]) - 4 * luma[1:-1, 1:-1]
+    return float(lap.var())
+
+
+def dhash(luma: np.ndarray) -> int:
+    """64-bit difference hash: is each cell of a 9x8 thumbnail brighter than its left neighbour."""
+    thumb = np.asarray(Image.fromarray(luma).resize((9, 8), Image.Resampling.BOX))
+    bits = (thumb[:, 1:] > thumb[:, :-1]).flatten()
+    return int.from_bytes(np.packbits(bits).tobytes(), "big")
+
+
+@artgan.hookimpl
+def register_sources(register):
+    register("video-frames", VideoFrames)
