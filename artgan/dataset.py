@@ -4,8 +4,13 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import multiprocessing
+import pickle
+import re
 import shutil
-from collections import Counter
+import signal
+from collections import Counter, deque
+from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -13,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image, ImageOps
 
-from artgan import progress
+from artgan import plugins, progress
 from artgan.errors import ArtganError
 from artgan.files import write_text_atomic
 from artgan.images import grid, to_rgb
@@ -56,18 +61,18 @@ class BuildReport:
     skipped: list[Skipped] = field(default_factory=list)
 
     def skip_reasons(self) -> Counter:
-        return Counter(s.reason for s in self.skipped)
+        """Skips counted by kind: a reason's closing details in parentheses are left out, so
+        "blurry (laplacian var 3.1 < 20)" and "blurry (laplacian var 4.0 < 20)" count together."""
+        return Counter(re.sub(r" \([^()]*\)$", "", s.reason) for s in self.skipped)
 
 
 def dataset_folder(recipe: Recipe, root: Path) -> Path:
-    return Path(root) / "data" / recipe.name
+    return Path(root) / "data" / recipe.dataset
 
 
 def cache_key(recipe: Recipe) -> str:
     """Changes whenever anything that shapes the dataset's images changes."""
-    spec = {"format": FORMAT, "resolution": recipe.resolution, "seed": recipe.seed,
-            "source": [s.as_table() for s in recipe.sources],
-            "preprocess": [s.as_table() for s in recipe.preprocess]}
+    spec = {"format": FORMAT, **recipe.dataset_spec()}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
 
@@ -132,7 +137,7 @@ def _write(recipe: Recipe, root: Path, staging: Path) -> BuildReport:
         reasons = Counter(s.reason for s in skipped).most_common(3)
         raise ArtganError(f"{recipe.path}: the dataset is empty: no image came through "
                           f"the sources and preprocessors (skipped: {reasons or 'none'})")
-    meta = {"format": FORMAT, "key": cache_key(recipe), "name": recipe.name, "count": count,
+    meta = {"format": FORMAT, "key": cache_key(recipe), "name": recipe.dataset, "count": count,
             "resolution": res, "per_source": dict(per_source),
             "skipped": [{"origin": s.origin, "reason": s.reason} for s in skipped]}
     write_text_atomic(staging / "dataset.json", json.dumps(meta, indent=1))
@@ -141,20 +146,76 @@ def _write(recipe: Recipe, root: Path, staging: Path) -> BuildReport:
 
 def _items(recipe: Recipe, root: Path) -> Iterator[tuple[Step, Item | Skipped]]:
     """Every item of every source, through every preprocessor, tagged with its source step."""
-    preprocessors = [(step.as_table(), step.build(_context(recipe, root, step)), step)
-                     for step in recipe.preprocess]
+    preprocessors = []
+    for step in recipe.preprocess:
+        with recipe.blame(step):
+            preprocessors.append((step.as_table(), step.build(_context(recipe, root, step)), step))
+    if recipe.workers > 1 and preprocessors:
+        yield from _pooled(_sourced(recipe, root), preprocessors, recipe.workers)
+        return
+    for step, result in _sourced(recipe, root):
+        for out in _preprocess(result, preprocessors):
+            yield step, out
+
+
+def _sourced(recipe: Recipe, root: Path) -> Iterator[tuple[Step, Item | Skipped]]:
+    """Every item of every source, tagged with its source step."""
     for step in recipe.sources:
         with recipe.blame(step):
             for result in step.build(_context(recipe, root, step)).items():
-                if isinstance(result, Skipped):
-                    yield step, result
-                    continue
-                result.info.setdefault("source", step.name)
-                for out in _preprocess(result, preprocessors):
-                    yield step, out
+                if isinstance(result, Item):
+                    result.info.setdefault("source", step.name)
+                yield step, result
 
 
-def _preprocess(item: Item, preprocessors) -> Iterator[Item | Skipped]:
+def _pooled(sourced, preprocessors, workers: int) -> Iterator[tuple[Step, Item | Skipped]]:
+    """:func:`_preprocess` of each sourced result in ``workers`` processes, in source order.
+
+    Workers are spawned, not forked: a fork taken while torch's or mediapipe's threads hold a
+    lock can hang. A spawned worker first loads the loose plugin files, then the preprocessors."""
+    try:
+        initargs = (plugins.loaded_dirs(), pickle.dumps(preprocessors))
+    except Exception as exc:
+        raise ArtganError(f"the preprocessors cannot be sent to worker processes ({exc}); "
+                          "set workers = 1 in the recipe") from exc
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_start_worker, initargs=initargs) as pool:
+        pending: deque = deque()
+        for step, result in sourced:
+            pending.append((step, result.origin, pool.submit(_preprocess_in_worker, result)))
+            if len(pending) > 2 * workers:  # a few images in flight: memory stays flat
+                yield from _finished(*pending.popleft())
+        while pending:
+            yield from _finished(*pending.popleft())
+
+
+_worker_preprocessors: list = []  # what _start_worker received, in each worker process
+
+
+def _start_worker(plugin_dirs: list[str], preprocessors: bytes) -> None:
+    global _worker_preprocessors
+    for folder in plugin_dirs:
+        plugins.load_plugins_dir(folder)
+    _worker_preprocessors = pickle.loads(preprocessors)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the parent, which stops the pool
+
+
+def _preprocess_in_worker(item: Item | Skipped) -> list[Item | Skipped]:
+    return list(_preprocess(item, _worker_preprocessors))
+
+
+def _finished(step: Step, origin: str, future) -> Iterator[tuple[Step, Item | Skipped]]:
+    try:
+        results = future.result()
+    except BrokenExecutor:
+        raise
+    except Exception as exc:  # e.g. an item that cannot be pickled: only that item is lost
+        results = [Skipped(origin, f"failed in a worker process: {exc}")]
+    for result in results:
+        yield step, result
+
+
+def _preprocess(item: Item | Skipped, preprocessors) -> Iterator[Item | Skipped]:
     """Run ``item`` through each preprocessor in turn; a failure skips only this item."""
     items: list[Item | Skipped] = [item]
     for table, plugin, step in preprocessors:

@@ -104,6 +104,14 @@ def unregister(name: str) -> None:
     _provenance.pop(name, None)
 
 
+_loaded_dirs: list[str] = []
+
+
+def loaded_dirs() -> list[str]:
+    """The loose plugin folders loaded so far (worker processes load them again)."""
+    return list(_loaded_dirs)
+
+
 def load_entry_points() -> None:
     """Register every plugin module published under the entry-point group "artgan"."""
     for ep in entry_points(group=GROUP):
@@ -124,6 +132,8 @@ def load_plugins_dir(folder: str | os.PathLike) -> None:
     folder = Path(folder)
     if not folder.is_dir():
         raise ArtganError(f"{folder}: plugins folder does not exist; pass an existing folder")
+    if str(folder.resolve()) not in _loaded_dirs:
+        _loaded_dirs.append(str(folder.resolve()))
     for path in sorted(folder.glob("*.py")):
         name = f"file:{path.resolve()}"
         if pm.get_plugin(name) is not None:
