@@ -27,13 +27,14 @@ def save(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def load(path: str | Path) -> dict[str, Any]:
-    """Read a checkpoint without running any code from it; upgrade older formats."""
+def load(path: str | Path, lazy: bool = False) -> dict[str, Any]:
+    """Read a checkpoint without running any code from it; upgrade older formats. ``lazy``
+    maps the tensors from the file instead of reading them, for a quick look at the numbers."""
     path = Path(path)
     if not path.is_file():
         raise ArtganError(f"{path}: checkpoint not found; give a .pt file from a run's checkpoints/ folder")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=lazy)
     except pickle.UnpicklingError:
         raise ArtganError(f"{path}: refused: it holds pickled objects or code, not plain tensors; "
                           "artgan only loads checkpoints it wrote") from None

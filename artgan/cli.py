@@ -1,6 +1,7 @@
 """The ``artgan`` command line: parses arguments, calls the library, prints with rich."""
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from importlib import resources
@@ -10,14 +11,17 @@ from typing import List, Optional
 import tomli_w
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from artgan import plugins, progress, runner
+from artgan import plugins, progress, rendering, runner
+from artgan.credits import write_credits
 from artgan.dataset import build_dataset, contact_sheet
 from artgan.errors import ArtganError
 from artgan.recipe import Recipe, load_recipe
 from artgan.sampling import write_samples
+from artgan.starting_points import find_starting_points
 
 # Paths, recipes and plugin help are printed as they are: no markup, emoji codes or wrapping.
 out = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
@@ -66,19 +70,24 @@ def _say(label: str, path: Path) -> None:
 def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path = OutOpt,
         resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint"),
         dry_run: bool = typer.Option(False, "--dry-run", help="only validate; print the resolved recipe")):
-    """Build the dataset, train, and render: the whole recipe."""
+    """Build the dataset, train, and render: the whole recipe (each run of its [sweep], then a
+    compare film of them)."""
     loaded = _load(recipe, set_)
     if dry_run:
         sys.stdout.write(tomli_w.dumps(loaded.as_dict()))
-        return
-    _run(loaded, root, resume)
+    elif loaded.sweep:
+        for path in runner.sweep(loaded, root, lambda variant: _run(variant, root, resume)):
+            _say("rendered", path)
+    else:
+        _run(loaded, root, resume)
 
 
-def _run(loaded: Recipe, root: Path, resume: bool) -> None:
+def _run(loaded: Recipe, root: Path, resume: bool):
     _report_dataset(build_dataset(loaded, root))
     trained = _train(loaded, root, resume)
     for path in runner.render(loaded, trained.dir):
         _say("rendered", path)
+    return trained
 
 
 @app.command()
@@ -111,6 +120,35 @@ def sample(checkpoint_path: Path = typer.Argument(..., metavar="CHECKPOINT", hel
     out.print(f"wrote {len(paths)} images to {out_dir}")
 
 
+@app.command()
+def credits(target: Path = typer.Argument(..., metavar="DATASET_OR_RUN",
+                                          help="a dataset folder (data/NAME) or a run folder (runs/NAME)")):
+    """Print who made the dataset's images, under which licence; write CREDITS.md beside them."""
+    text, path = write_credits(target)
+    out.print(text)
+    _say("written", path)
+
+
+@app.command("starting-points")
+def starting_points(runs: Optional[List[Path]] = typer.Option(None, "--runs", help="a folder of runs to look in "
+                                                              "(repeatable; default: ./runs)"),
+                    library: Optional[Path] = typer.Option(None, "--library", envvar="ARTGAN_LIBRARY",
+                                                           help="your folder of starting points")):
+    """List checkpoints to start new runs from (train.init_from): model, dataset, resolution, step."""
+    points, skipped = find_starting_points(runs, library)
+    if points:
+        # Plain columns with the path last and never wrapped, so it can be copied into a recipe.
+        rows = [("model", "dataset", "px", "step")]
+        rows += [(p.model, p.dataset, str(p.resolution), str(p.step)) for p in points]
+        widths = [max(map(len, column)) for column in zip(*rows)]
+        for row, path in zip(rows, ["checkpoint"] + [str(p.path) for p in points]):
+            out.print("  ".join(cell.ljust(width) for cell, width in zip(row, widths)) + "  " + path)
+    else:
+        out.print("no checkpoints found; train a run, or point --runs / --library at a folder of them")
+    for skip in skipped:
+        err.print(f"skipped {skip.origin}: {skip.reason}")
+
+
 @app.command("plugins")
 def list_plugins(name: Optional[str] = typer.Argument(None, help="show this plugin's options"),
                  as_json: bool = typer.Option(False, "--json", help="print JSON")):
@@ -141,12 +179,73 @@ def list_plugins(name: Optional[str] = typer.Argument(None, help="show this plug
 @app.command()
 def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder for the demo's data and run"),
          set_: Optional[List[str]] = SetOpt):
-    """Run the built-in demo: coloured ellipses, a small DCGAN on the CPU, snapshots and a grid."""
+    """Run the built-in demo: coloured ellipses, a small DCGAN on the CPU, a grid and two films."""
     recipe_file = resources.files("artgan") / "demo.toml"
     with resources.as_file(recipe_file) as path:
         loaded = _load(path, set_)
     existing = runner.training.run_folder(loaded, root)
     _run(loaded, root, resume=existing.exists())
+
+
+class _RenderGroup(TyperGroup):
+    """`artgan render NAME`: one command per installed renderer, its options made from the plugin's."""
+
+    def list_commands(self, ctx):
+        return sorted(plugins.collect("renderer"))
+
+    def get_command(self, ctx, name):
+        return _render_command(plugins.get("renderer", name))
+
+
+render_app = typer.Typer(cls=_RenderGroup, invoke_without_command=True,
+                         help="Render films and pictures: artgan render NAME TARGET [--OPTION VALUE]...")
+app.add_typer(render_app, name="render")
+
+
+@render_app.callback()
+def _list_renderers(ctx: typer.Context):
+    if ctx.invoked_subcommand is None:
+        table = Table("renderer", "what it does", "from")
+        for name, info in sorted(plugins.collect("renderer").items()):
+            table.add_row(name, info.summary, info.distribution)
+        out.print(table)
+        out.print("options of one: artgan render NAME --help")
+
+
+def _render_command(info):
+    """A typer command for renderer ``info``: TARGET (or several), then --OPTION per option."""
+    param = inspect.Parameter
+    many = rendering.targets_option(info.cls)
+    params = [param("targets", param.KEYWORD_ONLY, annotation=List[Path] if many else Path,
+                    default=typer.Argument(..., metavar="TARGET..." if many else "TARGET", show_default=False,
+                                           help="run folders" if many else "a run folder or a checkpoint (.pt)"))]
+    fields = info.cls.Options.model_fields
+    for option in info.describe()["options"]:
+        name, field, flag = option["name"], fields[option["name"]], rendering.flag(option["name"])
+        if name == many:
+            continue
+        note = " (required)" if option["required"] else \
+            "" if option["default"] is None else f" (default: {json.dumps(option['default'])})"
+        switch = rendering.is_flag(field)
+        params.append(param(name, param.KEYWORD_ONLY, annotation=Optional[bool] if switch else Optional[str],
+                            default=typer.Option(None, f"{flag}/--no-{flag[2:]}" if switch else flag,
+                                                 metavar=None if switch else rendering.metavar(field),
+                                                 help=escape(option["help"] + note), show_default=False)))
+    if "device" not in fields:
+        params.append(param("device", param.KEYWORD_ONLY, annotation=str,
+                            default=typer.Option("auto", "--device", help="auto, cpu, cuda or mps")))
+
+    def command(**values):
+        targets = values.pop("targets")
+        device = values.pop("device") if "device" not in fields else "auto"
+        for path in rendering.render(info.name, targets if many else [targets], values, device):
+            _say("rendered", path)
+
+    command.__signature__ = inspect.Signature(params)
+    command.__annotations__ = {p.name: p.annotation for p in params}
+    single = typer.Typer(add_completion=False)
+    single.command(info.name, help=info.summary)(command)
+    return typer.main.get_command(single)
 
 
 def _report_dataset(report) -> None:

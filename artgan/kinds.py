@@ -8,6 +8,8 @@ from typing import Any, ClassVar, Iterable, Iterator
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
+from artgan.errors import ArtganError
+
 
 @dataclass
 class Item:
@@ -69,7 +71,8 @@ class Source(Plugin):
 
 
 class Preprocessor(Plugin):
-    """Maps one item to zero or more items. Must be pure: it may run in another process."""
+    """Maps one item to zero or more items. Must be pure and picklable: with ``workers`` > 1 it
+    is pickled into spawned worker processes (make heavy resources such as detectors lazily)."""
 
     kind = "preprocessor"
 
@@ -102,6 +105,14 @@ class Model(Plugin):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
         raise NotImplementedError
+
+    def init_from(self, state: dict[str, Any]) -> None:
+        """Start a new run from the weights in ``state`` (what :meth:`state_dict` returned for a
+        model of the same kind and resolution, maybe trained on other data): load the networks
+        and any averaged copy, keep fresh optimisers and counters. ``train.init_from`` calls it.
+        Weights of other shapes raise torch's RuntimeError; the core explains which options differ.
+        """
+        raise ArtganError("this model cannot start from a checkpoint (it does not implement init_from)")
 
 
 class Renderer(Plugin):

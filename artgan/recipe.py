@@ -1,9 +1,11 @@
 """Recipes: TOML files that name the plugins of each stage and their options."""
 from __future__ import annotations
 
+import json
+import re
 import sys
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
@@ -18,6 +20,8 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
+
+NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # recipe names and sweep labels: safe in folder names
 
 
 class TrainOptions(BaseModel):
@@ -35,6 +39,9 @@ class TrainOptions(BaseModel):
         "auto", description="where to train; auto picks CUDA, then MPS, then the CPU")
     nan_retries: int = Field(3, ge=0, description="rollbacks to the last checkpoint when a loss turns NaN/inf")
     log_every: float = Field(10.0, gt=0, description="seconds between plain progress lines")
+    init_from: Path | None = Field(
+        None, description="a checkpoint (.pt) of the same model kind and resolution whose weights the run "
+                          "starts from instead of random ones (a starting point; see `artgan starting-points`)")
 
 
 class Section(BaseModel):
@@ -48,15 +55,20 @@ class RecipeFile(BaseModel):
     """The shape of a recipe file, before plugin options are checked."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$",
+    name: str = Field(pattern=NAME,
                       description="names the dataset folder data/NAME and the run folder runs/NAME")
     seed: int = Field(0, description="seed of every random choice in the run")
     resolution: int = Field(64, ge=8, le=4096, description="side of the training images and of the model's output")
+    workers: int = Field(1, ge=1, description="processes that run the preprocessors; 1 runs them in this process")
     source: list[Section] = Field(min_length=1, description="where images come from")
     preprocess: list[Section] = Field(default_factory=list, description="what is done to each image, in order")
     model: Section
     train: TrainOptions = Field(default_factory=TrainOptions)
     render: list[Section] = Field(default_factory=list, description="pictures and films made after training")
+    sweep: dict[str, list[Any]] = Field(
+        default_factory=dict, description="run the recipe once per position in these lists: dotted keys as "
+                                          "for --set, lists of equal length taken together; `labels` names "
+                                          "the runs NAME-LABEL")
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,7 @@ class Recipe:
 
     path: Path
     name: str
+    dataset: str  # the folder data/DATASET; sweep runs share their recipe's when they can
     seed: int
     resolution: int
     sources: list[Step]
@@ -88,6 +101,8 @@ class Recipe:
     model: Step
     train: TrainOptions
     render: list[Step]
+    workers: int = 1  # processes running the preprocessors; the dataset does not depend on it
+    sweep: dict[str, list[Any]] = field(default_factory=dict)  # the [sweep] table, keys dotted
 
     @contextmanager
     def blame(self, step: Step):
@@ -99,14 +114,21 @@ class Recipe:
 
     def as_dict(self) -> dict[str, Any]:
         """The resolved recipe, defaults filled in, ready for TOML."""
-        return {
-            "name": self.name, "seed": self.seed, "resolution": self.resolution,
+        table = {
+            "name": self.name, "seed": self.seed, "resolution": self.resolution, "workers": self.workers,
             "source": [s.as_table() for s in self.sources],
             "preprocess": [s.as_table() for s in self.preprocess],
             "model": self.model.as_table(),
-            "train": self.train.model_dump(mode="json"),
+            "train": _drop_none(self.train.model_dump(mode="json")),
             "render": [s.as_table() for s in self.render],
         }
+        return {**table, "sweep": self.sweep} if self.sweep else table
+
+    def dataset_spec(self) -> dict[str, Any]:
+        """Everything that shapes the dataset's images."""
+        return {"resolution": self.resolution, "seed": self.seed,
+                "source": [s.as_table() for s in self.sources],
+                "preprocess": [s.as_table() for s in self.preprocess]}
 
 
 def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
@@ -126,10 +148,13 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: list[str] = ()) ->
     for override in overrides:
         apply_override(data, override, path)
     _type_overrides(data, RecipeFile)
+    if isinstance(data.get("sweep"), dict):  # keys written unquoted (train.steps = [...]) nest in TOML
+        data["sweep"] = _flatten(data["sweep"])
     try:
         shape = RecipeFile.model_validate(data)
     except ValidationError as exc:
         raise ArtganError(f"{path}: {_describe(exc)}") from None
+    _check_sweep(shape.sweep, path)
 
     def resolve(kind: str, key: str, section: Section) -> Step:
         try:
@@ -144,12 +169,14 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: list[str] = ()) ->
         return Step(key, section.use, info.cls, options)
 
     return Recipe(
-        path=path, name=shape.name, seed=shape.seed, resolution=shape.resolution,
+        path=path, name=shape.name, dataset=shape.name, seed=shape.seed, resolution=shape.resolution,
         sources=[resolve("source", f"source[{i}]", s) for i, s in enumerate(shape.source)],
         preprocess=[resolve("preprocessor", f"preprocess[{i}]", s) for i, s in enumerate(shape.preprocess)],
         model=resolve("model", "model", shape.model),
         train=shape.train,
         render=[resolve("renderer", f"render[{i}]", s) for i, s in enumerate(shape.render)],
+        workers=shape.workers,
+        sweep=shape.sweep,
     )
 
 
@@ -159,14 +186,19 @@ def apply_override(data: dict[str, Any], override: str, path: Path) -> None:
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise ArtganError(f"--set {override}: expected KEY=VALUE, e.g. --set train.steps=3000")
-    parts = key.strip().split(".")
+    set_key(data, key.strip(), _Override(text), path, "--set")
+
+
+def set_key(data: dict[str, Any], key: str, value: Any, path: Path, origin: str) -> None:
+    """Set the dotted ``key`` of recipe ``data`` to ``value``, as ``--set`` does; ``origin``
+    ("--set", "sweep") says in errors where the key came from."""
+    parts = key.split(".")
     node: Any = data
     for i, part in enumerate(parts[:-1]):
-        node = _descend(node, part, ".".join(parts[: i + 1]), path)
-    last = parts[-1]
+        node = _descend(node, part, f"{origin} {'.'.join(parts[: i + 1])}", path)
     if isinstance(node, list):
-        node = _descend(node, None, key, path)
-    node[last] = _Override(text)
+        node = _descend(node, None, f"{origin} {key}", path)
+    node[parts[-1]] = value
 
 
 class _Override(str):
@@ -199,16 +231,91 @@ def _descend(node: Any, part: str | None, where: str, path: Path) -> Any:
     if isinstance(node, list):
         if part is not None and part.isdigit():
             if int(part) >= len(node):
-                raise ArtganError(f"{path}: --set {where}: the list has {len(node)} entries")
+                raise ArtganError(f"{path}: {where}: the list has {len(node)} entries")
             return node[int(part)]
         if len(node) != 1:
-            raise ArtganError(f"{path}: --set {where}: {len(node)} entries; add the index, e.g. .0.")
+            raise ArtganError(f"{path}: {where}: {len(node)} entries; add the index, e.g. .0.")
         node = node[0]
     if part is None:
         return node
     if not isinstance(node, dict):
-        raise ArtganError(f"{path}: --set {where}: not a table")
+        raise ArtganError(f"{path}: {where}: not a table")
     return node.setdefault(part, {})
+
+
+def expand_sweep(recipe: Recipe) -> list[tuple[str, Recipe]]:
+    """The runs of ``recipe``'s [sweep]: for each position i, (label, the recipe with value i of
+    every swept key set as --set would, named NAME-LABEL). Runs whose images would be the same as
+    the recipe's share its dataset folder. Empty without a sweep."""
+    if not recipe.sweep:
+        return []
+    keys = {key: values for key, values in recipe.sweep.items() if key != "labels"}
+    labels = recipe.sweep.get("labels") or _labels(keys)
+    variants = []
+    for i, label in enumerate(labels):
+        data = recipe.as_dict()
+        del data["sweep"]
+        for key, values in keys.items():
+            set_key(data, key, values[i], recipe.path, "sweep")
+        data["name"] = f"{recipe.name}-{label}"
+        try:
+            variant = parse_recipe(data, recipe.path)
+        except ArtganError as exc:
+            raise ArtganError(f"{exc} (in sweep run {label})") from None
+        if variant.dataset_spec() == recipe.dataset_spec():
+            variant = replace(variant, dataset=recipe.dataset)
+        variants.append((label, variant))
+    return variants
+
+
+def _labels(keys: dict[str, list[Any]]) -> list[str]:
+    """Run labels when [sweep] has none: the swept values joined by "-" (a file by its stem), or
+    the positions 0, 1… when those are not distinct names."""
+    count = len(next(iter(keys.values())))
+    labels = ["-".join(_label(values[i]) for values in keys.values()) for i in range(count)]
+    if len(set(labels)) == count and all(re.fullmatch(NAME, label) for label in labels):
+        return labels
+    return [str(i) for i in range(count)]
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, str):
+        return PurePath(value).stem  # "runs/cats/checkpoints/step-0004000.pt" -> "step-0004000"
+    return json.dumps(value) if isinstance(value, (bool, int, float)) else ""
+
+
+def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """{"train": {"steps": [...]}} -> {"train.steps": [...]}."""
+    flat: dict[str, Any] = {}
+    for key, value in table.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _check_sweep(sweep: dict[str, list[Any]], path: Path) -> None:
+    if not sweep:
+        return
+    keys = [key for key in sweep if key != "labels"]
+    if not keys:
+        raise ArtganError(f'{path}: sweep: no key to sweep; add one, e.g. "model.aug" = ["none", "ada"]')
+    for key in keys:
+        if key.split(".")[0] in ("name", "sweep"):
+            raise ArtganError(f"{path}: sweep.{key}: cannot be swept; runs are named NAME-LABEL (see labels)")
+    lengths = {key: len(values) for key, values in sweep.items()}
+    if len(set(lengths.values())) != 1 or 0 in lengths.values():
+        counts = ", ".join(f"{key} has {n}" for key, n in lengths.items())
+        raise ArtganError(f"{path}: sweep: every list needs the same number of values, one per run ({counts})")
+    labels = sweep.get("labels")
+    if labels is not None:
+        bad = [label for label in labels if not isinstance(label, str) or not re.fullmatch(NAME, label)]
+        if bad:
+            raise ArtganError(f"{path}: sweep.labels: {bad[0]!r} cannot be part of a run name; use letters, "
+                              "digits, '.', '_' and '-'")
+        if len(set(labels)) != len(labels):
+            raise ArtganError(f"{path}: sweep.labels: two runs have the same label; make them differ")
 
 
 def _parse_value(text: str) -> Any:

@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
-from artgan import training
+from artgan import rendering, training
 from artgan.dataset import open_dataset
+from artgan.errors import ArtganError
 from artgan.kinds import Context
-from artgan.recipe import Recipe
+from artgan.recipe import Recipe, expand_sweep
 from artgan.training import Run
 
 
@@ -23,4 +25,14 @@ def render(recipe: Recipe, run_dir: Path) -> list[Path]:
 
 def train(recipe: Recipe, root: Path, resume: bool = False) -> Run:
     """Train on the recipe's already built dataset."""
+    if recipe.sweep:
+        raise ArtganError(f"{recipe.path}: has a [sweep]; `artgan run {recipe.path}` trains each of its runs")
     return training.train(recipe, open_dataset(recipe, root), root, resume)
+
+
+def sweep(recipe: Recipe, root: Path, run_one: Callable[[Recipe], Run]) -> list[Path]:
+    """Run each run of the recipe's [sweep] with ``run_one`` (which builds, trains and renders one
+    recipe), then film their snapshots side by side in runs/NAME-sweep/compare.mp4."""
+    folders = [run_one(variant).dir for _, variant in expand_sweep(recipe)]
+    out = training.run_folder(recipe, root).with_name(f"{recipe.name}-sweep") / "compare.mp4"
+    return rendering.render("compare", folders, {"out": str(out)}, recipe.train.device)

@@ -122,6 +122,8 @@ def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) ->
     sampler = BatchSampler(dataset.images, recipe.train.batch_size, recipe.seed, device)
     if resume and existing:
         _restore(run, sampler, checkpoint.load(existing[-1]))
+    elif recipe.train.init_from is not None:
+        _start_from(run, recipe.train.init_from)
     _trim_metrics(run)
     _write_lock(run, dataset)
     hooks().on_run_start(run=run)
@@ -219,7 +221,8 @@ def _checkpoint(run: Run, sampler: BatchSampler) -> None:
         "model": run.recipe.model.as_table(),
         "resolution": run.recipe.resolution,
         "seed": run.recipe.seed,
-        "dataset": run.recipe.name,
+        "dataset": run.recipe.dataset,
+        "init_from": None if run.recipe.train.init_from is None else str(run.recipe.train.init_from),
         "step": run.step,
         "images_seen": run.images_seen,
         "seconds": run.seconds,
@@ -239,8 +242,38 @@ def _restore(run: Run, sampler: BatchSampler, payload: dict[str, Any]) -> None:
     run.step, run.images_seen, run.seconds = payload["step"], payload["images_seen"], payload["seconds"]
 
 
+def _start_from(run: Run, path: Path) -> None:
+    """Load the weights of a checkpoint of the same model kind and resolution into a fresh run
+    (a "starting point"); the optimisers and the step count start afresh."""
+    where = f"{run.recipe.path}: train.init_from"
+    try:
+        payload = checkpoint.load(path)
+    except ArtganError as exc:
+        raise ArtganError(f"{where}: {exc}") from None
+    theirs, ours = payload["model"], run.recipe.model.as_table()
+    if theirs["use"] != ours["use"] or payload["resolution"] != run.recipe.resolution:
+        raise ArtganError(f"{where}: {path} is a {theirs['use']} at {payload['resolution']} px; this recipe "
+                          f"trains {ours['use']} at {run.recipe.resolution} px; start from a checkpoint that matches")
+    try:
+        run.model.init_from(payload["state"])
+    except ArtganError as exc:
+        raise ArtganError(f"{where}: {exc}") from None
+    except (RuntimeError, KeyError) as exc:  # load_state_dict: layers of other shapes, or other layers
+        differ = [f"{key} {theirs.get(key, '(unset)')} -> {ours.get(key, '(unset)')}"
+                  for key in sorted(theirs.keys() | ours.keys()) if theirs.get(key) != ours.get(key)]
+        because = f"options that differ: {', '.join(differ)}" if differ else str(exc).splitlines()[0]
+        raise ArtganError(f"{where}: the weights in {path} do not fit this model ({because}); "
+                          "use the checkpoint's model options") from None
+
+
 def _log_metrics(run: Run, window: list[dict[str, float]]) -> None:
-    means = {key: sum(row[key] for row in window) / len(window) for key in window[0]}
+    # A model may report some values only on some steps (a penalty computed every 16 steps):
+    # each is averaged over the steps that have it.
+    values: dict[str, list[float]] = {}
+    for row in window:
+        for key, value in row.items():
+            values.setdefault(key, []).append(value)
+    means = {key: sum(column) / len(column) for key, column in values.items()}
     _append_metrics(run, {"step": run.step, "images_seen": run.images_seen,
                           "seconds": round(run.seconds, 3), **means})
 

@@ -11,9 +11,11 @@ from torch import nn
 from torch.nn import functional as F
 
 import artgan
+from artgan.augment import Augment, AugmentOptions
+from artgan.averaging import update_average
 
 
-class DCGANOptions(artgan.Options):
+class DCGANOptions(AugmentOptions):
     z_dim: int = Field(100, ge=1, description="length of the latent vector z")
     g_width: int = Field(64, ge=4, description="channels of G's last hidden layer (doubled toward 4x4)")
     d_width: int = Field(64, ge=4, description="channels of D's first layer (doubled toward 4x4)")
@@ -106,9 +108,12 @@ class DCGAN(artgan.Model):
         self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d, betas=betas)
         self.rng = random.Random(self.context.seed)  # noise levels and label smoothing draws
+        self.augment = Augment(o)
         self.updates = 0  # G updates so far, for the EMA warm-up
 
-    def _noisy(self, images, stddev: float):
+    def _seen(self, images, stddev: float):
+        """What D is shown: the images augmented, then with instance noise."""
+        images = self.augment(images)
         return images + stddev * torch.randn_like(images) if stddev > 0 else images
 
     def _d_step(self, real) -> float:
@@ -118,8 +123,10 @@ class DCGAN(artgan.Model):
         with torch.no_grad():
             fake = self.generator(z)
         real_target = torch.empty(real.shape[0], device=real.device).uniform_(*o.real_label)
-        loss = (F.binary_cross_entropy_with_logits(self.discriminator(self._noisy(real, noise)), real_target)
-                + F.binary_cross_entropy_with_logits(self.discriminator(self._noisy(fake, noise)),
+        real_logits = self.discriminator(self._seen(real, noise))
+        self.augment.observe(real_logits)
+        loss = (F.binary_cross_entropy_with_logits(real_logits, real_target)
+                + F.binary_cross_entropy_with_logits(self.discriminator(self._seen(fake, noise)),
                                                      torch.zeros_like(real_target)))
         self.opt_d.zero_grad(set_to_none=True)
         loss.backward()
@@ -130,7 +137,7 @@ class DCGAN(artgan.Model):
         noise = self.rng.uniform(*self.options.instance_noise)
         self.discriminator.requires_grad_(False)  # no weight gradients for D during G's step
         fake = self.generator(torch.randn(batch, self.z_dim, device=device))
-        logits = self.discriminator(self._noisy(fake, noise))
+        logits = self.discriminator(self._seen(fake, noise))
         loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         self.opt_g.zero_grad(set_to_none=True)
         loss.backward()
@@ -138,15 +145,11 @@ class DCGAN(artgan.Model):
         self.discriminator.requires_grad_(True)
         return loss.item()
 
-    @torch.no_grad()
     def _update_ema(self) -> None:
         # Warm up: early on, average over the few steps there are, not over the random init.
         self.updates += 1
-        beta = min(self.options.ema, (1 + self.updates) / (10 + self.updates))
-        for avg, live in zip(self.generator_ema.parameters(), self.generator.parameters()):
-            avg.lerp_(live, 1.0 - beta)
-        for avg, live in zip(self.generator_ema.buffers(), self.generator.buffers()):
-            avg.copy_(live)
+        update_average(self.generator_ema, self.generator,
+                       min(self.options.ema, (1 + self.updates) / (10 + self.updates)))
 
     def train_step(self, real):
         self.generator.train()
@@ -155,7 +158,7 @@ class DCGAN(artgan.Model):
         loss_g = sum(self._g_step(real.shape[0], real.device)
                      for _ in range(self.options.g_steps)) / self.options.g_steps
         self._update_ema()
-        return {"loss_d": loss_d, "loss_g": loss_g}
+        return {"loss_d": loss_d, "loss_g": loss_g, **self.augment.metrics()}
 
     @torch.no_grad()
     def sample(self, z, truncation: float = 1.0):
@@ -172,16 +175,24 @@ class DCGAN(artgan.Model):
             "opt_d": self.opt_d.state_dict(),
             "rng": list(self.rng.getstate()[1]),
             "updates": self.updates,
+            "augment": self.augment.state_dict(),
         }
 
     def load_state_dict(self, state):
-        self.generator.load_state_dict(state["generator"])
-        self.discriminator.load_state_dict(state["discriminator"])
-        self.generator_ema.load_state_dict(state["generator_ema"])
+        self.init_from(state)
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.rng.setstate((3, tuple(state["rng"]), None))
         self.updates = state["updates"]
+        if "augment" in state:  # checkpoints from before augmentation have none
+            self.augment.load_state_dict(state["augment"])
+
+    def init_from(self, state):
+        # Weights and the average only: optimisers, the average's warm-up and augmentation
+        # start afresh for the new dataset.
+        self.generator.load_state_dict(state["generator"])
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.generator_ema.load_state_dict(state["generator_ema"])
 
 
 @artgan.hookimpl

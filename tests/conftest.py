@@ -1,12 +1,19 @@
 """Shared fixtures: recipe files in tmp_path and plugins that are always unregistered."""
 from __future__ import annotations
 
+import os
 import sys
 import textwrap
 
 import pytest
+import torch
 
 from artgan import plugins
+
+# Under pytest-xdist each worker is a process: one torch thread each, or the workers' OpenMP
+# threads wait on one another for cores and small models train many times slower.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    torch.set_num_threads(1)
 
 
 @pytest.fixture
@@ -47,9 +54,11 @@ def restore_plugins():
     """
     before = {name for name, _ in plugins.pm.list_name_plugin()}
     modules = set(sys.modules)
+    dirs = plugins.loaded_dirs()
     try:
         yield
     finally:
+        plugins._loaded_dirs[:] = dirs
         for name, _ in plugins.pm.list_name_plugin():
             if name.startswith("file:") and name not in before:
                 plugins.unregister(name)

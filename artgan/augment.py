@@ -1,0 +1,177 @@
+"""Augmenting what a discriminator sees, so that small datasets do not collapse.
+
+Every image D sees, real or generated, goes through the same random, differentiable operations
+(flips, 90° turns, shifts, cutout, colour), each applied to each image with probability ``p``.
+Gradients flow through them back to G, so G learns the un-augmented images (DiffAugment, Zhao et
+al. 2020). ``p`` is either fixed or adapted while training (ADA, Karras et al. 2020): raised when
+D grows too sure of the reals (it is memorising them), lowered when it is not.
+
+Public API for any model plugin: put :class:`AugmentOptions` in the model's options, build an
+:class:`Augment` from them, call it on every batch before D, feed it D's logits on reals with
+:meth:`Augment.observe`, log :meth:`Augment.metrics`, and keep :meth:`Augment.state_dict` in the
+model's state. See plugins/dcgan.py.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Literal, get_args
+
+import torch
+from pydantic import Field, model_validator
+from torch.nn import functional as F
+
+from artgan.kinds import Options
+
+AugMode = Literal["none", "fixed", "ada"]
+Op = Literal["flip", "rotate90", "translation", "cutout", "brightness", "saturation", "contrast"]
+OPS: tuple[str, ...] = get_args(Op)
+ADA_EVERY = 4  # training steps between adjustments of p (StyleGAN2-ADA's interval)
+AUG_HELP = ('augmentation of every image D sees: "none", "fixed" (probability aug_p, DiffAugment '
+            'style) or "ada" (probability adapted from D\'s outputs on reals, starting at aug_p)')
+
+
+class AugmentOptions(Options):
+    """The augmentation options of a model; a model's Options subclass these."""
+
+    aug: AugMode = Field("none", description=AUG_HELP)
+    aug_p: float = Field(0.0, ge=0, le=1, description="probability of each operation on each image: "
+                                                      "fixed for aug = \"fixed\" (try 0.2-0.5), the "
+                                                      "start for \"ada\"; above about 0.8 the "
+                                                      "operations leak into the samples")
+    ada_target: float = Field(0.6, gt=0, lt=1, description="ada: the mean sign of D's outputs on reals "
+                                                           "that p is steered toward (higher: less augmentation)")
+    ada_speed: int = Field(100_000, ge=1, description="ada: images seen for p to move from 0 to 1 at the "
+                                                      "fastest (StyleGAN2-ADA: 500k; StyleGAN3: 100k)")
+    aug_ops: list[Op] = Field(default_factory=lambda: list(OPS), description="operations to apply, in this order (leave out "
+                                                     "\"flip\" or \"rotate90\" for text, \"saturation\" "
+                                                     "for black-and-white sets…)")
+
+    @model_validator(mode="after")
+    def _fixed_needs_p(self):
+        if self.aug == "fixed" and self.aug_p == 0:
+            raise ValueError('aug = "fixed" needs aug_p above 0, e.g. aug_p = 0.3')
+        return self
+
+
+class Augment:
+    """A model's augmentation: the operations, the probability ``p`` and ADA's running tally."""
+
+    def __init__(self, options: AugmentOptions):
+        self.mode = options.aug
+        self.ops = tuple(options.aug_ops)
+        self.target = options.ada_target
+        self.speed = options.ada_speed
+        self.p = options.aug_p if self.mode != "none" else 0.0
+        self.signs = 0.0  # sum of sign(D(real)) since the last adjustment
+        self.count = 0  # real images behind that sum
+        self.calls = 0  # observe() calls since the last adjustment
+        self.rt: float | None = None  # the last measured mean sign: how sure D is of the reals
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        """``images`` (B, 3, H, W) augmented; untouched (and no random numbers drawn) when p is 0."""
+        return augment(images, self.p, self.ops) if self.p > 0 else images
+
+    def observe(self, real_logits: torch.Tensor) -> None:
+        """Tally D's logits on (augmented) reals; with ada, adjust p every few calls."""
+        if self.mode != "ada":
+            return
+        self.signs += real_logits.detach().sign().sum().item()
+        self.count += real_logits.numel()
+        self.calls += 1
+        if self.calls == ADA_EVERY:
+            self.rt = self.signs / self.count
+            # Only the sign counts: the step depends on how many images were seen, not on how far
+            # r_t is from the target (ADA, section 3).
+            direction = (self.rt > self.target) - (self.rt < self.target)
+            self.p = min(max(self.p + direction * self.count / self.speed, 0.0), 1.0)
+            self.signs, self.count, self.calls = 0.0, 0, 0
+
+    def metrics(self) -> dict[str, float]:
+        """What train_step adds to the metrics: ``aug_p`` (and ``ada_rt`` once measured)."""
+        if self.mode == "none":
+            return {}
+        return {"aug_p": self.p, **({"ada_rt": self.rt} if self.rt is not None else {})}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"p": self.p, "signs": self.signs, "count": self.count, "calls": self.calls, "rt": self.rt}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.p, self.signs, self.count, self.calls, self.rt = (
+            state["p"], state["signs"], state["count"], state["calls"], state["rt"])
+
+
+def augment(images: torch.Tensor, p: float, ops: tuple[str, ...] = OPS) -> torch.Tensor:
+    """Apply each of ``ops`` to each image of ``images`` (B, 3, H, W) in [-1, 1] with probability
+    ``p``, on the images' device. Differentiable with respect to ``images``."""
+    batch = images.shape[0]
+    for name in ops:
+        chosen = torch.rand(batch, device=images.device) < p  # (B,)
+        images = _OPERATIONS[name](images, chosen)
+    return images
+
+
+def _per_image(mask: torch.Tensor) -> torch.Tensor:
+    return mask[:, None, None, None]  # (B,) -> (B, 1, 1, 1)
+
+
+def _flip(images, chosen):
+    return torch.where(_per_image(chosen), images.flip(3), images)
+
+
+def _rotate90(images, chosen):
+    turns = torch.randint(1, 4, chosen.shape, device=images.device)  # 90, 180 or 270 degrees
+    out = images
+    for k in (1, 2, 3):
+        out = torch.where(_per_image(chosen & (turns == k)), images.rot90(k, (2, 3)), out)
+    return out
+
+
+def _translation(images, chosen):
+    """Shift by up to an eighth of the side, in whole pixels, filling in with a mirror image
+    (a black border would tell D which images were shifted)."""
+    b, _, h, w = images.shape
+    pad = max(1, h // 8)
+    padded = F.pad(images, [pad] * 4, mode="reflect")  # (B, C, H + 2 pad, W + 2 pad)
+    shift = torch.randint(-pad, pad + 1, (b, 2), device=images.device) * chosen[:, None]  # (B, 2)
+    rows = torch.arange(h, device=images.device) + pad - shift[:, :1]  # (B, H)
+    cols = torch.arange(w, device=images.device) + pad - shift[:, 1:]  # (B, W)
+    batch = torch.arange(b, device=images.device)[:, None, None]
+    moved = padded[batch, :, rows[:, :, None], cols[:, None, :]]  # (B, H, W, C)
+    return moved.permute(0, 3, 1, 2)
+
+
+def _cutout(images, chosen):
+    """Grey out a square of half the side at a random place."""
+    b, _, h, w = images.shape
+    centre = torch.rand(b, 2, 1, device=images.device)  # (B, 2, 1), fractions of the side
+    ys = (torch.arange(h, device=images.device) + 0.5) / h  # pixel centres, (H,)
+    xs = (torch.arange(w, device=images.device) + 0.5) / w
+    inside_y = (ys - centre[:, 0]).abs() < 0.25  # (B, H)
+    inside_x = (xs - centre[:, 1]).abs() < 0.25  # (B, W)
+    hole = inside_y[:, :, None] & inside_x[:, None, :] & chosen[:, None, None]  # (B, H, W)
+    return images * (~hole)[:, None].to(images.dtype)
+
+
+def _lognormal(images, spread: float):
+    """A per-image factor 2**N(0, spread): (B, 1, 1, 1)."""
+    return _per_image(torch.exp2(torch.randn(images.shape[0], device=images.device) * spread)).to(images.dtype)
+
+
+def _brightness(images, chosen):
+    offset = _per_image(torch.randn(images.shape[0], device=images.device) * 0.2).to(images.dtype)
+    return torch.where(_per_image(chosen), images + offset, images)
+
+
+def _contrast(images, chosen):
+    mean = images.mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+    return torch.where(_per_image(chosen), (images - mean) * _lognormal(images, 0.5) + mean, images)
+
+
+def _saturation(images, chosen):
+    grey = images.mean(dim=1, keepdim=True)  # (B, 1, H, W)
+    return torch.where(_per_image(chosen), (images - grey) * _lognormal(images, 1.0) + grey, images)
+
+
+_OPERATIONS: dict[str, Callable[[torch.Tensor, torch.Tensor], torch.Tensor]] = {
+    "flip": _flip, "rotate90": _rotate90, "translation": _translation, "cutout": _cutout,
+    "brightness": _brightness, "saturation": _saturation, "contrast": _contrast,
+}

@@ -1,0 +1,83 @@
+"""Real photos for the stylegan2 benchmarks, made from the pictures in tests/fixtures/, and the
+helpers both benchmarks share (the CPU's name, training with a time limit, PSNR)."""
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import artgan
+from artgan import plugins, runner
+from artgan.dataset import build_dataset
+from artgan.recipe import parse_recipe
+
+FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"
+FACE = (150, 40, 320, 210)  # the astronaut's face in astronaut.jpg (512 x 512)
+
+
+def face(side: int = 64) -> Image.Image:
+    """The astronaut's face, side x side pixels: the one photo of the single-image experiment."""
+    return Image.open(FIXTURES / "astronaut.jpg").convert("RGB").crop(FACE).resize((side, side), Image.LANCZOS)
+
+
+def crops(names: list[str], count: int, side: int = 64, seed: int = 0) -> list[Image.Image]:
+    """``count`` square crops at random places and scales (a quarter to two thirds of the
+    picture's shorter side) of the fixture photos ``names``, taken in turn: a small real dataset."""
+    rng = random.Random(seed)
+    photos = [Image.open(FIXTURES / f"{name}.jpg").convert("RGB") for name in names]
+    out = []
+    for i in range(count):
+        photo = photos[i % len(photos)]
+        size = int(min(photo.size) * rng.uniform(0.25, 0.67))
+        left, top = rng.randrange(photo.width - size + 1), rng.randrange(photo.height - size + 1)
+        out.append(photo.crop((left, top, left + size, top + size)).resize((side, side), Image.LANCZOS))
+    return out
+
+
+def save_all(images: list[Image.Image], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(images):
+        image.save(folder / f"{i:04d}.png")
+    return folder
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+def psnr(images: np.ndarray, target: np.ndarray) -> float:
+    """PSNR in dB of uint8 images (N, H, W, 3) against one uint8 picture (H, W, 3), pooled."""
+    mse = np.mean((images.astype(np.float64) - target.astype(np.float64)) ** 2)
+    return 10 * math.log10(255 ** 2 / max(mse, 1e-10))
+
+
+class _TimeLimit:
+    """A plugin that watches the snapshots and stops the run after ``seconds`` of training, or
+    as soon as ``watch`` returns True."""
+
+    def __init__(self, seconds: float, watch):
+        self.seconds, self.watch = seconds, watch
+
+    @artgan.hookimpl
+    def on_snapshot(self, run, step, images):
+        if self.watch(run, step, images) or run.seconds >= self.seconds:
+            run.interrupted = True  # as after Ctrl-C: the loop saves a checkpoint and stops
+
+
+def train_for(data: dict, root: Path, seconds: float, overrides: list[str], watch=lambda *args: None):
+    """Build and train recipe ``data`` in ``root`` for about ``seconds``; ``watch(run, step,
+    images)`` sees every snapshot and stops the run early by returning True. Returns the run."""
+    recipe = parse_recipe({**data, "train": {**data["train"], "steps": 10 ** 9}}, root / f"{data['name']}.toml",
+                          overrides)
+    build_dataset(recipe, root)
+    limit = plugins.register(_TimeLimit(seconds, watch), name=f"time-limit-{data['name']}")
+    try:
+        return runner.train(recipe, root)
+    finally:
+        plugins.unregister(limit)
