@@ -70,7 +70,7 @@ def _say(label: str, path: Path) -> None:
 def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path = OutOpt,
         resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint"),
         dry_run: bool = typer.Option(False, "--dry-run", help="only validate; print the resolved recipe")):
-    """Build the dataset, train, and render: the whole recipe (each run of its [sweep], then a
+    """Build the dataset, train, and render: the whole recipe (each run of its \\[sweep], then a
     compare film of them)."""
     loaded = _load(recipe, set_)
     if dry_run:

@@ -212,11 +212,17 @@ def _type_overrides(table: dict[str, Any], schema: type[BaseModel]) -> dict[str,
         field = schema.model_fields.get(key)
         annotation = field.annotation if field else None
         if isinstance(value, _Override):
-            parsed = _parse_value(value)
-            table[key] = parsed if not _takes_text(annotation) or isinstance(parsed, str) else str(value)
+            table[key] = typed_value(str(value), annotation)
         elif isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
             _type_overrides(value, annotation)
     return table
+
+
+def typed_value(text: str, annotation: Any) -> Any:
+    """``text`` as a field of type ``annotation`` wants it: a text field keeps the text as
+    written (a file named 2024), any other reads it as a TOML value."""
+    parsed = _parse_value(text)
+    return text if _takes_text(annotation) and not isinstance(parsed, str) else parsed
 
 
 def _takes_text(annotation: Any) -> bool:

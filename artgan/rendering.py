@@ -12,7 +12,7 @@ from pydantic.fields import FieldInfo
 from artgan import plugins
 from artgan.errors import ArtganError
 from artgan.kinds import Context, Options
-from artgan.recipe import _parse_value, _takes_text  # read exactly as recipe --set values are
+from artgan.recipe import typed_value  # read exactly as recipe --set values are
 from artgan.training import pick_device
 
 
@@ -80,8 +80,7 @@ def _from_text(annotation: Any, text: str) -> Any:
     if typing.get_origin(kind) in (list, tuple, set) and not text.lstrip().startswith("["):
         items = typing.get_args(kind)
         return [_from_text(items[0] if items else Any, part.strip()) for part in text.split(",")]
-    parsed = _parse_value(text)
-    return text if _takes_text(annotation) and not isinstance(parsed, str) else parsed  # a file named 2024
+    return typed_value(text, annotation)
 
 
 def _unwrap(annotation: Any) -> Any:
