@@ -11,6 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from artgan.cli import app
+from films import read_film
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -223,3 +224,22 @@ def test_python_m_artgan_help(tmp_path):
     assert result.returncode == 0, result.stderr
     for command in ("run", "dataset", "plugins"):
         assert command in result.stdout
+
+
+def test_demo_trains_renders_and_prints_where_everything_went(tmp_path):
+    """The demo recipe as shipped, shrunk with --set: dataset, run, grid and both films."""
+    out = tmp_path / "demo"
+    result = invoke("demo", "--out", out, "--set", "source.0.count=40", "--set", "train.steps=4",
+                    "--set", "train.snapshot_every=2", "--set", "render.2.seconds=1")
+    assert result.exit_code == 0, result.output
+    run = out / "runs" / "demo"
+    assert sorted(p.name for p in (run / "snapshots").glob("*.png")) == [
+        "step-0000000.png", "step-0000002.png", "step-0000004.png"]
+    assert (run / "checkpoints" / "step-0000004.pt").is_file()
+    printed = result.stdout
+    for path in (run / "grid.png", run / "timelapse.mp4", run / "interpolation.mp4"):
+        assert str(path) in printed
+    info, frames = read_film(run / "interpolation.mp4")
+    assert len(frames) == info["fps"] * 1 and frames.shape[1:3] == (256, 256)
+    with Image.open(run / "grid.png") as grid:
+        assert grid.size[0] > 32
