@@ -65,14 +65,14 @@ def main() -> None:
     for aug in ("ada", "none"):
         rows: list = []
 
-        def watch(run, step, images, rows=rows, aug=aug):
+        def watch(run, step, images, cpu, rows=rows, aug=aug):
             samples = images.reshape(len(images), -1).astype(np.float32) / 255
             diversity = spread(samples) / data_spread
             nearest = float(pairwise_rms(samples, data).min(1).mean())
             augment = run.model.augment
-            rows.append((step, run.seconds, augment.p, augment.rt, diversity, nearest))
+            rows.append((step, cpu, augment.p, augment.rt, diversity, nearest))
             rt = "  -  " if augment.rt is None else f"{augment.rt:.2f}"
-            print(f"aug={aug:<4} step {step:>6} {run.seconds:7.0f}s  p {augment.p:.3f}  r_t {rt}  "
+            print(f"aug={aug:<4} step {step:>6} {cpu:7.0f} CPU s  p {augment.p:.3f}  r_t {rt}  "
                   f"diversity {diversity:.2f}  nearest {nearest:.3f}", flush=True)
 
         recipe = {"name": f"photos-{aug}", "seed": 0, "resolution": 64, "source": [{"use": "folder", "path": str(folder)}],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import time
 from pathlib import Path
 
 import numpy as np
@@ -58,21 +59,24 @@ def psnr(images: np.ndarray, target: np.ndarray) -> float:
 
 
 class _TimeLimit:
-    """A plugin that watches the snapshots and stops the run after ``seconds`` of training, or
-    as soon as ``watch`` returns True."""
+    """A plugin that watches the snapshots and stops the run after ``seconds`` of CPU time (this
+    process's, all threads: on a machine shared with other work this is what the run would take
+    alone), or as soon as ``watch(run, step, images, cpu_seconds)`` returns True."""
 
     def __init__(self, seconds: float, watch):
-        self.seconds, self.watch = seconds, watch
+        self.seconds, self.watch, self.started = seconds, watch, time.process_time()
 
     @artgan.hookimpl
     def on_snapshot(self, run, step, images):
-        if self.watch(run, step, images) or run.seconds >= self.seconds:
+        cpu = time.process_time() - self.started
+        if self.watch(run, step, images, cpu) or cpu >= self.seconds:
             run.interrupted = True  # as after Ctrl-C: the loop saves a checkpoint and stops
 
 
-def train_for(data: dict, root: Path, seconds: float, overrides: list[str], watch=lambda *args: None):
-    """Build and train recipe ``data`` in ``root`` for about ``seconds``; ``watch(run, step,
-    images)`` sees every snapshot and stops the run early by returning True. Returns the run."""
+def train_for(data: dict, root: Path, seconds: float, overrides: list[str], watch=lambda *args: False):
+    """Build and train recipe ``data`` in ``root`` for about ``seconds`` of CPU time; ``watch(run,
+    step, images, cpu_seconds)`` sees every snapshot and stops the run early by returning True.
+    Returns the run."""
     recipe = parse_recipe({**data, "train": {**data["train"], "steps": 10 ** 9}}, root / f"{data['name']}.toml",
                           overrides)
     build_dataset(recipe, root)
