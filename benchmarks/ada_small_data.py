@@ -15,14 +15,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from photos import cpu_model, crops, save_all, train_for  # noqa: E402
+from photos import add_common_arguments, crops, save_all, setup, train_for  # noqa: E402
 
 MODEL = {"use": "stylegan2", "capacity": 0.125, "z_dim": 128, "w_dim": 128, "mapping_layers": 2,
          "pl_weight": 0.0, "ada_speed": 20000}
@@ -45,15 +43,9 @@ def spread(images: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="training time of each run")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--set", action="append", default=[], dest="overrides", help="override both recipes")
-    parser.add_argument("--out", default=None, help="working folder (default: a temporary one)")
+    add_common_arguments(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    root = Path(args.out or tempfile.mkdtemp(prefix="ada-small-data-"))
-    print(f"cpu: {cpu_model()}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}")
-    print(f"model: {MODEL} train: {TRAIN} {' '.join(args.overrides)}; working in {root}")
+    root = setup(args, "ada-small-data-", MODEL, TRAIN)
 
     photos = crops(["astronaut", "cameraman", "rocket"], 100, seed=2)
     folder = save_all(photos, root / "photos")

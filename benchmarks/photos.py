@@ -2,12 +2,15 @@
 helpers both benchmarks share (the CPU's name, training with a time limit, PSNR)."""
 from __future__ import annotations
 
+import argparse
 import math
 import random
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+import torch
 from PIL import Image
 
 import artgan
@@ -43,6 +46,24 @@ def save_all(images: list[Image.Image], folder: Path) -> Path:
     for i, image in enumerate(images):
         image.save(folder / f"{i:04d}.png")
     return folder
+
+
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
+    """--threads, --set and --out, which both stylegan2 benchmarks take."""
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--set", action="append", default=[], dest="overrides", help="override every run's recipe")
+    parser.add_argument("--out", default=None, help="working folder (default: a temporary one)")
+
+
+def setup(args: argparse.Namespace, prefix: str, model: dict, train: dict) -> Path:
+    """Apply --threads, print the CPU and the settings; the working folder."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    root = Path(args.out or tempfile.mkdtemp(prefix=prefix))
+    print(f"cpu: {cpu_model()}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}")
+    print(f"model: {model} train: {train} {' '.join(args.overrides)}; working in {root}")
+    print("time limits and times are CPU seconds of this process (all its threads)")
+    return root
 
 
 def cpu_model() -> str:

@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from photos import cpu_model, crops, face, psnr, save_all, train_for  # noqa: E402
+from photos import add_common_arguments, crops, face, psnr, save_all, setup, train_for  # noqa: E402
 
 THRESHOLDS = (15.0, 20.0, 25.0)
 # A 64 px StyleGAN2 small enough for a CPU (16 channels at 64 px, 32 below), with the settings
@@ -49,15 +47,9 @@ def main() -> None:
     parser.add_argument("--start-minutes", type=float, default=10.0, help="training time of the starting point")
     parser.add_argument("--until", type=float, default=max(THRESHOLDS),
                         help="stop a run on the photo once its PSNR reaches this many dB")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
-    parser.add_argument("--set", action="append", default=[], dest="overrides", help="override every run's recipe")
-    parser.add_argument("--out", default=None, help="working folder (default: a temporary one)")
+    add_common_arguments(parser)
     args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    root = Path(args.out or tempfile.mkdtemp(prefix="single-image-"))
-    print(f"cpu: {cpu_model()}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}")
-    print(f"model: {MODEL} train: {TRAIN} {' '.join(args.overrides)}; working in {root}")
+    root = setup(args, "single-image-", MODEL, TRAIN)
 
     photo = face()
     target = np.asarray(photo)
