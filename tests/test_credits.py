@@ -6,6 +6,7 @@ import json
 import tomli_w
 from typer.testing import CliRunner
 
+from artgan import plugins
 from artgan.cli import app
 from artgan.credits import markdown, write_credits
 
@@ -63,3 +64,13 @@ def test_other_folders_are_a_user_error(tmp_path):
     result = CliRunner().invoke(app, ["credits", str(tmp_path)])
     assert result.exit_code == 2
     assert "gone is gone; rebuild it" in result.output
+
+
+def test_the_credits_renderer_writes_credits_md_into_the_run_folder(tmp_path):
+    dataset(tmp_path, [credited("http://a/img/1.jpg")])
+    run = tmp_path / "runs" / "set"
+    run.mkdir(parents=True)
+    (run / "recipe.lock.toml").write_text(tomli_w.dumps({"name": "set", "lock": {"dataset": "data/set"}}))
+    renderer = plugins.get("renderer", "credits").cls()
+    assert renderer.render(run) == [run / "CREDITS.md"]
+    assert '"1.jpg" by Ann, licensed by 4.0' in (run / "CREDITS.md").read_text()

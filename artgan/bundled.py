@@ -1,0 +1,64 @@
+"""The examples bundled with artgan: recipes to run by name, and the plugin template.
+
+They are the repository's examples/ folder, shipped in the wheel as the package artgan_examples,
+so an installed artgan has them too.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from artgan.errors import ArtganError
+from artgan.recipe import required_keys
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+def folder() -> Path:
+    """The folder of the bundled examples."""
+    return Path(str(resources.files("artgan_examples")))
+
+
+def plugin_template() -> Path:
+    """The plugin template: a complete plugin distribution to copy."""
+    return folder() / "plugin-template"
+
+
+@dataclass(frozen=True)
+class BundledRecipe:
+    """A bundled recipe: its name, its file, the first line of its opening comment, and the
+    keys it leaves to the user (to give with --set)."""
+
+    name: str
+    path: Path
+    summary: str
+    needs: list[str]
+
+
+def bundled_recipes() -> list[BundledRecipe]:
+    """Every bundled recipe, by name."""
+    return [_describe(path) for path in sorted(folder().glob("*.toml"))]
+
+
+def _describe(path: Path) -> BundledRecipe:
+    text = path.read_text(encoding="utf-8")
+    first = text.splitlines()[0] if text else ""
+    summary = first.removeprefix("#").strip() if first.startswith("#") else ""
+    return BundledRecipe(path.stem, path, summary, list(required_keys(tomllib.loads(text))))
+
+
+def find_recipe(path: Path) -> Path:
+    """``path`` as given, or, when it is a bare name and no file (``ellipses``), the bundled
+    recipe of that name."""
+    if path.is_file() or path.suffix or len(path.parts) != 1:
+        return path
+    bundled = folder() / f"{path}.toml"
+    if bundled.is_file():
+        return bundled
+    raise ArtganError(f"{path}: no such recipe file, and no bundled recipe of that name; "
+                      "see `artgan recipes`")

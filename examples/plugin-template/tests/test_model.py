@@ -1,0 +1,45 @@
+"""The tiny GAN: trains, samples, and comes back the same from a checkpoint."""
+import io
+import math
+
+import pytest
+import torch
+
+import artgan
+from artgan import plugins
+from artgan_example.model import TinyGAN
+
+
+def tiny(resolution=16):
+    return TinyGAN(TinyGAN.Options(z_dim=8, hidden=16), artgan.Context(resolution=resolution, seed=0))
+
+
+def test_a_training_step_gives_finite_losses_and_samples_of_the_resolution():
+    torch.manual_seed(0)
+    model = tiny()
+    losses = model.train_step(torch.rand(4, 3, 16, 16) * 2 - 1)
+    assert set(losses) == {"loss_d", "loss_g"} and all(map(math.isfinite, losses.values()))
+    images = model.sample(torch.randn(3, model.z_dim))
+    assert images.shape == (3, 3, 16, 16) and images.abs().max() <= 1
+
+
+def test_state_survives_a_weights_only_checkpoint():
+    torch.manual_seed(0)
+    model = tiny()
+    model.train_step(torch.rand(4, 3, 16, 16) * 2 - 1)
+    buffer = io.BytesIO()
+    torch.save(model.state_dict(), buffer)
+    buffer.seek(0)
+    restored = tiny()
+    restored.load_state_dict(torch.load(buffer, weights_only=True))
+    z = torch.randn(2, model.z_dim)
+    assert torch.equal(model.sample(z), restored.sample(z))
+
+
+def test_too_large_a_resolution_is_a_user_error():
+    with pytest.raises(artgan.ArtganError, match="too large"):
+        tiny(resolution=128)
+
+
+def test_installed_as_a_plugin():
+    assert plugins.get("model", "example").cls is TinyGAN

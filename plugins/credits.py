@@ -1,0 +1,20 @@
+"""Renderer "credits": CREDITS.md for the images a run was trained on, so a film can be credited."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import artgan
+from artgan.credits import write_credits
+
+
+class Credits(artgan.Renderer):
+    """CREDITS.md in the run folder: who made each downloaded training image, under which licence."""
+
+    def render(self, target):
+        _, path = write_credits(Path(target))
+        return [path]
+
+
+@artgan.hookimpl
+def register_renderers(register):
+    register("credits", Credits)
