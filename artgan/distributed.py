@@ -1,0 +1,124 @@
+"""Training on several processes with torch.distributed, as started by torchrun.
+
+``torchrun --nproc_per_node=N -m artgan train RECIPE`` starts N processes ("ranks") with RANK,
+WORLD_SIZE and LOCAL_RANK in their environment. Each trains on its share of every batch through
+DistributedDataParallel, which averages the gradients, so all ranks hold the same weights; only
+rank 0 builds the dataset and writes files. Without torchrun every function here works for the
+one process there is (rank 0 of 1).
+"""
+from __future__ import annotations
+
+import inspect
+import os
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import torch
+from torch import distributed as dist
+from torch import nn
+
+
+def launched() -> bool:
+    """Whether torchrun started this process as one of several."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def active() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    return dist.get_rank() if active() else 0
+
+
+def world_size() -> int:
+    return dist.get_world_size() if active() else 1
+
+
+def is_main() -> bool:
+    """Whether this process writes files and prints (rank 0)."""
+    return rank() == 0
+
+
+def local_rank() -> int:
+    """The index of this process among those on its machine: its GPU."""
+    return int(os.environ.get("LOCAL_RANK", "0"))
+
+
+@contextmanager
+def session(device: str) -> Iterator[None]:
+    """Join the job torchrun started (gloo for CPU training, nccl for CUDA) for the block; a
+    process started without torchrun, or already in a job, just runs the block."""
+    if not launched() or active():
+        yield
+        return
+    cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
+    if cuda:
+        torch.cuda.set_device(local_rank())
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        yield
+    finally:
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if active():
+        dist.barrier()
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """Rank 0 runs the block first; the others wait for it, then run it and find its work done."""
+    if not is_main():
+        barrier()
+    yield
+    if is_main():
+        barrier()
+
+
+def wrap(module: nn.Module, device: str) -> nn.Module:
+    """``module`` in DistributedDataParallel when several processes train, else as it is. Buffers
+    (batch-norm statistics, StyleGAN2's mean w) start as rank 0's and then stay each process's own:
+    training reads none of them, and rank 0's are the ones saved."""
+    if world_size() == 1:
+        return module
+    # torch 2.13 renamed the switch that stops DDP from broadcasting buffers before every forward
+    # pass (which would overwrite batch-norm statistics a pending backward pass still holds).
+    names = inspect.signature(nn.parallel.DistributedDataParallel).parameters
+    keep_buffers = {"forward_sync_buffers" if "forward_sync_buffers" in names else "broadcast_buffers": False}
+    ids = [torch.device(device).index] if device.startswith("cuda") else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids, **keep_buffers)
+
+
+def _collective_device() -> str:
+    return f"cuda:{local_rank()}" if dist.get_backend() == "nccl" else "cpu"
+
+
+def sum_all(values: list[float]) -> list[float]:
+    """Each of ``values`` summed over all ranks (every rank must call this at the same point)."""
+    if world_size() == 1:
+        return list(values)
+    total = torch.tensor(values, dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(total)
+    return total.tolist()
+
+
+def mean_all(values: dict[str, float]) -> dict[str, float]:
+    """Each value averaged over all ranks."""
+    sums = sum_all(list(values.values()))
+    return {key: total / world_size() for key, total in zip(values, sums)}
+
+
+def any_all(flag: bool) -> bool:
+    """Whether ``flag`` is set on any rank."""
+    return sum_all([float(flag)])[0] > 0
+
+
+def gather(value: Any) -> list[Any]:
+    """``value`` of every rank, in rank order (picklable values only)."""
+    if world_size() == 1:
+        return [value]
+    values: list[Any] = [None] * world_size()
+    dist.all_gather_object(values, value)
+    return values

@@ -1,0 +1,89 @@
+"""Reduced precision: which number format a run trains in, and how a model trains in it.
+
+``train.precision = "auto"`` picks bfloat16 on CUDA GPUs that have it (float16 with loss scaling on
+older ones) and on CPUs that compute bfloat16 natively (the avx512_bf16 or AMX flags); elsewhere
+float32, because a CPU without those flags emulates bfloat16 and runs about twice as slowly. In
+every format the weights, the optimiser state and the losses stay float32: autocast runs only the
+convolutions and matrix products in the lower precision.
+"""
+from __future__ import annotations
+
+import contextlib
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+NATIVE_BF16 = frozenset({"avx512_bf16", "amx_bf16"})  # x86 flags of CPUs with bfloat16 arithmetic
+DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags; empty where there is no /proc/cpuinfo (macOS, Windows)."""
+    try:
+        lines = cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return frozenset()
+    for line in lines:
+        if line.startswith("flags"):
+            return frozenset(line.split(":", 1)[1].split())
+    return frozenset()
+
+
+def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's model name, for run records and benchmark reports."""
+    try:
+        lines = cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return platform.processor() or platform.machine()
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+
+
+def choose(option: str, device: str, flags: frozenset[str] | None = None) -> str:
+    """The precision (fp32, bf16 or fp16) a run on ``device`` trains in for ``train.precision``
+    = ``option``; ``flags`` are the CPU's (read from /proc/cpuinfo when None)."""
+    if option != "auto":
+        return option
+    kind = torch.device(device).type
+    if kind == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    if kind == "cpu":
+        return "bf16" if NATIVE_BF16 & (cpu_flags() if flags is None else flags) else "fp32"
+    return "fp32"
+
+
+class MixedPrecision:
+    """How a model trains in a run's precision (``context.precision``): forward passes and losses
+    inside :meth:`autocast`, each update through :meth:`step`. With fp16, step scales the loss so
+    that small gradients do not vanish, and skips updates whose gradients overflowed; keep
+    :meth:`state_dict` in the model's state so that a resumed run scales as the first did."""
+
+    def __init__(self, precision: str, device: str):
+        self.device_type = torch.device(device).type
+        self.dtype = DTYPES.get(precision)
+        self.scaler = torch.amp.GradScaler(self.device_type) if precision == "fp16" else None
+
+    def autocast(self):
+        """A context in which convolutions and matrix products run in the lower precision."""
+        if self.dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device_type, dtype=self.dtype)
+
+    def step(self, optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
+        """Back-propagate ``loss`` (float32) and update ``optimizer``'s weights."""
+        optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            optimizer.step()
+            return
+        self.scaler.scale(loss).backward()
+        self.scaler.step(optimizer)
+        self.scaler.update()
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.scaler.state_dict() if self.scaler is not None else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if self.scaler is not None and state:
+            self.scaler.load_state_dict(state)

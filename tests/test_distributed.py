@@ -1,0 +1,115 @@
+"""Training on two CPU processes started by torchrun (gloo): identical weights, one set of files,
+an exact resume."""
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+
+from artgan import checkpoint
+
+PLUGINS = Path(__file__).parent / "plugins"  # ddp_probe.py: models that save each process's weights
+MODELS = {
+    "dcgan": 'g_width = 8\nd_width = 8\nz_dim = 16',
+    # every penalty and the adaptive augmentation within four steps
+    "stylegan2": 'capacity = 0.03125\nz_dim = 16\nw_dim = 16\nmapping_layers = 2\nr1_every = 2\n'
+                 'pl_every = 2\naug = "ada"\nada_speed = 64',
+}
+
+
+def recipe(folder: Path, model: str) -> Path:
+    path = folder / "pair.toml"
+    path.write_text(textwrap.dedent("""\
+        name = "pair"
+        seed = 5
+        resolution = 32
+        [[source]]
+        use = "shapes"
+        count = 12
+        [model]
+        use = "probe-{model}"
+        {options}
+        [train]
+        steps = 4
+        batch_size = 8
+        snapshot_every = 2
+        checkpoint_every = 2
+        metrics_every = 1
+        grid = 2
+        keep_checkpoints = 0
+        """).format(model=model, options=MODELS[model].replace("\n", "\n        ")))
+    return path
+
+
+def torchrun(folder: Path, *args: str) -> subprocess.CompletedProcess:
+    """``artgan ARGS`` in two processes, as ``torchrun --nproc_per_node=2 -m artgan ARGS``."""
+    probe = folder / "probe"
+    probe.mkdir(exist_ok=True)
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "artgan", "--plugins-dir", str(PLUGINS), "--quiet", *args]
+    done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ARTGAN_PROBE_DIR": str(probe)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def held(folder: Path, rank: int) -> dict:
+    return torch.load(folder / "probe" / f"rank-{rank}.pt", weights_only=True)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """``trained(model)``: a folder where two processes ran the recipe with that model (once per
+    model for the whole module), and what torchrun printed."""
+    done = {}
+
+    def run(model: str):
+        if model not in done:
+            folder = tmp_path_factory.mktemp(model)
+            done[model] = folder, torchrun(folder, "run", str(recipe(folder, model)), "--out", str(folder))
+        return done[model]
+
+    return run
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_two_processes_hold_identical_weights_and_write_one_set_of_files(trained, model):
+    tmp_path, done = trained(model)
+    ranks = [held(tmp_path, rank) for rank in (0, 1)]
+    # each process trained on its own half of every batch…
+    assert ranks[0]["real"].shape == ranks[1]["real"].shape == (4, 3, 32, 32)
+    assert not torch.equal(ranks[0]["real"], ranks[1]["real"])
+    # …and the averaged gradients left both with the same weights, which the checkpoint holds
+    assert ranks[0]["weights"].keys() == ranks[1]["weights"].keys()
+    for name, value in ranks[0]["weights"].items():
+        assert torch.equal(value, ranks[1]["weights"][name]), name
+    run = tmp_path / "runs" / "pair"
+    state = checkpoint.load(run / "checkpoints" / "step-0000004.pt")["state"]
+    for name, value in state["generator"].items():
+        if f"generator.{name}" in ranks[0]["weights"]:
+            assert torch.equal(value, ranks[0]["weights"][f"generator.{name}"]), name
+    # one set of files: every snapshot, checkpoint and metrics line once; one report printed
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == [f"step-{s:07d}.png" for s in (0, 2, 4)]
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == [f"step-{s:07d}.pt" for s in (0, 2, 4)]
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [row["step"] for row in rows] == [1, 2, 3, 4]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["pair"]
+    assert done.stdout.count("trained 4 steps") == 1
+    assert 'processes = 2' in (run / "recipe.lock.toml").read_text()
+
+
+def test_a_resumed_two_process_run_continues_identically(trained, tmp_path):
+    straight, _ = trained("dcgan")
+    halves = tmp_path
+    torchrun(halves, "run", str(recipe(halves, "dcgan")), "--out", str(halves), "--set", "train.steps=2")
+    torchrun(halves, "train", str(recipe(halves, "dcgan")), "--out", str(halves), "--resume")
+    a = checkpoint.load(straight / "runs" / "pair" / "checkpoints" / "step-0000004.pt")
+    b = checkpoint.load(halves / "runs" / "pair" / "checkpoints" / "step-0000004.pt")
+    for part in ("generator", "discriminator", "generator_ema"):
+        for name, value in a["state"][part].items():
+            assert torch.equal(value, b["state"][part][name]), f"{part}.{name}"
+    assert len(a["trainer"]["rng"]) == 2  # each process's random state, for the resume
