@@ -19,6 +19,7 @@ import torch
 from pydantic import Field, model_validator
 from torch.nn import functional as F
 
+from artgan import distributed
 from artgan.kinds import Options
 
 AugMode = Literal["none", "fixed", "ada"]
@@ -74,8 +75,10 @@ class Augment:
         """Tally D's logits on (augmented) reals; with ada, adjust p every few calls."""
         if self.mode != "ada":
             return
-        self.signs += real_logits.detach().sign().sum().item()
-        self.count += real_logits.numel()
+        # Counted over the reals of every process, so that all of them hold the same p.
+        signs, count = distributed.sum_all([real_logits.detach().sign().sum().item(), real_logits.numel()])
+        self.signs += signs
+        self.count += int(count)
         self.calls += 1
         if self.calls == ADA_EVERY:
             self.rt = self.signs / self.count

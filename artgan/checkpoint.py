@@ -13,10 +13,19 @@ from artgan.errors import ArtganError
 from artgan.files import atomic_path
 from artgan.kinds import Context, Model
 
-FORMAT = 1
+FORMAT = 2
+
+
+def _per_process_rng(payload: dict) -> dict:
+    """Format 2 keeps the random state of every process of a torchrun job, not one."""
+    trainer = {**payload["trainer"], "rng": [{"cpu": payload["trainer"]["torch_rng"]}]}
+    del trainer["torch_rng"]
+    return {**payload, "trainer": trainer, "format": 2}
+
+
 # Upgrades from older formats: UPGRADES[n] turns a format-n dict into a format-(n+1) dict, so
 # checkpoints from every earlier artgan release keep loading.
-UPGRADES: dict[int, Callable[[dict], dict]] = {}
+UPGRADES: dict[int, Callable[[dict], dict]] = {1: _per_process_rng}
 
 
 def save(path: str | Path, payload: dict[str, Any]) -> Path:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import inspect
 import json
 import sys
+from contextlib import contextmanager
+from enum import Enum
 from importlib import resources
 from pathlib import Path
 from typing import List, Optional
@@ -15,10 +17,11 @@ from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
-from artgan import plugins, progress, rendering, runner
+from artgan import bundled, distributed, plugins, progress, rendering, runner, scaffold
 from artgan.credits import write_credits
 from artgan.dataset import build_dataset, contact_sheet
 from artgan.errors import ArtganError
+from artgan.kinds import KINDS
 from artgan.recipe import Recipe, load_recipe
 from artgan.sampling import write_samples
 from artgan.starting_points import find_starting_points
@@ -42,7 +45,8 @@ class _Group(TyperGroup):
 app = typer.Typer(cls=_Group, no_args_is_help=True, pretty_exceptions_enable=False,
                   add_completion=False, help="Train GANs on deliberately wrong image sets; film the training.")
 
-RecipeArg = typer.Argument(..., help="recipe file (.toml)", show_default=False)
+RecipeArg = typer.Argument(..., help="recipe file (.toml), or the name of a bundled recipe (see `artgan recipes`)",
+                           show_default=False)
 SetOpt = typer.Option(None, "--set", help="override a recipe key: --set train.steps=3000 (repeatable)")
 OutOpt = typer.Option(Path("."), "--out", help="folder that holds data/ and runs/")
 
@@ -59,7 +63,7 @@ def _options(
 
 
 def _load(path: Path, overrides: Optional[List[str]]) -> Recipe:
-    return load_recipe(path, overrides or [])
+    return load_recipe(bundled.find_recipe(path), overrides or [])
 
 
 def _say(label: str, path: Path) -> None:
@@ -75,15 +79,27 @@ def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path
     loaded = _load(recipe, set_)
     if dry_run:
         sys.stdout.write(tomli_w.dumps(loaded.as_dict()))
-    elif loaded.sweep:
-        for path in runner.sweep(loaded, root, lambda variant: _run(variant, root, resume)):
-            _say("rendered", path)
-    else:
-        _run(loaded, root, resume)
+        return
+    with _job(loaded):
+        if loaded.sweep:
+            for path in runner.sweep(loaded, root, lambda variant: _run(variant, root, resume)):
+                _say("rendered", path)
+        else:
+            _run(loaded, root, resume)
+
+
+@contextmanager
+def _job(loaded: Recipe):
+    """Started by torchrun: join the job for the block, and let only rank 0 print."""
+    with distributed.session(loaded.train.device):
+        out.quiet = not distributed.is_main()
+        yield
 
 
 def _run(loaded: Recipe, root: Path, resume: bool):
-    _report_dataset(build_dataset(loaded, root))
+    with distributed.main_first():  # rank 0 builds the dataset; the others then find it built
+        report = build_dataset(loaded, root)
+    _report_dataset(report)
     trained = _train(loaded, root, resume)
     for path in runner.render(loaded, trained.dir):
         _say("rendered", path)
@@ -105,7 +121,9 @@ def dataset(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: 
 def train(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path = OutOpt,
           resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint")):
     """Train on an already built dataset."""
-    _train(_load(recipe, set_), root, resume)
+    loaded = _load(recipe, set_)
+    with _job(loaded):
+        _train(loaded, root, resume)
 
 
 @app.command()
@@ -177,6 +195,39 @@ def list_plugins(name: Optional[str] = typer.Argument(None, help="show this plug
 
 
 @app.command()
+def recipes(as_json: bool = typer.Option(False, "--json", help="print JSON")):
+    """List the bundled recipes, one per experiment: `artgan run NAME` runs one."""
+    found = bundled.bundled_recipes()
+    if as_json:
+        out.print_json(json.dumps([{"name": r.name, "summary": r.summary, "needs": r.needs, "path": str(r.path)}
+                                   for r in found]))
+        return
+    table = Table("name", "what it is", "give with --set")
+    for r in found:
+        table.add_row(r.name, r.summary, "\n".join(r.needs))
+    out.print(table)
+    out.print(f"run one: artgan run NAME [--set KEY=VALUE]...; each file's opening comment says more "
+              f"(they are in {bundled.folder()})")
+
+
+Kind = Enum("Kind", {kind: kind for kind in KINDS}, type=str)
+
+
+@app.command("new-plugin")
+def new_plugin(name: str = typer.Argument(..., help="the plugins' name, e.g. glitch (the distribution is "
+                                                    "artgan-NAME)"),
+               kinds: Optional[List[Kind]] = typer.Option(None, "--kind", help="a kind of plugin to include "
+                                                          "(repeatable; default: all four)"),
+               folder: Optional[Path] = typer.Option(None, "--out", help="the new folder (default: ./artgan-NAME)")):
+    """Write a new plugin distribution, copied from artgan's plugin template, ready to pip install -e."""
+    folder = folder or Path(f"artgan-{name}")
+    for path in scaffold.new_plugin(name, [k.value for k in kinds or Kind], folder):
+        _say("written", path)
+    out.print(f"next: pip install -e {folder} && python -m pytest {folder / 'tests'}  "
+              "(a walk-through: docs/writing-plugins.md)")
+
+
+@app.command()
 def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder for the demo's data and run"),
          set_: Optional[List[str]] = SetOpt):
     """Run the built-in demo: coloured ellipses, a small DCGAN on the CPU, a grid and two films."""
@@ -184,7 +235,8 @@ def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder fo
     with resources.as_file(recipe_file) as path:
         loaded = _load(path, set_)
     existing = runner.training.run_folder(loaded, root)
-    _run(loaded, root, resume=existing.exists())
+    with _job(loaded):
+        _run(loaded, root, resume=existing.exists())
 
 
 class _RenderGroup(TyperGroup):

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, Iterable, Iterator
+from typing import Any, Callable, ClassVar, Iterable, Iterator
 
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
@@ -41,6 +41,7 @@ class Context:
     seed: int = 0
     cache_dir: Path | None = None  # a folder kept between runs, keyed by the plugin's options
     device: str = "cpu"
+    precision: str = "fp32"  # what a model trains in: fp32, bf16 or fp16 (see artgan.precision)
 
 
 class Options(BaseModel):
@@ -89,6 +90,17 @@ class Model(Plugin):
 
     kind = "model"
     z_dim: int = 0
+
+    def wrap(self, wrap: Callable[[Any], Any]) -> None:
+        """Called by the core once before training. ``wrap(network)`` readies a network for
+        training (channels-last, compiled, as [train] asks) and returns the module to train it
+        through: DistributedDataParallel when several processes train together (which averages
+        its gradients across them), else the network itself. train_step must run every forward pass
+        whose gradients update a network's weights through what ``wrap`` returned for it, and
+        the others (such as D's during G's update, with D's weights frozen) through the plain
+        network; sample() and state_dict() use the plain networks. The default wraps
+        ``self.generator`` and ``self.discriminator`` into ``self.g`` and ``self.d``."""
+        self.g, self.d = wrap(self.generator), wrap(self.discriminator)
 
     def train_step(self, real) -> dict[str, float]:
         """One optimisation step on a batch of real images; returns the losses."""

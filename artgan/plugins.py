@@ -28,6 +28,7 @@ pm = pluggy.PluginManager(GROUP)
 pm.add_hookspecs(hookspecs)
 _provenance: dict[str, str] = {}  # plugin name in pm -> where it came from
 _loaded = False
+_tracing = False  # ARTGAN_TRACE_PLUGINS: print every hook call, result and registration
 
 
 def hooks():
@@ -35,14 +36,15 @@ def hooks():
 
     Loading waits until then because plugin modules import artgan themselves.
     """
-    global _loaded
+    global _loaded, _tracing
     if not _loaded:
         _loaded = True
+        if os.environ.get("ARTGAN_TRACE_PLUGINS", "0") not in ("", "0"):
+            _tracing = True
+            pm.add_hookcall_monitoring(_trace_call, _trace_result)
         load_entry_points()
         if os.environ.get("ARTGAN_PLUGINS_DIR"):
             load_plugins_dir(os.environ["ARTGAN_PLUGINS_DIR"])
-        if os.environ.get("ARTGAN_TRACE_PLUGINS"):
-            pm.add_hookcall_monitoring(_trace_call, _trace_result)
     return pm.hook
 
 
@@ -148,13 +150,29 @@ def load_plugins_dir(folder: str | os.PathLike) -> None:
         register(module, name=name, provenance=f"loose file {path}")
 
 
+def _trace(text: str) -> None:
+    print(f"artgan trace: {text}", file=sys.stderr, flush=True)
+
+
+def _short(value) -> str:
+    """A value as the trace shows it: arrays and tensors by shape, anything else cut to a line."""
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{type(value).__name__}{tuple(value.shape)} {value.dtype}"
+    text = repr(value)
+    return text if len(text) <= 160 else text[:157] + "..."
+
+
 def _trace_call(hook_name, hook_impls, kwargs):
-    callees = [impl.plugin_name for impl in hook_impls]
-    print(f"artgan trace: {hook_name}({kwargs}) -> {callees}", file=sys.stderr)
+    args = ", ".join(f"{key}={_short(value)}" for key, value in kwargs.items())
+    callees = ", ".join(impl.plugin_name for impl in reversed(hook_impls)) or "no plugin"
+    _trace(f"{hook_name}({args}) -> {callees}")
 
 
 def _trace_result(outcome, hook_name, hook_impls, kwargs):
-    print(f"artgan trace: {hook_name} -> {outcome.get_result()!r}", file=sys.stderr)
+    if outcome.exception is not None:
+        _trace(f"{hook_name} raised {outcome.exception!r}")
+    else:
+        _trace(f"{hook_name} returned {_short(outcome.get_result())}")
 
 
 def collect(kind: str) -> dict[str, PluginInfo]:
@@ -177,6 +195,8 @@ def collect(kind: str) -> dict[str, PluginInfo]:
                     f'{provider}: {kind} "{name}" must be a subclass of artgan.{KINDS[kind].__name__}'
                 )
             found[name] = PluginInfo(name, kind, cls, provider, _provenance.get(provider, "?"))
+            if _tracing:
+                _trace(f"  {provider} registered {kind} {name!r}: {cls.__module__}.{cls.__qualname__}")
 
         pm.subset_hook_caller(hook_name, remove_plugins=others)(register=add)
     return found

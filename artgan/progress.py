@@ -10,6 +10,8 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
+from artgan import distributed
+
 QUIET = False  # set by the CLI's --quiet: plain lines even on a terminal
 
 
@@ -39,6 +41,13 @@ class Task:
         self._show()
 
 
+class _Silent(Task):
+    """Counts and shows nothing: the progress of a torchrun process other than rank 0."""
+
+    def _show(self) -> None:
+        pass
+
+
 class _RichTask(Task):
     def __init__(self, progress: Progress, label: str, total: int | None, start: int):
         super().__init__(label, total, every=0.0)
@@ -55,7 +64,13 @@ class _RichTask(Task):
 
 @contextmanager
 def task(label: str, total: int | None = None, start: int = 0, every: float = 10.0) -> Iterator[Task]:
-    """Report progress of one piece of work; ``every`` is the seconds between plain lines."""
+    """Report progress of one piece of work; ``every`` is the seconds between plain lines. In a
+    torchrun job only rank 0 reports."""
+    if not distributed.is_main():
+        silent = _Silent(label, total, every)
+        silent.done = start
+        yield silent
+        return
     if QUIET or not sys.stdout.isatty():
         plain = Task(label, total, every)
         plain.done = start

@@ -22,6 +22,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # recipe names and sweep labels: safe in folder names
+REQUIRED = "<required>"  # a value the recipe leaves to the user, who gives it with --set
 
 
 class TrainOptions(BaseModel):
@@ -42,6 +43,15 @@ class TrainOptions(BaseModel):
     init_from: Path | None = Field(
         None, description="a checkpoint (.pt) of the same model kind and resolution whose weights the run "
                           "starts from instead of random ones (a starting point; see `artgan starting-points`)")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="number format of the training passes: auto picks bf16 on GPUs that have it "
+                            "(fp16 with loss scaling on older ones) and on CPUs with native bf16 "
+                            "(avx512_bf16 or AMX), fp32 elsewhere; weights, optimisers and losses stay fp32")
+    channels_last: bool | Literal["auto"] = Field(
+        "auto", description="keep images channels-last in memory, which speeds up convolutions; "
+                            "auto: on CPUs and CUDA GPUs")
+    compile: bool = Field(False, description="compile the networks with torch.compile: minutes of start-up; "
+                                             "off by default, as it did not pay off on a CPU")
 
 
 class Section(BaseModel):
@@ -106,11 +116,16 @@ class Recipe:
 
     @contextmanager
     def blame(self, step: Step):
-        """Errors raised inside ``step``'s plugin name the recipe, the section and the plugin."""
+        """Errors raised inside ``step``'s plugin name the recipe, the section and the plugin: in
+        the one-line message of an ArtganError, in a note under the traceback of any other."""
         try:
             yield
         except ArtganError as exc:
             raise ArtganError(f"{self.path}: {step.key} ({step.name}): {exc}") from None
+        except Exception as exc:
+            if sys.version_info >= (3, 11):  # add_note is new in 3.11; 3.10 shows the bare traceback
+                exc.add_note(f"raised by the {step.plugin.kind} plugin {step.name!r} in {self.path}: {step.key}")
+            raise
 
     def as_dict(self) -> dict[str, Any]:
         """The resolved recipe, defaults filled in, ready for TOML."""
@@ -150,6 +165,7 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: list[str] = ()) ->
     _type_overrides(data, RecipeFile)
     if isinstance(data.get("sweep"), dict):  # keys written unquoted (train.steps = [...]) nest in TOML
         data["sweep"] = _flatten(data["sweep"])
+    _check_required(data, path)
     try:
         shape = RecipeFile.model_validate(data)
     except ValidationError as exc:
@@ -205,17 +221,25 @@ class _Override(str):
     """A --set value, typed once the schema of its table is known."""
 
 
-def _type_overrides(table: dict[str, Any], schema: type[BaseModel]) -> dict[str, Any]:
-    """Give each --set value in ``table`` the type its field wants: text fields keep the text
-    as written (``--set name=2024`` is the name "2024"), others read it as a TOML value."""
+def _type_overrides(table: dict[str, Any], schema: Any) -> dict[str, Any]:
+    """Give each --set value in ``table`` (of type ``schema``: a model, a ``dict[K, V]``, or
+    None for any) the type its place wants: text fields keep the text as written (``--set
+    name=2024`` is the name "2024"), others read it as a TOML value."""
     for key, value in table.items():
-        field = schema.model_fields.get(key)
-        annotation = field.annotation if field else None
+        annotation = _value_type(schema, key)
         if isinstance(value, _Override):
             table[key] = typed_value(str(value), annotation)
-        elif isinstance(value, dict) and isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        elif isinstance(value, dict):
             _type_overrides(value, annotation)
     return table
+
+
+def _value_type(schema: Any, key: str) -> Any:
+    """The type of the value at ``key`` in a table of type ``schema`` (None: any)."""
+    if isinstance(schema, type) and issubclass(schema, BaseModel):
+        field = schema.model_fields.get(key)
+        return field.annotation if field else None
+    return get_args(schema)[1] if get_origin(schema) is dict else None
 
 
 def typed_value(text: str, annotation: Any) -> Any:
@@ -288,6 +312,28 @@ def _label(value: Any) -> str:
     if isinstance(value, str):
         return PurePath(value).stem  # "runs/cats/checkpoints/step-0004000.pt" -> "step-0004000"
     return json.dumps(value) if isinstance(value, (bool, int, float)) else ""
+
+
+def required_keys(data: Any, prefix: str = "") -> dict[str, Any]:
+    """The dotted keys (as --set takes them) of recipe ``data`` whose value is REQUIRED, or
+    [REQUIRED] for a list the user gives, each with that value."""
+    if data == REQUIRED or data == [REQUIRED]:
+        return {prefix: data}
+    entries = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    found: dict[str, Any] = {}
+    for key, value in entries:
+        found.update(required_keys(value, f"{prefix}.{key}" if prefix else str(key)))
+    return found
+
+
+def _check_required(data: dict[str, Any], path: Path) -> None:
+    """Stop, naming the --set keys, when values the recipe leaves to the user are not given."""
+    missing = required_keys(data)
+    if missing:
+        hints = " ".join(f"--set '{key}=[\"...\"]'" if isinstance(marker, list) else f"--set {key}=..."
+                         for key, marker in missing.items())
+        verb = "is" if len(missing) == 1 else "are"
+        raise ArtganError(f"{path}: {' and '.join(missing)} {verb} for you to give: add {hints}")
 
 
 def _flatten(table: dict[str, Any], prefix: str = "") -> dict[str, Any]:

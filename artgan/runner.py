@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from artgan import rendering, training
+from artgan import distributed, rendering, training
 from artgan.dataset import open_dataset
 from artgan.errors import ArtganError
 from artgan.kinds import Context
@@ -13,7 +13,10 @@ from artgan.training import Run
 
 
 def render(recipe: Recipe, run_dir: Path) -> list[Path]:
-    """Run every [[render]] step of the recipe on ``run_dir``; returns the files written."""
+    """Run every [[render]] step of the recipe on ``run_dir``; returns the files written (in a
+    torchrun job, rank 0 renders and the others write nothing)."""
+    if not distributed.is_main():
+        return []
     device = training.pick_device(recipe.train.device)
     context = Context(resolution=recipe.resolution, seed=recipe.seed, device=device)
     written: list[Path] = []
@@ -34,5 +37,7 @@ def sweep(recipe: Recipe, root: Path, run_one: Callable[[Recipe], Run]) -> list[
     """Run each run of the recipe's [sweep] with ``run_one`` (which builds, trains and renders one
     recipe), then film their snapshots side by side in runs/NAME-sweep/compare.mp4."""
     folders = [run_one(variant).dir for _, variant in expand_sweep(recipe)]
+    if not distributed.is_main():
+        return []
     out = training.run_folder(recipe, root).with_name(f"{recipe.name}-sweep") / "compare.mp4"
     return rendering.render("compare", folders, {"out": str(out)}, recipe.train.device)

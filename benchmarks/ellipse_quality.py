@@ -43,17 +43,21 @@ def main() -> None:
     parser.add_argument("--recipe", default=str(Path(__file__).parents[1] / "examples" / "ellipses.toml"))
     parser.add_argument("--set", action="append", default=[], dest="overrides")
     parser.add_argument("--out", default=None, help="working folder (default: a temporary one)")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     root = Path(args.out or tempfile.mkdtemp(prefix="ellipse-quality-"))
     recipe = load_recipe(args.recipe, args.overrides)
     print(f"cpu: {cpu_model()}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}")
     print(f"recipe: {args.recipe} {' '.join(args.overrides)}; working in {root}")
 
     dataset = build_dataset(recipe, root).dataset
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     run = runner.train(recipe, root, resume=True)
-    seconds = time.perf_counter() - started
-    print(f"trained {run.step} steps in {seconds:.0f}s ({run.step / seconds:.1f} steps/s)")
+    seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    print(f"trained {run.step} steps in {seconds:.0f}s wall ({run.step / seconds:.1f} steps/s), "
+          f"{cpu:.0f} CPU s (all threads; with one thread, what the run takes alone on one core)")
 
     model = checkpoint.build_model(checkpoint.load(sampling.resolve_checkpoint(run.dir)))
     images = np.concatenate(list(sampling.generate(model, sampling.latents(model, SAMPLES, seed=12345))))

@@ -13,6 +13,8 @@ from torch.nn import functional as F
 import artgan
 from artgan.augment import Augment, AugmentOptions
 from artgan.averaging import update_average
+from artgan.layers import minibatch_stddev
+from artgan.precision import MixedPrecision
 
 
 class DCGANOptions(AugmentOptions):
@@ -31,6 +33,12 @@ class DCGANOptions(AugmentOptions):
     real_label: tuple[float, float] = Field(
         (1.0, 1.0), description="range real labels are drawn from (one-sided label smoothing, e.g. [0.9, 1.0])")
     ema: float = Field(0.999, ge=0, lt=1, description="decay of the averaged G used for samples (0: none)")
+    d_batchnorm: bool = Field(
+        True, description="batch normalisation in D, as in the paper; off, D no longer rescales each batch's "
+                          "features, so it sees when generated images are less varied than real ones")
+    mbstd_group: int = Field(
+        4, ge=0, description="D's last layer also sees the standard deviation across groups of this many "
+                             "samples, so it notices a lack of variety (mode collapse); 0: the paper's D")
 
     @field_validator("instance_noise", "real_label")
     @classmethod
@@ -63,18 +71,22 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, resolution: int, width: int, cap: int):
+    def __init__(self, resolution: int, width: int, cap: int, mbstd_group: int = 0, batchnorm: bool = True):
         super().__init__()
         widths = _widths(resolution, width, cap)[::-1]
         layers = [nn.Conv2d(3, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(widths, widths[1:]):
-            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(c_out), nn.LeakyReLU(0.2, True)]
-        layers += [nn.Conv2d(widths[-1], 1, 4, 1, 0)]
+            layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not batchnorm),
+                       *([nn.BatchNorm2d(c_out)] if batchnorm else []), nn.LeakyReLU(0.2, True)]
         self.net = nn.Sequential(*layers)
+        self.mbstd_group = mbstd_group
+        self.head = nn.Conv2d(widths[-1] + (mbstd_group > 0), 1, 4, 1, 0)
 
     def forward(self, x):  # (B, 3, H, W) -> (B,) logits
-        return self.net(x).flatten()
+        x = self.net(x)  # (B, C, 4, 4)
+        if self.mbstd_group:
+            x = minibatch_stddev(x, self.mbstd_group)  # (B, C + 1, 4, 4)
+        return self.head(x).flatten()
 
 
 def _init_weights(module: nn.Module) -> None:
@@ -100,10 +112,12 @@ class DCGAN(artgan.Model):
             raise artgan.ArtganError(f"dcgan: resolution {res} must be a power of two from 32 to 512")
         self.z_dim = o.z_dim
         self.generator = Generator(o.z_dim, res, o.g_width, o.max_width).to(device)
-        self.discriminator = Discriminator(res, o.d_width, o.max_width).to(device)
+        self.discriminator = Discriminator(res, o.d_width, o.max_width, o.mbstd_group, o.d_batchnorm).to(device)
         self.generator.apply(_init_weights)
         self.discriminator.apply(_init_weights)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        self.g, self.d = self.generator, self.discriminator  # what train_step runs; see Model.wrap
+        self.precision = MixedPrecision(self.context.precision, device)
         betas = (o.beta1, o.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, betas=betas)
         self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d, betas=betas)
@@ -120,28 +134,30 @@ class DCGAN(artgan.Model):
         o = self.options
         noise = self.rng.uniform(*o.instance_noise)
         z = torch.randn(real.shape[0], self.z_dim, device=real.device)
-        with torch.no_grad():
-            fake = self.generator(z)
+        with torch.no_grad(), self.precision.autocast():
+            fake = self.g(z)
         real_target = torch.empty(real.shape[0], device=real.device).uniform_(*o.real_label)
-        real_logits = self.discriminator(self._seen(real, noise))
+        # Reals and fakes go through D in two batches, as in the DCGAN paper: one batch of both
+        # would change what batch normalisation computes.
+        with self.precision.autocast():
+            real_logits = self.d(self._seen(real, noise)).float()
+            fake_logits = self.d(self._seen(fake, noise)).float()
         self.augment.observe(real_logits)
         loss = (F.binary_cross_entropy_with_logits(real_logits, real_target)
-                + F.binary_cross_entropy_with_logits(self.discriminator(self._seen(fake, noise)),
-                                                     torch.zeros_like(real_target)))
-        self.opt_d.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_d.step()
+                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(real_target)))
+        self.precision.step(self.opt_d, loss)
         return loss.item()
 
     def _g_step(self, batch: int, device) -> float:
         noise = self.rng.uniform(*self.options.instance_noise)
-        self.discriminator.requires_grad_(False)  # no weight gradients for D during G's step
-        fake = self.generator(torch.randn(batch, self.z_dim, device=device))
-        logits = self.discriminator(self._seen(fake, noise))
+        # No weight gradients for D during G's step: they would be thrown away. So D runs as the
+        # plain network here, outside DistributedDataParallel, which expects them.
+        self.discriminator.requires_grad_(False)
+        with self.precision.autocast():
+            fake = self.g(torch.randn(batch, self.z_dim, device=device))
+            logits = self.discriminator(self._seen(fake, noise)).float()
         loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
-        self.opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt_g.step()
+        self.precision.step(self.opt_g, loss)
         self.discriminator.requires_grad_(True)
         return loss.item()
 
@@ -176,6 +192,7 @@ class DCGAN(artgan.Model):
             "rng": list(self.rng.getstate()[1]),
             "updates": self.updates,
             "augment": self.augment.state_dict(),
+            "precision": self.precision.state_dict(),
         }
 
     def load_state_dict(self, state):
@@ -186,6 +203,7 @@ class DCGAN(artgan.Model):
         self.updates = state["updates"]
         if "augment" in state:  # checkpoints from before augmentation have none
             self.augment.load_state_dict(state["augment"])
+        self.precision.load_state_dict(state.get("precision", {}))
 
     def init_from(self, state):
         # Weights and the average only: optimisers, the average's warm-up and augmentation

@@ -8,7 +8,6 @@ path-length regularisation, style mixing, the averaged G, augmentation and start
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import math
 
@@ -18,8 +17,11 @@ from torch import nn
 from torch.nn import functional as F
 
 import artgan
+from artgan import distributed
 from artgan.augment import AUG_HELP, Augment, AugMode, AugmentOptions
 from artgan.averaging import update_average
+from artgan.layers import minibatch_stddev
+from artgan.precision import MixedPrecision
 
 MAPPING_LR = 0.01  # the mapping network learns 100x slower than the rest (StyleGAN)
 W_AVG_BETA = 0.995  # the running mean of w keeps this much of itself per step
@@ -56,8 +58,9 @@ class StyleGAN2Options(AugmentOptions):
     ema_rampup: float | None = Field(0.05, gt=0, description="warm-up: the half-life is at most this fraction "
                                                              "of the images seen so far (none: no warm-up)")
     mbstd_group: int = Field(4, ge=1, description="samples per group in D's minibatch standard deviation")
-    amp: bool = Field(True, description="on CUDA GPUs with bfloat16, run the main passes in bfloat16 "
-                                        "(ignored elsewhere)")
+    amp: bool = Field(True, description="run the main passes in the run's reduced precision when "
+                                        "train.precision picks one (false: float32 throughout); "
+                                        "the penalties always run in float32")
 
 
 def _widths(resolution: int, o: StyleGAN2Options) -> dict[int, int]:
@@ -132,7 +135,7 @@ class MappingNetwork(nn.Module):
         z = z * torch.rsqrt(z.square().mean(1, keepdim=True) + 1e-8)  # only z's direction matters
         w = self.net(z)
         if track:
-            self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, W_AVG_BETA))
+            self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, W_AVG_BETA))  # w may be bf16
         return w
 
 
@@ -233,9 +236,11 @@ class Generator(nn.Module):
         self.synthesis = SynthesisNetwork(o.w_dim, widths)
         self.num_ws = self.synthesis.num_ws
 
-    def styles(self, z, truncation: float = 1.0, mixing: float = 0.0, track: bool = False):
-        """The per-layer styles (B, num_ws, w_dim) for latents z (B, z_dim)."""
-        w = self.mapping(z, track)  # (B, w_dim)
+    def styles(self, z, truncation: float = 1.0, mixing: float = 0.0, track: bool = False, mapping=None):
+        """The per-layer styles (B, num_ws, w_dim) for latents z (B, z_dim); ``mapping`` is the
+        module to run the mapping network through (while training: the core's wrapped one)."""
+        mapping = mapping or self.mapping
+        w = mapping(z, track)  # (B, w_dim)
         if truncation != 1.0:
             w = self.mapping.w_avg.lerp(w, truncation)  # toward the average: tamer, more typical images
         ws = w[:, None].expand(-1, self.num_ws, -1)
@@ -243,7 +248,7 @@ class Generator(nn.Module):
             # Style mixing: from a random layer on, the styles come from a second latent, so
             # that neighbouring layers cannot rely on sharing one style.
             cut = int(torch.randint(1, self.num_ws, []))
-            other = self.mapping(torch.randn_like(z), track)[:, None].expand(-1, self.num_ws - cut, -1)
+            other = mapping(torch.randn_like(z), track)[:, None].expand(-1, self.num_ws - cut, -1)
             ws = torch.cat([ws[:, :cut], other], dim=1)
         return ws
 
@@ -252,16 +257,6 @@ class Generator(nn.Module):
 
 
 # --------------------------------------------------------------------------------- discriminator
-
-def minibatch_stddev(x, group: int):  # (B, C, H, W) -> (B, C + 1, H, W)
-    """Append the standard deviation of the features across groups of samples, averaged into one
-    channel, so that D sees a lack of variety (mode collapse) that no single image shows."""
-    b, c, h, w = x.shape
-    g = max(d for d in range(1, min(group, b) + 1) if b % d == 0)  # the largest group that divides B
-    y = x.reshape(g, b // g, c, h, w)  # sample i is in column i % (B / G)
-    y = (y.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # (B / G,)
-    return torch.cat([x, y.repeat(g)[:, None, None, None].expand(b, 1, h, w)], dim=1)
-
 
 class DiscriminatorBlock(nn.Module):
     """Two convolutions halving the resolution, plus a residual 1x1 path (StyleGAN2's resnet D)."""
@@ -318,6 +313,8 @@ class StyleGAN2(artgan.Model):
         self.generator = Generator(o, widths).to(device)
         self.discriminator = Discriminator(widths, o.mbstd_group).to(device)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        self.mapping, self.synthesis, self.d = self.generator.mapping, self.generator.synthesis, self.discriminator
+        self.precision = MixedPrecision(self.context.precision if o.amp else "fp32", device)
         self.opt_g = _adam(self.generator, o.lr_g, o.betas, o.pl_every if o.pl_weight > 0 else None)
         self.opt_d = _adam(self.discriminator, o.lr_d, o.betas, o.r1_every if o.r1_gamma != 0 else None)
         self.augment = Augment(o)
@@ -325,59 +322,67 @@ class StyleGAN2(artgan.Model):
         self.images_seen = 0  # for the warm-up of the average
         self.pl_mean = 0.0  # running mean of path lengths, the length the penalty pulls toward
 
-    def _amp(self):
-        """bfloat16 autocast on CUDA when asked: its range equals float32's, so unlike float16
-        it needs no loss scaling and cannot overflow in the demodulation."""
-        if self.options.amp and self.context.device.startswith("cuda") and torch.cuda.is_bf16_supported():
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+    def wrap(self, wrap):
+        # G's two networks are wrapped apart: the path-length penalty needs the styles between them.
+        self.mapping, self.synthesis, self.d = (wrap(self.generator.mapping), wrap(self.generator.synthesis),
+                                                wrap(self.discriminator))
+
+    def _styles(self, z, track: bool = False):  # (B, z_dim) -> (B, num_ws, w_dim)
+        return self.generator.styles(z, mixing=self.options.style_mixing, track=track, mapping=self.mapping)
 
     def _fake(self, batch: int, device, track: bool = False):  # -> (B, 3, H, W)
-        z = torch.randn(batch, self.z_dim, device=device)
-        return self.generator.synthesis(self.generator.styles(z, mixing=self.options.style_mixing, track=track))
+        return self.synthesis(self._styles(torch.randn(batch, self.z_dim, device=device), track))
 
     def _d_step(self, real) -> float:
-        with torch.no_grad(), self._amp():
+        with torch.no_grad(), self.precision.autocast():
             fake = self._fake(real.shape[0], real.device)
-        with self._amp():
-            fake_logits = self.discriminator(self.augment(fake)).float()
-            real_logits = self.discriminator(self.augment(real)).float()
+        with self.precision.autocast():
+            fake_logits = self.d(self.augment(fake)).float()
+            real_logits = self.d(self.augment(real)).float()
         self.augment.observe(real_logits)
         loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()  # non-saturating logistic
-        _step(self.opt_d, loss)
+        self.precision.step(self.opt_d, loss)
         return loss.item()
 
     def _g_step(self, batch: int, device) -> float:
-        self.discriminator.requires_grad_(False)  # no weight gradients for D during G's step
-        with self._amp():
+        # No weight gradients for D during G's step: they would be thrown away. So D runs as the
+        # plain network here, outside DistributedDataParallel, which expects them.
+        self.discriminator.requires_grad_(False)
+        with self.precision.autocast():
             logits = self.discriminator(self.augment(self._fake(batch, device, track=True))).float()
         loss = F.softplus(-logits).mean()
-        _step(self.opt_g, loss)
+        self.precision.step(self.opt_g, loss)
         self.discriminator.requires_grad_(True)
         return loss.item()
 
     def _r1_step(self, real) -> float:
         """Penalise D's gradient at the reals: D stays smooth where the data is (R1, Mescheder 2018)."""
         real = real.detach().requires_grad_(True)
-        logits = self.discriminator(self.augment(real))
+        logits = self.d(self.augment(real))
         (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)  # (B, 3, H, W)
         penalty = grad.square().sum((1, 2, 3)).mean()
         res = self.context.resolution
         gamma = self.options.r1_gamma if self.options.r1_gamma is not None else 0.0002 * res * res / real.shape[0]
-        _step(self.opt_d, penalty * (gamma / 2) * self.options.r1_every)
+        # "+ logits * 0" changes no number but ties every weight of D to the loss (the last bias
+        # plays no part in R1), as DistributedDataParallel expects (StyleGAN2-ADA's trick).
+        self.precision.step(self.opt_d, penalty * (gamma / 2) * self.options.r1_every + logits.sum() * 0)
         return penalty.item()
 
     def _pl_step(self, batch: int, device) -> float:
         """Penalise how unevenly the image changes for a step in w (StyleGAN2's path length)."""
         z = torch.randn(max(1, batch // PL_BATCH_SHRINK), self.z_dim, device=device)
-        ws = self.generator.styles(z, mixing=self.options.style_mixing)  # (N, num_ws, w_dim)
-        images = self.generator.synthesis(ws)  # (N, 3, H, W)
+        ws = self._styles(z)  # (N, num_ws, w_dim)
+        images = self.synthesis(ws)  # (N, 3, H, W)
         noise = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
         (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)  # (N, num_ws, w_dim)
         lengths = grad.square().sum(2).mean(1).sqrt()  # (N,)
-        self.pl_mean += PL_DECAY * (lengths.mean().item() - self.pl_mean)
+        # The running mean is of every process's path lengths, so that all hold the same one.
+        length = distributed.mean_all({"pl": lengths.mean().item()})["pl"]
+        self.pl_mean += PL_DECAY * (length - self.pl_mean)
         penalty = (lengths - self.pl_mean).square().mean()
-        _step(self.opt_g, penalty * self.options.pl_weight * self.options.pl_every)
+        # "+ images * 0": every weight of G tied to the loss, as for R1.
+        self.precision.step(self.opt_g, penalty * self.options.pl_weight * self.options.pl_every
+                            + images[:, 0, 0, 0].sum() * 0)
         return penalty.item()
 
     def _update_average(self, batch: int) -> None:
@@ -414,6 +419,7 @@ class StyleGAN2(artgan.Model):
             "steps": self.steps,
             "images_seen": self.images_seen,
             "pl_mean": self.pl_mean,
+            "precision": self.precision.state_dict(),
         }
 
     def load_state_dict(self, state):
@@ -422,6 +428,7 @@ class StyleGAN2(artgan.Model):
         self.opt_d.load_state_dict(state["opt_d"])
         self.augment.load_state_dict(state["augment"])
         self.steps, self.images_seen, self.pl_mean = state["steps"], state["images_seen"], state["pl_mean"]
+        self.precision.load_state_dict(state.get("precision", {}))
 
     def init_from(self, state):
         # The weights, the average and w's mean (a buffer of the mapping); optimisers, counters
@@ -429,12 +436,6 @@ class StyleGAN2(artgan.Model):
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.generator_ema.load_state_dict(state["generator_ema"])
-
-
-def _step(optimizer: torch.optim.Optimizer, loss) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
 
 
 @artgan.hookimpl

@@ -27,6 +27,16 @@ def test_resolution_outside_range_or_not_power_of_two_is_refused(resolution):
         tiny(resolution)
 
 
+@pytest.mark.parametrize("group", [0, 4])
+def test_minibatch_stddev_lets_d_judge_an_image_by_its_batch_only_when_on(group):
+    torch.manual_seed(0)
+    d = tiny(mbstd_group=group).discriminator.eval()
+    image = torch.rand(1, 3, 32, 32) * 2 - 1
+    alike = d(image.expand(4, -1, -1, -1))[0]  # four copies: no variety at all
+    varied = d(torch.cat([image, torch.rand(3, 3, 32, 32) * 2 - 1]))[0]
+    assert torch.isclose(alike, varied).item() == (group == 0)
+
+
 def test_ranges_must_be_ordered():
     with pytest.raises(ValidationError, match="must not exceed"):
         DCGANOptions(real_label=(1.0, 0.9))

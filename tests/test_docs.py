@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from artgan import hookspecs
+from artgan.recipe import TrainOptions
 
 ROOT = Path(__file__).parents[1]
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
@@ -27,3 +28,22 @@ def test_each_hook_has_a_heading_with_its_signature(hook):
 def test_each_hook_has_a_test(hook):
     tests = [p for p in (ROOT / "tests").glob("test_*.py") if p.name != "test_docs.py"]
     assert any(re.search(rf"\b{hook}\b", p.read_text()) for p in tests), f"no test mentions {hook}"
+
+
+def test_writing_plugins_shows_the_template_files_as_they_are():
+    """docs/writing-plugins.md walks through examples/plugin-template: each file it shows under
+    its name is that file, so the tutorial's code is the code the template's tests run."""
+    text = (ROOT / "docs" / "writing-plugins.md").read_text()
+    shown = dict(re.findall(r"^`([\w./-]+)`:\n\n```\w*\n(.*?)^```$", text, re.M | re.S))
+    template = ROOT / "examples" / "plugin-template"
+    assert set(shown) == {"pyproject.toml", "artgan_example/__init__.py", "artgan_example/source.py",
+                          "artgan_example/preprocessor.py", "artgan_example/renderer.py",
+                          "artgan_example/model.py", "tests/test_source.py"}
+    for name, code in shown.items():
+        assert code == (template / name).read_text(), f"{name} differs from examples/plugin-template/{name}"
+
+
+def test_every_train_key_has_a_row_in_the_readme():
+    section = (ROOT / "README.md").read_text().split("### `[train]`")[1].split("\n#")[0]
+    rows = set(re.findall(r"^\| `(\w+)` \|", section, re.M))
+    assert set(TrainOptions.model_fields) <= rows, set(TrainOptions.model_fields) - rows

@@ -196,8 +196,58 @@ def test_trace_prints_every_hook_call(tmp_path):
     assert result.returncode == 0, result.stderr
     trace = [line for line in result.stderr.splitlines() if line.startswith("artgan trace")]
     for hook in ("register_sources", "register_models", "register_renderers", "register_preprocessors"):
-        assert any(hook in line for line in trace), hook
+        assert any(line.startswith(f"artgan trace: {hook}(register=<function") for line in trace), hook
+        assert f"artgan trace: {hook} returned []" in trace, hook  # registering returns nothing
+    assert "artgan trace:   artgan:shapes registered source 'shapes': artgan_plugins.shapes.Shapes" in trace
     assert "shapes" in result.stdout
+
+
+def test_trace_shows_a_runs_hook_calls_with_their_arguments_and_results(tmp_path):
+    folder = tmp_path / "watching"
+    folder.mkdir()
+    (folder / "watch_checkpoints.py").write_text(textwrap.dedent('''
+        import artgan
+
+        @artgan.hookimpl
+        def on_checkpoint(step, path):
+            return f"saw {path.name}"
+    '''), encoding="utf-8")
+    (tmp_path / "tiny.toml").write_text(textwrap.dedent('''
+        name = "tiny"
+        resolution = 32
+        [[source]]
+        use = "shapes"
+        count = 4
+        [model]
+        use = "dcgan"
+        g_width = 4
+        d_width = 4
+        [train]
+        steps = 1
+        batch_size = 2
+        grid = 2
+    '''), encoding="utf-8")
+    result = subprocess.run([sys.executable, "-m", "artgan", "--plugins-dir", str(folder), "run", "tiny.toml"],
+                            capture_output=True, text=True, env=clean_env(ARTGAN_TRACE_PLUGINS="1"), cwd=tmp_path,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    trace = [line.removeprefix("artgan trace: ") for line in result.stderr.splitlines()
+             if line.startswith("artgan trace: ")]
+    loose = f"file:{folder / 'watch_checkpoints.py'}"
+    assert any(line.startswith("on_run_start(run=Run(name='tiny'") for line in trace)
+    snapshots = [line for line in trace if line.startswith("on_snapshot(")]
+    assert len(snapshots) == 2 and "step=1, images=ndarray(4, 32, 32, 3) uint8)" in snapshots[1]
+    assert any(line.startswith("on_checkpoint(run=Run(") and line.endswith(f"-> {loose}") for line in trace)
+    assert trace.count("on_checkpoint returned ['saw step-0000000.pt']") == 1
+    assert trace.count("on_checkpoint returned ['saw step-0000001.pt']") == 1
+    assert any(line.startswith("on_run_end(run=Run(name='tiny'") for line in trace)
+
+
+def test_trace_is_off_when_the_variable_is_0(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "artgan", "plugins"], capture_output=True, text=True,
+                            env=clean_env(ARTGAN_TRACE_PLUGINS="0"), cwd=tmp_path, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "artgan trace" not in result.stderr
 
 
 def test_no_trace_without_the_variable(tmp_path):

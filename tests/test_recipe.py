@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import sys
+import textwrap
 
 import pytest
 import tomli_w
 
 from artgan import ArtganError
-from artgan.recipe import load_recipe, parse_recipe
+from artgan.recipe import REQUIRED, load_recipe, parse_recipe, required_keys
 from artgan_plugins.dcgan import DCGAN
 from artgan_plugins.shapes import Shapes
 
@@ -249,3 +250,34 @@ def test_as_dict_round_trips_through_toml(write_recipe, tmp_path):
     assert data["model"]["real_label"] == [0.9, 1.0]
     assert data["source"][0]["shape"] == "ellipse"  # defaults are filled in
     assert data["render"][0]["use"] == "grid" and "out" not in data["render"][0]  # None is left out
+
+
+LEFT_TO_THE_USER = MINIMAL.replace('use = "shapes"', 'use = "duplicate"\n    path = "<required>"') + """
+    [sweep]
+    train.init_from = ["<required>"]
+"""
+
+
+def test_values_left_to_the_user_are_found_by_their_set_keys():
+    data = tomllib.loads(textwrap.dedent(LEFT_TO_THE_USER))
+    assert required_keys(data) == {"source.0.path": REQUIRED, "sweep.train.init_from": [REQUIRED]}
+
+
+def test_values_left_to_the_user_stop_the_recipe_naming_every_set_key(write_recipe):
+    path = write_recipe(LEFT_TO_THE_USER)
+    assert error_of(path) == (f"{path}: source.0.path and sweep.train.init_from are for you to give: add "
+                              f"--set source.0.path=... --set 'sweep.train.init_from=[\"...\"]'")
+    assert error_of(path, ["source.0.path=me.jpg"]).startswith(f"{path}: sweep.train.init_from is for you")
+
+
+def test_values_given_with_set_replace_the_markers_in_tables_and_sweeps(write_recipe):
+    recipe = load_recipe(write_recipe(LEFT_TO_THE_USER),
+                         ["source.path=me.jpg", 'sweep.train.init_from=["a.pt", "b.pt"]'])
+    assert str(recipe.sources[0].options.path) == "me.jpg"
+    assert recipe.sweep == {"train.init_from": ["a.pt", "b.pt"]}  # read as TOML: a list, not text
+
+
+def test_set_types_values_inside_table_options_by_the_tables_value_type(write_recipe):
+    path = write_recipe(MINIMAL.replace('use = "shapes"\n    count = 4', 'use = "web-search"\n    query = "x"'))
+    recipe = load_recipe(path, ["source.json_fields.creator=2024", "source.json_fields.title=[1]"])
+    assert recipe.sources[0].options.json_fields == {"creator": "2024", "title": "[1]"}  # str values: as written

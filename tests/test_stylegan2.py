@@ -9,7 +9,7 @@ import artgan
 from artgan import runner
 from artgan.dataset import build_dataset
 from artgan.recipe import parse_recipe
-from artgan_plugins.stylegan2 import StyleGAN2, StyleGAN2Options, _widths, minibatch_stddev
+from artgan_plugins.stylegan2 import StyleGAN2, StyleGAN2Options, _widths
 
 SMALL = {"capacity": 1 / 32, "z_dim": 16, "w_dim": 16, "mapping_layers": 2}
 
@@ -112,14 +112,6 @@ def test_style_mixing_takes_later_styles_from_a_second_latent():
     assert torch.equal(same[:, 0], same[:, -1])
     mixed = model.generator.styles(z, mixing=1.0)
     assert torch.equal(mixed[:, 0], same[:, 0]) and not torch.equal(mixed[:, -1], same[:, -1])
-
-
-def test_minibatch_stddev_sees_variety_across_the_batch():
-    x = torch.randn(6, 2, 4, 4)  # 6 samples: groups of 3, the largest size up to 4 that divides 6
-    out = minibatch_stddev(x, 4)
-    assert out.shape == (6, 3, 4, 4) and out[:, 2].std() > 0
-    alike = minibatch_stddev(x[:1].expand(6, -1, -1, -1), 4)
-    assert torch.allclose(alike[:, 2], torch.full((6, 4, 4), 1e-4))  # sqrt(0 + 1e-8)
 
 
 def test_state_dict_is_plain_data_and_round_trips():
