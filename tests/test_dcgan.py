@@ -37,6 +37,14 @@ def test_minibatch_stddev_lets_d_judge_an_image_by_its_batch_only_when_on(group)
     assert torch.isclose(alike, varied).item() == (group == 0)
 
 
+def test_without_batchnorm_d_judges_each_image_alone():
+    torch.manual_seed(0)
+    d = tiny(mbstd_group=0, d_batchnorm=False).discriminator.train()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in d.modules())
+    images = torch.rand(4, 3, 32, 32) * 2 - 1
+    assert torch.allclose(d(images)[:2], d(images[:2]), atol=1e-6)  # the rest of the batch does not matter
+
+
 def test_ranges_must_be_ordered():
     with pytest.raises(ValidationError, match="must not exceed"):
         DCGANOptions(real_label=(1.0, 0.9))
