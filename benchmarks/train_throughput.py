@@ -137,7 +137,7 @@ def cpu_line() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=6, help="timed steps of each, interleaved")
+    parser.add_argument("--rounds", type=int, default=20, help="timed steps of each, interleaved (fewer: a noisier ratio)")
     parser.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     parser.add_argument("--demo", action="store_true", help="also time `artgan demo` end to end (minutes)")
     args = parser.parse_args()
