@@ -29,6 +29,14 @@ def resolve_checkpoint(target: str | Path) -> Path:
     return target
 
 
+def load_model(target: str | Path, device) -> tuple[Model, Path]:
+    """The model of a checkpoint (or a run's newest one) on ``device``, and the folder its
+    renderings go to by default: the run folder given, else the checkpoint's folder."""
+    path = resolve_checkpoint(target)
+    folder = Path(target) if Path(target).is_dir() else path.parent
+    return checkpoint.build_model(checkpoint.load(path), device), folder
+
+
 def latents(model: Model, count: int, seed: int) -> torch.Tensor:
     """``count`` latent vectors (count, z_dim), the same for the same seed on every machine."""
     return torch.randn(count, model.z_dim, generator=torch.Generator().manual_seed(seed))
@@ -45,7 +53,7 @@ def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
 def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0,
                   truncation: float = 1.0, device: str = "auto") -> list[Path]:
     """Write ``count`` PNG samples of a checkpoint (or a run's newest one) into folder ``out``."""
-    model = checkpoint.build_model(checkpoint.load(resolve_checkpoint(target)), pick_device(device))
+    model, _ = load_model(target, pick_device(device))
     out = Path(out)
     paths = []
     for batch in generate(model, latents(model, count, seed), truncation):

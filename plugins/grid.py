@@ -7,7 +7,7 @@ import numpy as np
 from pydantic import Field
 
 import artgan
-from artgan import checkpoint, sampling
+from artgan import sampling
 from artgan.files import atomic_path
 from artgan.images import grid
 
@@ -28,11 +28,10 @@ class Grid(artgan.Renderer):
 
     def render(self, target):
         o = self.options
-        path = sampling.resolve_checkpoint(target)
-        model = checkpoint.build_model(checkpoint.load(path), self.context.device)
+        model, folder = sampling.load_model(target, self.context.device)
         z = sampling.latents(model, o.count, o.seed)
         images = np.concatenate(list(sampling.generate(model, z, o.truncation)))
-        out = o.out or (Path(target) if Path(target).is_dir() else path.parent) / "grid.png"
+        out = o.out or folder / "grid.png"
         with atomic_path(out) as tmp:
             grid(images, columns=o.columns, padding=o.padding).save(tmp, format="PNG")
         return [Path(out)]

@@ -10,7 +10,7 @@ import torch
 from pydantic import Field, model_validator
 
 import artgan
-from artgan import checkpoint, film, sampling
+from artgan import film, sampling
 from artgan.images import grid
 from artgan.kinds import Model
 
@@ -58,9 +58,8 @@ class Interpolation(artgan.Renderer):
 
     def render(self, target):
         o = self.options
-        path = sampling.resolve_checkpoint(target)
-        model = checkpoint.build_model(checkpoint.load(path), self.context.device)
-        out = o.out or (Path(target) if Path(target).is_dir() else path.parent) / "interpolation.mp4"
+        model, folder = sampling.load_model(target, self.context.device)
+        out = o.out or folder / "interpolation.mp4"
         walk = Walk.build(model, o)
         return film.write_film(self.frames(model, walk), out, o.fps, gif=o.gif, hold=o.hold_frames,
                                total=walk.length, label="interpolation")
