@@ -20,6 +20,7 @@ import torch
 
 from artgan import checkpoint, runner, sampling
 from artgan.dataset import build_dataset
+from artgan.precision import cpu_name
 from artgan.recipe import load_recipe
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -29,13 +30,6 @@ SAMPLES = 256
 BAR = 0.90  # fraction of samples that must be clean ellipses
 STD_RATIO = (0.8, 1.25)  # sample spread / data spread, per feature
 MAX_W1 = 0.25  # distance between sample and data distributions, in data standard deviations
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def main() -> None:
@@ -49,7 +43,7 @@ def main() -> None:
         torch.set_num_threads(args.threads)
     root = Path(args.out or tempfile.mkdtemp(prefix="ellipse-quality-"))
     recipe = load_recipe(args.recipe, args.overrides)
-    print(f"cpu: {cpu_model()}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}")
+    print(f"cpu: {cpu_name()}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}")
     print(f"recipe: {args.recipe} {' '.join(args.overrides)}; working in {root}")
 
     dataset = build_dataset(recipe, root).dataset

@@ -17,23 +17,17 @@ from pathlib import Path
 
 import mediapipe
 import numpy as np
+from artgan_plugins.face_align import FaceAlign
+from artgan_plugins.face_align.detect import SHORT_RANGE, Detector
 from PIL import Image
 
 import artgan
 from artgan.dataset import build_dataset
+from artgan.precision import cpu_name
 from artgan.recipe import parse_recipe
-from artgan_plugins.face_align import FaceAlign
-from artgan_plugins.face_align.detect import SHORT_RANGE, Detector
 
 FIXTURE = Path(__file__).parents[1] / "tests" / "fixtures" / "astronaut.jpg"
 SIDE = 1024
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def photos(count: int) -> list[Image.Image]:
@@ -67,7 +61,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=256, help="side of the aligned faces")
     parser.add_argument("--workers", type=int, default=os.cpu_count(), help="processes in the pool")
     args = parser.parse_args()
-    print(f"cpu: {cpu_model()}, {os.cpu_count()} cores; mediapipe {mediapipe.__version__}")
+    print(f"cpu: {cpu_name()}, {os.cpu_count()} cores; mediapipe {mediapipe.__version__}")
     print(f"{args.images} photos of {SIDE}x{SIDE} px, faces aligned to {args.size} px")
 
     images = photos(args.images)

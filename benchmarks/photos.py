@@ -16,6 +16,7 @@ from PIL import Image
 import artgan
 from artgan import plugins, runner
 from artgan.dataset import build_dataset
+from artgan.precision import cpu_name
 from artgan.recipe import parse_recipe
 
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"
@@ -60,17 +61,10 @@ def setup(args: argparse.Namespace, prefix: str, model: dict, train: dict) -> Pa
     if args.threads:
         torch.set_num_threads(args.threads)
     root = Path(args.out or tempfile.mkdtemp(prefix=prefix))
-    print(f"cpu: {cpu_model()}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}")
+    print(f"cpu: {cpu_name()}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}")
     print(f"model: {model} train: {train} {' '.join(args.overrides)}; working in {root}")
     print("time limits and times are CPU seconds of this process (all its threads)")
     return root
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def psnr(images: np.ndarray, target: np.ndarray) -> float:

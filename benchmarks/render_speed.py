@@ -17,21 +17,15 @@ from importlib import resources
 from pathlib import Path
 
 import torch
+from artgan_plugins.interpolation import Walk
 
 from artgan import checkpoint, film, plugins, runner, sampling
 from artgan.dataset import build_dataset
 from artgan.kinds import Context
+from artgan.precision import cpu_name
 from artgan.recipe import load_recipe
-from artgan_plugins.interpolation import Walk
 
 FPS = 30
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def demo_sized_checkpoint(root: Path) -> Path:
@@ -54,7 +48,7 @@ def main() -> None:
     target = Path(args.target) if args.target else demo_sized_checkpoint(work)
     path = sampling.resolve_checkpoint(target)
     frames = round(args.seconds * FPS)
-    print(f"cpu: {cpu_model()}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}, "
+    print(f"cpu: {cpu_name()}, torch threads: {torch.get_num_threads()}, torch {torch.__version__}, "
           f"load average {os.getloadavg()[0]:.1f} (other work on the machine slows both figures)")
     print(f"checkpoint: {path}; film: {frames} frames of {args.size}x{args.size} at {FPS} fps, "
           f"grid {args.grid}, slerp loop")

@@ -18,21 +18,12 @@ import time
 from pathlib import Path
 
 import imageio_ffmpeg
-
-import artgan
 from artgan_plugins.video_frames import Decoder, VideoFrames
 
+import artgan
+from artgan.precision import cpu_name
+
 NO_FILTERS = dict(min_brightness=None, min_contrast=None, duplicate_distance=None, crop_bars=False)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def make_video(path: Path, seconds: int) -> None:
@@ -75,7 +66,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="runs of each, taking turns; the fastest counts")
     args = parser.parse_args()
 
-    print(f"cpu: {cpu_model()} ({platform.machine()}, {os.cpu_count()} cores); "
+    print(f"cpu: {cpu_name()} ({platform.machine()}, {os.cpu_count()} cores); "
           f"load average before: {os.getloadavg()[0]:.1f}")
     print(f"ffmpeg: {imageio_ffmpeg.get_ffmpeg_version()}; video: 1280x720, 25 fps, {args.seconds} s; "
           f"sampling {args.rate:g} frames/s; decoded to a shorter side of {2 * args.resolution} px")
