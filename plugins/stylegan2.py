@@ -57,7 +57,9 @@ class StyleGAN2Options(AugmentOptions):
                                                         "samples and films, in images (0: no averaging)")
     ema_rampup: float | None = Field(0.05, gt=0, description="warm-up: the half-life is at most this fraction "
                                                              "of the images seen so far (none: no warm-up)")
-    mbstd_group: int = Field(4, ge=1, description="samples per group in D's minibatch standard deviation")
+    mbstd_group: int = Field(4, ge=1, description="samples per group in D's minibatch standard deviation, "
+                                                  "which lets D see a lack of variety; 1: off (for a dataset "
+                                                  "of one picture copied, whose copies do not vary at all)")
     amp: bool = Field(True, description="run the main passes in the run's reduced precision when "
                                         "train.precision picks one (false: float32 throughout); "
                                         "the penalties always run in float32")

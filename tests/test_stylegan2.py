@@ -42,6 +42,24 @@ def test_channels_shrink_with_resolution_and_scale_with_capacity():
     assert _widths(64, StyleGAN2Options())[64] == 256
 
 
+@pytest.mark.parametrize("group", [1, 4])
+def test_minibatch_spread_reaches_d_unless_groups_are_of_one(group):
+    d = tiny(mbstd_group=group).discriminator
+    image = reals(1)
+    alike = d(image.expand(4, -1, -1, -1))[0]  # four copies: no variety at all
+    varied = d(torch.cat([image, reals(3)]))[0]
+    assert torch.isclose(alike, varied).item() == (group == 1)
+
+
+def test_a_model_trained_with_minibatch_spread_is_a_starting_point_for_one_without():
+    model = tiny(mbstd_group=4)
+    model.train_step(reals())
+    alone = tiny(mbstd_group=1)
+    alone.init_from(model.state_dict())  # same weights: the spread channel is there, constant
+    images = reals(1)
+    assert torch.equal(alone.discriminator(images), model.discriminator(images))  # one image: no spread either way
+
+
 @pytest.mark.parametrize("resolution", [16, 48, 2048])
 def test_resolution_outside_range_or_not_power_of_two_is_refused(resolution):
     with pytest.raises(artgan.ArtganError, match=f"resolution {resolution} must be a power of two from 32"):
