@@ -19,25 +19,30 @@ NATIVE_BF16 = frozenset({"avx512_bf16", "amx_bf16"})  # x86 flags of CPUs with b
 DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
-    """The CPU's feature flags; empty where there is no /proc/cpuinfo (macOS, Windows)."""
+def _cpuinfo(path: Path) -> dict[str, str] | None:
+    """The fields of /proc/cpuinfo (the first CPU's value of each); None where there is no such
+    file (macOS, Windows)."""
     try:
-        lines = cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines()
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     except OSError:
-        return frozenset()
-    for line in lines:
-        if line.startswith("flags"):
-            return frozenset(line.split(":", 1)[1].split())
-    return frozenset()
+        return None
+    fields: dict[str, str] = {}
+    for key, _, value in (line.partition(":") for line in lines):
+        fields.setdefault(key.strip(), value.strip())
+    return fields
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
+    """The CPU's feature flags; empty where /proc/cpuinfo does not list them."""
+    return frozenset((_cpuinfo(cpuinfo) or {}).get("flags", "").split())
 
 
 def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     """The CPU's model name, for run records and benchmark reports."""
-    try:
-        lines = cpuinfo.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError:
+    fields = _cpuinfo(cpuinfo)
+    if fields is None:
         return platform.processor() or platform.machine()
-    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+    return fields.get("model name", "unknown")
 
 
 def choose(option: str, device: str, flags: frozenset[str] | None = None) -> str:
