@@ -9,7 +9,7 @@ samples: their mean pairwise RMS distance divided by that of the dataset's image
 as the data; near 0: collapse), and their RMS distance to the nearest training image
 (near 0: copies of training images).
 
-    python benchmarks/ada_small_data.py [--minutes 30] [--threads N] [--set KEY=VALUE]...
+    python benchmarks/ada_small_data.py [--minutes 30] [--policies ada,none] [--threads N] [--set KEY=VALUE]...
 """
 from __future__ import annotations
 
@@ -43,6 +43,7 @@ def spread(images: np.ndarray) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0, help="training time of each run")
+    parser.add_argument("--policies", default="ada,none", help="the runs to make, by aug policy, comma-separated")
     add_common_arguments(parser)
     args = parser.parse_args()
     root = setup(args, "ada-small-data-", MODEL, TRAIN)
@@ -54,7 +55,7 @@ def main() -> None:
     print(f"dataset: 100 images, mean pairwise RMS distance {data_spread:.3f}")
 
     summary = {}
-    for aug in ("ada", "none"):
+    for aug in args.policies.split(","):
         rows: list = []
 
         def watch(run, step, images, cpu, rows=rows, aug=aug):

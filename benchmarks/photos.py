@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 import artgan
 from artgan import plugins, runner
@@ -26,6 +26,23 @@ FACE = (150, 40, 320, 210)  # the astronaut's face in astronaut.jpg (512 x 512)
 def face(side: int = 64) -> Image.Image:
     """The astronaut's face, side x side pixels: the one photo of the single-image experiment."""
     return Image.open(FIXTURES / "astronaut.jpg").convert("RGB").crop(FACE).resize((side, side), Image.LANCZOS)
+
+
+def other_framings(count: int, side: int = 64, seed: int = 3) -> list[Image.Image]:
+    """``count`` other pictures of the same face: crops of astronaut.jpg around it, 0.8 to 1.3 times
+    as wide as ``face()``'s, moved up to 15% of that either way, half of them mirrored."""
+    rng = random.Random(seed)
+    photo = Image.open(FIXTURES / "astronaut.jpg").convert("RGB")
+    left, top, right, bottom = FACE
+    width, cx, cy = right - left, (left + right) / 2, (top + bottom) / 2
+    out = []
+    for _ in range(count):
+        size = width * rng.uniform(0.8, 1.3)
+        x, y = cx + rng.uniform(-0.15, 0.15) * width, cy + rng.uniform(-0.15, 0.15) * width
+        box = (int(x - size / 2), int(y - size / 2), int(x + size / 2), int(y + size / 2))
+        image = photo.crop(box).resize((side, side), Image.LANCZOS)
+        out.append(ImageOps.mirror(image) if rng.random() < 0.5 else image)
+    return out
 
 
 def crops(names: list[str], count: int, side: int = 64, seed: int = 0) -> list[Image.Image]:
