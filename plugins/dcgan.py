@@ -4,6 +4,7 @@ from __future__ import annotations
 import copy
 import math
 import random
+from typing import Literal
 
 import torch
 from pydantic import Field, field_validator
@@ -12,7 +13,7 @@ from torch.nn import functional as F
 
 import artgan
 from artgan.augment import Augment, AugmentOptions
-from artgan.averaging import update_average
+from artgan.averaging import recompute_batchnorm, update_average
 from artgan.layers import minibatch_stddev
 from artgan.precision import MixedPrecision
 
@@ -24,6 +25,9 @@ class DCGANOptions(AugmentOptions):
     max_width: int = Field(512, ge=4, description="cap on the channels of any layer")
     lr_g: float = Field(2e-4, gt=0, description="Adam learning rate of G")
     lr_d: float = Field(2e-4, gt=0, description="Adam learning rate of D")
+    loss: Literal["bce", "hinge"] = Field(
+        "bce", description="bce: the paper's non-saturating cross-entropy; hinge: D only learns from images "
+                           "it still misjudges (SAGAN, BigGAN), which keeps sizes and colours closer to the data's")
     beta1: float = Field(0.5, ge=0, lt=1, description="Adam beta1 (0.5 in the DCGAN paper)")
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2")
     d_steps: int = Field(1, ge=1, description="D updates per training step")
@@ -36,6 +40,10 @@ class DCGANOptions(AugmentOptions):
     d_batchnorm: bool = Field(
         True, description="batch normalisation in D, as in the paper; off, D no longer rescales each batch's "
                           "features, so it sees when generated images are less varied than real ones")
+    d_brightness: bool = Field(
+        False, description="D also sees each pixel's brightness (its brightest channel) as a fourth input; its "
+                           "batch normalisation hides how bright images are otherwise, and G's colours come "
+                           "out duller and less varied than the data's")
     mbstd_group: int = Field(
         4, ge=0, description="D's last layer also sees the standard deviation across groups of this many "
                              "samples, so it notices a lack of variety (mode collapse); 0: the paper's D")
@@ -71,10 +79,12 @@ class Generator(nn.Module):
 
 
 class Discriminator(nn.Module):
-    def __init__(self, resolution: int, width: int, cap: int, mbstd_group: int = 0, batchnorm: bool = True):
+    def __init__(self, resolution: int, width: int, cap: int, mbstd_group: int = 0, batchnorm: bool = True,
+                 brightness: bool = False):
         super().__init__()
         widths = _widths(resolution, width, cap)[::-1]
-        layers = [nn.Conv2d(3, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        self.brightness = brightness
+        layers = [nn.Conv2d(3 + brightness, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(widths, widths[1:]):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not batchnorm),
                        *([nn.BatchNorm2d(c_out)] if batchnorm else []), nn.LeakyReLU(0.2, True)]
@@ -83,6 +93,8 @@ class Discriminator(nn.Module):
         self.head = nn.Conv2d(widths[-1] + (mbstd_group > 0), 1, 4, 1, 0)
 
     def forward(self, x):  # (B, 3, H, W) -> (B,) logits
+        if self.brightness:
+            x = torch.cat([x, x.amax(1, keepdim=True)], 1)  # (B, 4, H, W)
         x = self.net(x)  # (B, C, 4, 4)
         if self.mbstd_group:
             x = minibatch_stddev(x, self.mbstd_group)  # (B, C + 1, 4, 4)
@@ -112,7 +124,8 @@ class DCGAN(artgan.Model):
             raise artgan.ArtganError(f"dcgan: resolution {res} must be a power of two from 32 to 512")
         self.z_dim = o.z_dim
         self.generator = Generator(o.z_dim, res, o.g_width, o.max_width).to(device)
-        self.discriminator = Discriminator(res, o.d_width, o.max_width, o.mbstd_group, o.d_batchnorm).to(device)
+        self.discriminator = Discriminator(res, o.d_width, o.max_width, o.mbstd_group, o.d_batchnorm,
+                                           o.d_brightness).to(device)
         self.generator.apply(_init_weights)
         self.discriminator.apply(_init_weights)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
@@ -124,6 +137,7 @@ class DCGAN(artgan.Model):
         self.rng = random.Random(self.context.seed)  # noise levels and label smoothing draws
         self.augment = Augment(o)
         self.updates = 0  # G updates so far, for the EMA warm-up
+        self.ema_statistics_stale = True  # the averaged G's batch-norm statistics are the live G's
 
     def _seen(self, images, stddev: float):
         """What D is shown: the images augmented, then with instance noise."""
@@ -143,8 +157,11 @@ class DCGAN(artgan.Model):
             real_logits = self.d(self._seen(real, noise)).float()
             fake_logits = self.d(self._seen(fake, noise)).float()
         self.augment.observe(real_logits)
-        loss = (F.binary_cross_entropy_with_logits(real_logits, real_target)
-                + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(real_target)))
+        if o.loss == "hinge":  # real_target scales the margin: label smoothing for the hinge loss
+            loss = F.relu(real_target - real_logits).mean() + F.relu(1 + fake_logits).mean()
+        else:
+            loss = (F.binary_cross_entropy_with_logits(real_logits, real_target)
+                    + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(real_target)))
         self.precision.step(self.opt_d, loss)
         return loss.item()
 
@@ -156,7 +173,10 @@ class DCGAN(artgan.Model):
         with self.precision.autocast():
             fake = self.g(torch.randn(batch, self.z_dim, device=device))
             logits = self.discriminator(self._seen(fake, noise)).float()
-        loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        if self.options.loss == "hinge":
+            loss = -logits.mean()
+        else:
+            loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         self.precision.step(self.opt_g, loss)
         self.discriminator.requires_grad_(True)
         return loss.item()
@@ -166,6 +186,14 @@ class DCGAN(artgan.Model):
         self.updates += 1
         update_average(self.generator_ema, self.generator,
                        min(self.options.ema, (1 + self.updates) / (10 + self.updates)))
+        self.ema_statistics_stale = True
+
+    def _recompute_ema_statistics(self, device) -> None:
+        """Give the averaged G batch-norm statistics of its own weights (from 512 fixed latents), not
+        the live G's it was handed: with those, its colours come out duller and less varied."""
+        latents = torch.randn(512, self.z_dim, generator=torch.Generator().manual_seed(0)).to(device)
+        recompute_batchnorm(self.generator_ema, latents.split(64))
+        self.ema_statistics_stale = False
 
     def train_step(self, real):
         self.generator.train()
@@ -179,8 +207,11 @@ class DCGAN(artgan.Model):
     @torch.no_grad()
     def sample(self, z, truncation: float = 1.0):
         # DCGAN has no mapping network: truncation scales z toward the mean of its prior.
-        generator = self.generator_ema if self.options.ema > 0 else self.generator.eval()
-        return generator(z * truncation)
+        if self.options.ema == 0:
+            return self.generator.eval()(z * truncation)
+        if self.ema_statistics_stale:
+            self._recompute_ema_statistics(z.device)
+        return self.generator_ema(z * truncation)
 
     def state_dict(self):
         return {
@@ -211,6 +242,7 @@ class DCGAN(artgan.Model):
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.generator_ema.load_state_dict(state["generator_ema"])
+        self.ema_statistics_stale = True
 
 
 @artgan.hookimpl

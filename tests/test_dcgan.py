@@ -45,6 +45,20 @@ def test_without_batchnorm_d_judges_each_image_alone():
     assert torch.allclose(d(images)[:2], d(images[:2]), atol=1e-6)  # the rest of the batch does not matter
 
 
+def test_d_brightness_is_a_fourth_input_that_g_learns_through():
+    torch.manual_seed(0)
+    d = tiny(d_brightness=True, mbstd_group=0).discriminator.eval()
+    with torch.no_grad():
+        d.net[0].weight[:, :3] = 0  # D now sees nothing but the brightness channel
+    image = (torch.rand(1, 3, 32, 32) * 2 - 1).requires_grad_()
+    recoloured = image.detach().roll(1, dims=1)  # other colours, the same brightness everywhere
+    assert torch.allclose(d(image), d(recoloured))
+    assert not torch.allclose(d(image), d(image.detach() * 0.5))
+    d(image).sum().backward()
+    brightest = torch.nn.functional.one_hot(image.detach().argmax(1), 3).permute(0, 3, 1, 2).bool()
+    assert image.grad[brightest].abs().sum() > 0 and not image.grad[~brightest].any()
+
+
 def test_ranges_must_be_ordered():
     with pytest.raises(ValidationError, match="must not exceed"):
         DCGANOptions(real_label=(1.0, 0.9))
@@ -76,6 +90,31 @@ def test_samples_come_from_the_averaged_generator():
     assert torch.equal(model.sample(z), model.generator_ema(z))
     live = model.generator.eval()(z)
     assert not torch.allclose(model.sample(z), live)
+
+
+def test_averaged_generator_samples_with_batchnorm_statistics_of_its_own_weights():
+    torch.manual_seed(0)
+    model = tiny(ema=0.9)
+    for _ in range(5):
+        model.train_step(torch.rand(4, 3, 32, 32) * 2 - 1)
+    model.sample(torch.randn(2, 8))
+    # G's first batch norm follows a convolution of z alone, so its true statistics are easy to get
+    conv, norm = model.generator_ema.net[0], model.generator_ema.net[1]
+    features = conv(torch.randn(20000, 8)[:, :, None, None])
+    own_var = features.var((0, 2, 3))
+    assert torch.allclose(norm.running_var, own_var, rtol=0.1)  # 512 latents: within sampling error
+    # what it was handed at each step: the live G's, gathered over its last few batches
+    assert not torch.allclose(model.generator.net[1].running_var, own_var, rtol=0.5)
+    assert norm.momentum == model.generator.net[1].momentum  # the training setting is left as it was
+
+
+def test_hinge_loss_trains_both_networks():
+    torch.manual_seed(0)
+    model = tiny(loss="hinge", real_label=(0.9, 1.0))
+    g_before = [p.clone() for p in model.generator.parameters()]
+    losses = model.train_step(torch.rand(4, 3, 32, 32) * 2 - 1)
+    assert losses["loss_d"] > 0 and torch.isfinite(torch.tensor(losses["loss_g"]))
+    assert all(not torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
 
 
 def test_without_averaging_samples_come_from_the_live_generator():
