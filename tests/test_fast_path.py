@@ -48,12 +48,14 @@ def test_channels_last_networks_train_as_contiguous_ones_do(tmp_path):
             for layout in ("true", "false")}
     assert next(runs["true"].model.generator.parameters()).is_contiguous(memory_format=torch.channels_last)
     assert next(runs["false"].model.generator.parameters()).is_contiguous()
-    # the same numbers up to float rounding: losses step by step, and the samples after three steps
+    # the same numbers up to float rounding: losses step by step, and the samples after three steps.
+    # Rounding grows: the two layouts run different convolution kernels (on AVX-512 CPUs they differ
+    # most), and Adam's first steps turn a rounding-sized gradient into a full-sized update.
     for a, b in zip(metrics(runs["true"]), metrics(runs["false"])):
-        assert a["loss_d"] == pytest.approx(b["loss_d"], rel=1e-4)
-        assert a["loss_g"] == pytest.approx(b["loss_g"], rel=1e-4)
+        assert a["loss_d"] == pytest.approx(b["loss_d"], rel=2e-3)
+        assert a["loss_g"] == pytest.approx(b["loss_g"], rel=2e-3)
     z = runs["true"].fixed_z
-    assert torch.allclose(runs["true"].model.sample(z), runs["false"].model.sample(z), atol=1e-4)
+    assert torch.allclose(runs["true"].model.sample(z), runs["false"].model.sample(z), atol=5e-3)
     assert 'channels_last = false' in (runs["false"].dir / "recipe.lock.toml").read_text()
 
 
