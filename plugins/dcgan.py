@@ -16,6 +16,7 @@ from artgan.augment import Augment, AugmentOptions
 from artgan.averaging import recompute_batchnorm, update_average
 from artgan.layers import minibatch_stddev
 from artgan.precision import MixedPrecision
+from artgan.regularisation import lazy_adam, r1_loss
 
 
 class DCGANOptions(AugmentOptions):
@@ -40,6 +41,11 @@ class DCGANOptions(AugmentOptions):
     d_batchnorm: bool = Field(
         True, description="batch normalisation in D, as in the paper; off, D no longer rescales each batch's "
                           "features, so it sees when generated images are less varied than real ones")
+    r1_gamma: float = Field(
+        0.0, ge=0, description="weight of the R1 penalty on D's gradient at real images (0: off, as in the "
+                               "paper); D stays smooth where the data is, and G's shapes keep to the data's "
+                               "sizes instead of swelling into large blobs")
+    r1_every: int = Field(16, ge=1, description="steps between R1 penalties (lazy regularisation)")
     d_brightness: bool = Field(
         False, description="D also sees each pixel's brightness (its brightest channel) as a fourth input; its "
                            "batch normalisation hides how bright images are otherwise, and G's colours come "
@@ -133,10 +139,10 @@ class DCGAN(artgan.Model):
         self.precision = MixedPrecision(self.context.precision, device)
         betas = (o.beta1, o.beta2)
         self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, betas=betas)
-        self.opt_d = torch.optim.Adam(self.discriminator.parameters(), o.lr_d, betas=betas)
+        self.opt_d = lazy_adam(self.discriminator, o.lr_d, betas, o.r1_every if o.r1_gamma > 0 else None)
         self.rng = random.Random(self.context.seed)  # noise levels and label smoothing draws
         self.augment = Augment(o)
-        self.updates = 0  # G updates so far, for the EMA warm-up
+        self.updates = 0  # training steps so far, for the EMA warm-up and the R1 schedule
         self.ema_statistics_stale = True  # the averaged G's batch-norm statistics are the live G's
 
     def _seen(self, images, stddev: float):
@@ -195,14 +201,22 @@ class DCGAN(artgan.Model):
         recompute_batchnorm(self.generator_ema, latents.split(64))
         self.ema_statistics_stale = False
 
+    def _r1_step(self, real) -> float:
+        """Penalise D's gradient at the reals: D stays smooth where the data is."""
+        loss, penalty = r1_loss(self.d, real, self.options.r1_gamma, self.options.r1_every, self.augment)
+        self.precision.step(self.opt_d, loss)
+        return penalty
+
     def train_step(self, real):
+        o = self.options
         self.generator.train()
         self.discriminator.train()
-        loss_d = sum(self._d_step(real) for _ in range(self.options.d_steps)) / self.options.d_steps
-        loss_g = sum(self._g_step(real.shape[0], real.device)
-                     for _ in range(self.options.g_steps)) / self.options.g_steps
+        losses = {"loss_d": sum(self._d_step(real) for _ in range(o.d_steps)) / o.d_steps}
+        if o.r1_gamma > 0 and self.updates % o.r1_every == 0:  # lazy: every few steps, scaled up to match
+            losses["r1"] = self._r1_step(real)
+        losses["loss_g"] = sum(self._g_step(real.shape[0], real.device) for _ in range(o.g_steps)) / o.g_steps
         self._update_ema()
-        return {"loss_d": loss_d, "loss_g": loss_g, **self.augment.metrics()}
+        return {**losses, **self.augment.metrics()}
 
     @torch.no_grad()
     def sample(self, z, truncation: float = 1.0):

@@ -22,6 +22,7 @@ from artgan.augment import AUG_HELP, Augment, AugMode, AugmentOptions
 from artgan.averaging import update_average
 from artgan.layers import minibatch_stddev
 from artgan.precision import MixedPrecision
+from artgan.regularisation import lazy_adam, r1_loss
 
 MAPPING_LR = 0.01  # the mapping network learns 100x slower than the rest (StyleGAN)
 W_AVG_BETA = 0.995  # the running mean of w keeps this much of itself per step
@@ -293,13 +294,6 @@ class Discriminator(nn.Module):
 
 # ----------------------------------------------------------------------------------------- model
 
-def _adam(module: nn.Module, lr: float, betas: tuple[float, float], lazy_every: int | None):
-    """Adam; when a regulariser runs every N steps, lr and betas shrink by N / (N + 1) so that
-    the optimiser's pace over main and regularisation steps stays as asked (StyleGAN2, app. C)."""
-    c = lazy_every / (lazy_every + 1) if lazy_every else 1.0
-    return torch.optim.Adam(module.parameters(), lr * c, betas=(betas[0] ** c, betas[1] ** c))
-
-
 class StyleGAN2(artgan.Model):
     """StyleGAN2 with a residual D, lazy R1 and path-length regularisation, and adaptive augmentation."""
 
@@ -317,8 +311,8 @@ class StyleGAN2(artgan.Model):
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         self.mapping, self.synthesis, self.d = self.generator.mapping, self.generator.synthesis, self.discriminator
         self.precision = MixedPrecision(self.context.precision if o.amp else "fp32", device)
-        self.opt_g = _adam(self.generator, o.lr_g, o.betas, o.pl_every if o.pl_weight > 0 else None)
-        self.opt_d = _adam(self.discriminator, o.lr_d, o.betas, o.r1_every if o.r1_gamma != 0 else None)
+        self.opt_g = lazy_adam(self.generator, o.lr_g, o.betas, o.pl_every if o.pl_weight > 0 else None)
+        self.opt_d = lazy_adam(self.discriminator, o.lr_d, o.betas, o.r1_every if o.r1_gamma != 0 else None)
         self.augment = Augment(o)
         self.steps = 0  # train_step calls, for the lazy regularisation schedule
         self.images_seen = 0  # for the warm-up of the average
@@ -358,17 +352,12 @@ class StyleGAN2(artgan.Model):
         return loss.item()
 
     def _r1_step(self, real) -> float:
-        """Penalise D's gradient at the reals: D stays smooth where the data is (R1, Mescheder 2018)."""
-        real = real.detach().requires_grad_(True)
-        logits = self.d(self.augment(real))
-        (grad,) = torch.autograd.grad(logits.sum(), real, create_graph=True)  # (B, 3, H, W)
-        penalty = grad.square().sum((1, 2, 3)).mean()
+        """Penalise D's gradient at the reals: D stays smooth where the data is."""
         res = self.context.resolution
         gamma = self.options.r1_gamma if self.options.r1_gamma is not None else 0.0002 * res * res / real.shape[0]
-        # "+ logits * 0" changes no number but ties every weight of D to the loss (the last bias
-        # plays no part in R1), as DistributedDataParallel expects (StyleGAN2-ADA's trick).
-        self.precision.step(self.opt_d, penalty * (gamma / 2) * self.options.r1_every + logits.sum() * 0)
-        return penalty.item()
+        loss, penalty = r1_loss(self.d, real, gamma, self.options.r1_every, self.augment)
+        self.precision.step(self.opt_d, loss)
+        return penalty
 
     def _pl_step(self, batch: int, device) -> float:
         """Penalise how unevenly the image changes for a step in w (StyleGAN2's path length)."""

@@ -117,6 +117,27 @@ def test_hinge_loss_trains_both_networks():
     assert all(not torch.equal(a, b) for a, b in zip(g_before, model.generator.parameters()))
 
 
+def _gradient_at(d, images):
+    images = images.clone().requires_grad_()
+    d(images).sum().backward()
+    return images.grad.norm()
+
+
+def test_r1_runs_every_r1_every_steps_and_smooths_d_at_the_reals():
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    gradients = {}
+    for gamma in (0.0, 10.0):
+        torch.manual_seed(0)
+        model = tiny(r1_gamma=gamma, r1_every=2, mbstd_group=0, d_batchnorm=False, lr_d=2e-3)
+        rows = [model.train_step(real) for _ in range(12)]
+        gradients[gamma] = _gradient_at(model.discriminator.eval(), real)
+    assert ["r1" in row for row in rows[:4]] == [True, False, True, False]  # lazy: every 2nd step
+    assert rows[0]["r1"] > 0
+    # D's Adam is slowed to match the extra steps (StyleGAN2's lazy regularisation)
+    assert model.opt_d.param_groups[0]["lr"] == pytest.approx(model.options.lr_d * 2 / 3)
+    assert gradients[10.0] < 0.5 * gradients[0.0]  # D learnt a gentler slope at the reals (here 4x)
+
+
 def test_without_averaging_samples_come_from_the_live_generator():
     model = tiny(ema=0.0)
     z = torch.randn(2, 8)
