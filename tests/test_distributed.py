@@ -14,7 +14,9 @@ from artgan import checkpoint
 
 PLUGINS = Path(__file__).parent / "plugins"  # ddp_probe.py: models that save each process's weights
 MODELS = {
-    "dcgan": 'g_width = 8\nd_width = 8\nz_dim = 16',
+    # with the settings of examples/ellipses.toml: R1 within four steps
+    "dcgan": 'g_width = 8\nd_width = 8\nz_dim = 16\nloss = "hinge"\nd_brightness = true\nr1_gamma = 0.1\n'
+             'r1_every = 2',
     # every penalty and the adaptive augmentation within four steps
     "stylegan2": 'capacity = 0.03125\nz_dim = 16\nw_dim = 16\nmapping_layers = 2\nr1_every = 2\n'
                  'pl_every = 2\naug = "ada"\nada_speed = 64',
