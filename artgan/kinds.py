@@ -126,6 +126,12 @@ class Model(Plugin):
         """
         raise ArtganError("this model cannot start from a checkpoint (it does not implement init_from)")
 
+    def optimizers(self) -> list[Any]:
+        """The model's torch optimisers, whose learning rates the core ramps down at the end of a
+        run when ``train.lr_ramp_down`` asks for it."""
+        raise ArtganError("this model cannot ramp its learning rates down (it does not implement "
+                          "optimizers); leave train.lr_ramp_down at 0")
+
 
 class Renderer(Plugin):
     """Turns a run folder or a checkpoint into pictures or films."""

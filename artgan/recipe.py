@@ -40,6 +40,10 @@ class TrainOptions(BaseModel):
         "auto", description="where to train; auto picks CUDA, then MPS, then the CPU")
     nan_retries: int = Field(3, ge=0, description="rollbacks to the last checkpoint when a loss turns NaN/inf")
     log_every: float = Field(10.0, gt=0, description="seconds between plain progress lines")
+    lr_ramp_down: float = Field(
+        0.0, ge=0, le=1, description="fraction of the run, at its end, over which every learning rate falls "
+                                     "linearly to zero: G settles instead of drifting, so its last samples "
+                                     "spread like the data (0: constant rates)")
     init_from: Path | None = Field(
         None, description="a checkpoint (.pt) of the same model kind and resolution whose weights the run "
                           "starts from instead of random ones (a starting point; see `artgan starting-points`)")

@@ -175,6 +175,8 @@ def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) ->
         _start_from(run, recipe.train.init_from)
     with recipe.blame(recipe.model):
         model.wrap(wrapper(recipe.train, device, channels_last))
+        if recipe.train.lr_ramp_down:  # here, so that a model without optimizers fails before any file is written
+            ramp_learning_rates(model, run.step, recipe.train)
     if distributed.is_main():
         _trim_metrics(run)
         _write_lock(run, dataset)
@@ -227,6 +229,8 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
             tick = time.perf_counter()
             batch = sampler.next()
             with run.recipe.blame(run.recipe.model):
+                if options.lr_ramp_down:
+                    ramp_learning_rates(run.model, run.step, options)
                 losses = run.model.train_step(batch)
             losses = distributed.mean_all(losses)  # so that every process decides alike on NaN
             if not all(math.isfinite(v) for v in losses.values()):
@@ -252,6 +256,16 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
             _snapshot(run)
         if run.step % options.checkpoint_every:
             _checkpoint(run, sampler)
+
+
+def ramp_learning_rates(model: Model, step: int, options: TrainOptions) -> None:
+    """Scale each learning rate of ``model`` for ``step``: full until the last ``lr_ramp_down``
+    fraction of the run, then falling linearly to zero at its end. Each rate's full value is kept
+    in its parameter group (``initial_lr``, torch's key for it), so a resumed run ramps alike."""
+    scale = min(1.0, (options.steps - step) / (options.lr_ramp_down * options.steps))
+    for optimizer in model.optimizers():
+        for group in optimizer.param_groups:
+            group["lr"] = group.setdefault("initial_lr", group["lr"]) * scale
 
 
 def _stopping(run: Run) -> bool:

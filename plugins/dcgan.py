@@ -227,6 +227,9 @@ class DCGAN(artgan.Model):
             self._recompute_ema_statistics(z.device)
         return self.generator_ema(z * truncation)
 
+    def optimizers(self):
+        return [self.opt_g, self.opt_d]
+
     def state_dict(self):
         return {
             "generator": self.generator.state_dict(),

@@ -399,6 +399,9 @@ class StyleGAN2(artgan.Model):
     def sample(self, z, truncation: float = 1.0):
         return self.generator_ema(z, truncation, noise="const")
 
+    def optimizers(self):
+        return [self.opt_g, self.opt_d]
+
     def state_dict(self):
         return {
             "generator": self.generator.state_dict(),

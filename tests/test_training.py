@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import artgan
-from artgan import checkpoint, plugins, runner
+from artgan import checkpoint, plugins, runner, training
 from artgan.dataset import build_dataset
 from artgan.recipe import parse_recipe
 from artgan_plugins.dcgan import DCGAN
@@ -220,3 +220,50 @@ def test_grid_renderer_writes_a_grid_of_samples(tmp_path):
     recipe = tiny_recipe(tmp_path, "render=[{use='grid', count=6, columns=3, padding=1}]")
     [path] = runner.render(recipe, run.dir)
     assert path == run.dir / "grid.png" and Image.open(path).size == (3 * 32 + 2, 2 * 32 + 1)
+
+
+class RateRecordingDCGAN(DCGAN):
+    """Records G's and D's learning rates at each train_step."""
+
+    rates: list = []
+
+    def train_step(self, real):
+        RateRecordingDCGAN.rates.append((self.opt_g.param_groups[0]["lr"], self.opt_d.param_groups[0]["lr"]))
+        return super().train_step(real)
+
+
+def test_lr_ramp_down_falls_linearly_to_zero_over_the_end_of_the_run(tmp_path, in_process_plugin):
+    in_process_plugin(register_models=lambda register: register("rate-dcgan", RateRecordingDCGAN))
+    RateRecordingDCGAN.rates = []
+    run = train(tmp_path, "train.lr_ramp_down=0.5", "model.lr_g=0.003", "model.lr_d=0.001",
+                "model.r1_gamma=1", "model.r1_every=4", model="rate-dcgan")
+    assert run.step == 6
+    lazy = 4 / 5  # R1 every 4 steps shrinks D's Adam rate by 4/5 (see artgan.regularisation)
+    for step, (lr_g, lr_d) in enumerate(RateRecordingDCGAN.rates):
+        scale = min(1, (6 - step) / 3)  # full for steps 0-3, then 2/3 and 1/3 of it
+        assert lr_g == pytest.approx(0.003 * scale) and lr_d == pytest.approx(0.001 * lazy * scale)
+
+
+def test_lr_ramp_down_survives_a_checkpoint_mid_ramp(tmp_path):
+    options = tiny_recipe(tmp_path, "train.lr_ramp_down=0.5").train
+    first = DCGAN()
+    training.ramp_learning_rates(first, 5, options)  # a third of the full rates
+    second = DCGAN()
+    second.load_state_dict(first.state_dict())
+    training.ramp_learning_rates(second, 5, options)  # from the full rates again, not a third of a third
+    assert second.opt_g.param_groups[0]["lr"] == pytest.approx(DCGAN().options.lr_g / 3)
+    training.ramp_learning_rates(second, 0, options)
+    assert second.opt_g.param_groups[0]["lr"] == pytest.approx(DCGAN().options.lr_g)
+
+
+class NoOptimizersDCGAN(DCGAN):
+    optimizers = artgan.Model.optimizers  # as a third-party model that predates lr_ramp_down
+
+
+def test_lr_ramp_down_on_a_model_without_optimizers_is_a_clear_error(tmp_path, in_process_plugin):
+    in_process_plugin(register_models=lambda register: register("old-dcgan", NoOptimizersDCGAN))
+    with pytest.raises(artgan.ArtganError, match=r"tiny.toml: model \(old-dcgan\): .*does not implement "
+                                                 r"optimizers.*lr_ramp_down at 0"):
+        train(tmp_path, "train.lr_ramp_down=0.5", model="old-dcgan")
+    assert not (tmp_path / "runs" / "tiny" / "checkpoints").exists()  # it failed before writing anything
+    assert train(tmp_path, model="old-dcgan").step == 6  # and without the ramp it trains as before

@@ -68,6 +68,9 @@ class TinyGAN(artgan.Model):
     def sample(self, z, truncation=1.0):
         return self._pictures(self.generator(z * truncation))  # a shorter z: closer to the average picture
 
+    def optimizers(self):  # so that [train] lr_ramp_down can slow them at the end of a run
+        return [self.opt_g, self.opt_d]
+
     def state_dict(self):
         return {"generator": self.generator.state_dict(), "discriminator": self.discriminator.state_dict(),
                 "opt_g": self.opt_g.state_dict(), "opt_d": self.opt_d.state_dict()}
