@@ -152,11 +152,12 @@ def test_white_ellipses_is_ellipses_in_white():
 
 
 def test_the_demo_trains_the_model_of_ellipses():
-    """The demo's [model] is ellipses.toml's (it trains for fewer steps on fewer images): when the
-    tuned settings change, change artgan/demo.toml the same way."""
+    """The demo's [model] and learning-rate ramp are ellipses.toml's (it trains for fewer steps on
+    fewer images): when the tuned settings change, change artgan/demo.toml the same way."""
     ellipses = tomllib.loads((EXAMPLES / "ellipses.toml").read_text())
     demo = tomllib.loads((Path(bundled.__file__).parent / "demo.toml").read_text())
     assert demo["model"] == ellipses["model"]
+    assert demo["train"]["lr_ramp_down"] == ellipses["train"]["lr_ramp_down"]
 
 
 def test_an_unknown_bare_name_points_to_the_list(tmp_path, monkeypatch):
