@@ -175,7 +175,7 @@ def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) ->
         _start_from(run, recipe.train.init_from)
     with recipe.blame(recipe.model):
         model.wrap(wrapper(recipe.train, device, channels_last))
-        if recipe.train.lr_ramp_down:  # here, so that a model without optimizers fails before any file is written
+        if recipe.train.lr_ramp_down:  # now: a model without optimizers fails before any file is written
             ramp_learning_rates(model, run.step, recipe.train)
     if distributed.is_main():
         _trim_metrics(run)
@@ -262,7 +262,8 @@ def ramp_learning_rates(model: Model, step: int, options: TrainOptions) -> None:
     """Scale each learning rate of ``model`` for ``step``: full until the last ``lr_ramp_down``
     fraction of the run, then falling linearly to zero at its end. Each rate's full value is kept
     in its parameter group (``initial_lr``, torch's key for it), so a resumed run ramps alike."""
-    scale = min(1.0, (options.steps - step) / (options.lr_ramp_down * options.steps))
+    ramp = options.lr_ramp_down * options.steps
+    scale = min(1.0, (options.steps - step) / ramp) if ramp else 1.0
     for optimizer in model.optimizers():
         for group in optimizer.param_groups:
             group["lr"] = group.setdefault("initial_lr", group["lr"]) * scale

@@ -256,6 +256,10 @@ def test_lr_ramp_down_survives_a_checkpoint_mid_ramp(tmp_path):
     assert second.opt_g.param_groups[0]["lr"] == pytest.approx(DCGAN().options.lr_g)
 
 
+def test_lr_ramp_down_with_no_steps_to_ramp_over(tmp_path):
+    assert train(tmp_path, "train.lr_ramp_down=0.5", "train.steps=0").step == 0
+
+
 class NoOptimizersDCGAN(DCGAN):
     optimizers = artgan.Model.optimizers  # as a third-party model that predates lr_ramp_down
 
