@@ -50,7 +50,7 @@ def main() -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     run = runner.train(recipe, root, resume=True)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
-    print(f"trained {run.step} steps in {seconds:.0f}s wall ({run.step / seconds:.1f} steps/s), "
+    print(f"trained {run.step} steps in {run.precision} in {seconds:.0f}s wall ({run.step / seconds:.1f} steps/s), "
           f"{cpu:.0f} CPU s (all threads; with one thread, what the run takes alone on one core)")
 
     model = checkpoint.build_model(checkpoint.load(sampling.resolve_checkpoint(run.dir)))
