@@ -50,6 +50,10 @@ class DCGANOptions(AugmentOptions):
         False, description="D also sees each pixel's brightness (its brightest channel) as a fourth input; its "
                            "batch normalisation hides how bright images are otherwise, and G's colours come "
                            "out duller and less varied than the data's")
+    d_saturation: bool = Field(
+        False, description="D also sees each pixel's darkest channel as one more input; beside the brightest "
+                           "(d_brightness) that is how saturated its colour is, which batch normalisation "
+                           "hides too, and G's colours come out paler or greyer than the data's")
     mbstd_group: int = Field(
         4, ge=0, description="D's last layer also sees the standard deviation across groups of this many "
                              "samples, so it notices a lack of variety (mode collapse); 0: the paper's D")
@@ -86,11 +90,11 @@ class Generator(nn.Module):
 
 class Discriminator(nn.Module):
     def __init__(self, resolution: int, width: int, cap: int, mbstd_group: int = 0, batchnorm: bool = True,
-                 brightness: bool = False):
+                 brightness: bool = False, saturation: bool = False):
         super().__init__()
         widths = _widths(resolution, width, cap)[::-1]
-        self.brightness = brightness
-        layers = [nn.Conv2d(3 + brightness, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
+        self.brightness, self.saturation = brightness, saturation
+        layers = [nn.Conv2d(3 + brightness + saturation, widths[0], 4, 2, 1), nn.LeakyReLU(0.2, True)]
         for c_in, c_out in zip(widths, widths[1:]):
             layers += [nn.Conv2d(c_in, c_out, 4, 2, 1, bias=not batchnorm),
                        *([nn.BatchNorm2d(c_out)] if batchnorm else []), nn.LeakyReLU(0.2, True)]
@@ -99,8 +103,9 @@ class Discriminator(nn.Module):
         self.head = nn.Conv2d(widths[-1] + (mbstd_group > 0), 1, 4, 1, 0)
 
     def forward(self, x):  # (B, 3, H, W) -> (B,) logits
-        if self.brightness:
-            x = torch.cat([x, x.amax(1, keepdim=True)], 1)  # (B, 4, H, W)
+        extra = [x.amax(1, keepdim=True)] * self.brightness + [x.amin(1, keepdim=True)] * self.saturation
+        if extra:
+            x = torch.cat([x, *extra], 1)  # (B, 3 + len(extra), H, W)
         x = self.net(x)  # (B, C, 4, 4)
         if self.mbstd_group:
             x = minibatch_stddev(x, self.mbstd_group)  # (B, C + 1, 4, 4)
@@ -131,7 +136,7 @@ class DCGAN(artgan.Model):
         self.z_dim = o.z_dim
         self.generator = Generator(o.z_dim, res, o.g_width, o.max_width).to(device)
         self.discriminator = Discriminator(res, o.d_width, o.max_width, o.mbstd_group, o.d_batchnorm,
-                                           o.d_brightness).to(device)
+                                           o.d_brightness, o.d_saturation).to(device)
         self.generator.apply(_init_weights)
         self.discriminator.apply(_init_weights)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)

@@ -45,18 +45,34 @@ def test_without_batchnorm_d_judges_each_image_alone():
     assert torch.allclose(d(images)[:2], d(images[:2]), atol=1e-6)  # the rest of the batch does not matter
 
 
-def test_d_brightness_is_a_fourth_input_that_g_learns_through():
+@pytest.mark.parametrize("option, pick", [("d_brightness", torch.argmax), ("d_saturation", torch.argmin)])
+def test_d_sees_a_pixel_extreme_channel_that_g_learns_through(option, pick):
+    """d_brightness adds each pixel's brightest channel as an input, d_saturation its darkest."""
     torch.manual_seed(0)
-    d = tiny(d_brightness=True, mbstd_group=0).discriminator.eval()
+    d = tiny(**{option: True}, mbstd_group=0).discriminator.eval()
+    assert d.net[0].in_channels == 4
     with torch.no_grad():
-        d.net[0].weight[:, :3] = 0  # D now sees nothing but the brightness channel
+        d.net[0].weight[:, :3] = 0  # D now sees nothing but the added channel
     image = (torch.rand(1, 3, 32, 32) * 2 - 1).requires_grad_()
-    recoloured = image.detach().roll(1, dims=1)  # other colours, the same brightness everywhere
+    recoloured = image.detach().roll(1, dims=1)  # other colours, the same extremes everywhere
     assert torch.allclose(d(image), d(recoloured))
     assert not torch.allclose(d(image), d(image.detach() * 0.5))
     d(image).sum().backward()
-    brightest = torch.nn.functional.one_hot(image.detach().argmax(1), 3).permute(0, 3, 1, 2).bool()
-    assert image.grad[brightest].abs().sum() > 0 and not image.grad[~brightest].any()
+    extreme = torch.nn.functional.one_hot(pick(image.detach(), 1), 3).permute(0, 3, 1, 2).bool()
+    assert image.grad[extreme].abs().sum() > 0 and not image.grad[~extreme].any()
+
+
+def test_d_brightness_and_saturation_together_add_two_inputs():
+    torch.manual_seed(0)
+    d = tiny(d_brightness=True, d_saturation=True, mbstd_group=0).discriminator.eval()
+    assert d.net[0].in_channels == 5
+    with torch.no_grad():
+        d.net[0].weight[:, :4] = 0  # only the darkest channel, which comes last
+    image = torch.rand(1, 3, 32, 32) * 2 - 1
+    brighter = image.clone()
+    brighter.scatter_(1, image.argmax(1, keepdim=True), 1.0)  # brightest channel raised, darkest kept
+    assert torch.allclose(d(image), d(brighter))
+    assert not torch.allclose(d(image), d(image * 0.5))
 
 
 def test_ranges_must_be_ordered():
