@@ -53,8 +53,10 @@ def torchrun(folder: Path, *args: str) -> subprocess.CompletedProcess:
     probe.mkdir(exist_ok=True)
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                "-m", "artgan", "--plugins-dir", str(PLUGINS), "--quiet", *args]
+    # PYTHONFAULTHANDLER: should a process abort (once in CI, at exit: "terminate called without an
+    # active exception"), its Python stack is in the output below
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "ARTGAN_PROBE_DIR": str(probe)})
+                          env={**os.environ, "ARTGAN_PROBE_DIR": str(probe), "PYTHONFAULTHANDLER": "1"})
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
