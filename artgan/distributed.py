@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
@@ -47,8 +48,9 @@ def local_rank() -> int:
 
 @contextmanager
 def session(device: str) -> Iterator[None]:
-    """Join the job torchrun started (gloo for CPU training, nccl for CUDA) for the block; a
-    process started without torchrun, or already in a job, just runs the block."""
+    """Join the job torchrun started (gloo for CPU training, nccl for CUDA) for the block, and end
+    the process when the block is done; a process started without torchrun, or already in a job,
+    just runs the block."""
     if not launched() or active():
         yield
         return
@@ -60,6 +62,19 @@ def session(device: str) -> Iterator[None]:
         yield
     finally:
         dist.destroy_process_group()
+    _exit_now()
+
+
+def _exit_now() -> None:
+    """End this process of a finished job without the interpreter's teardown. Once
+    DistributedDataParallel has held the gloo process group, its threads outlive
+    destroy_process_group (torch 2.13), and a process that then shut down normally sometimes
+    aborted in that teardown ("terminate called without an active exception"), failing the job
+    after all its work was done. Every file is written and closed by now; the output streams are
+    flushed here."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def barrier() -> None:
