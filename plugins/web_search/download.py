@@ -74,8 +74,9 @@ class Fetcher:
             try:
                 with self._slot(url):
                     give_up = min(give_up, time.monotonic() + self.deadline)
-                    # no single wait for bytes may run past the deadline
-                    timeout = min(self.timeout, give_up - time.monotonic())
+                    # no single wait for bytes may run past the deadline (waiting in line for a
+                    # retry may have used it up: then the request times out at once)
+                    timeout = min(self.timeout, max(0.001, give_up - time.monotonic()))
                     with self.client.stream("GET", url, params=params, timeout=timeout) as response:
                         status = response.status_code
                         if status == 429 or status >= 500:
