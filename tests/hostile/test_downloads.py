@@ -29,8 +29,8 @@ def png(shade: int) -> bytes:
 
 
 class Server:
-    """/pages?p=N: a json search whose every page lists ``per_page`` new images (``page_images``
-    picks which); /img/NAME: images, and slow, endless or redirecting replies."""
+    """/pages?p=N: a json search whose pages list the images ``page_images`` picks (a name under
+    /img/, or a whole URL); /img/NAME: images, and slow, endless or redirecting replies."""
 
     def __init__(self):
         self.requests: list[tuple[float, str]] = []
@@ -57,9 +57,8 @@ class Server:
                 path = urlsplit(self.path)
                 if path.path == "/pages":
                     page = int(path.query.split("p=")[1])
-                    names = server.page_images(page)
-                    return self.reply(200, json.dumps({"hits": [f"{server.url}/img/{n}" for n in names]}).encode(),
-                                      "application/json")
+                    urls = [n if "://" in n else f"{server.url}/img/{n}" for n in server.page_images(page)]
+                    return self.reply(200, json.dumps({"hits": urls}).encode(), "application/json")
                 name = path.path.removeprefix("/img/")
                 if name in server.redirects:
                     self.send_response(302)
@@ -236,7 +235,7 @@ def test_redirects_to_local_addresses_are_refused(public_test_server, tmp_path):
                "to-ipv6-loopback.png": "http://[::1]/admin", "to-rebound.png": "http://rebound.test/admin",
                "to-public.png": f"http://public.test:{server.port}/img/good-7.png"}
     server.redirects = targets
-    server.page_images = images(*targets)
+    server.page_images = images(*targets, "http://10.0.0.5/listed.png")  # a search may list one, too
     items, skipped = search(server, tmp_path, allow_local=False)
     # the only redirect followed went to a name that resolves to a "public" address, and the
     # connection went to that checked address (public.test is in no real DNS)
@@ -249,6 +248,7 @@ def test_redirects_to_local_addresses_are_refused(public_test_server, tmp_path):
         "refused: 169.254.169.254 is 169.254.169.254, a link-local address")
     assert skipped.pop("/img/to-ipv6-loopback.png").startswith("refused: ::1 is ::1, a loopback address")
     assert skipped.pop("/img/to-rebound.png").startswith("refused: rebound.test is 10.1.2.3, a private address")
+    assert skipped.pop("http://10.0.0.5/listed.png").startswith("refused: 10.0.0.5 is 10.0.0.5, a private address")
     assert skipped == {}
     assert not server.paths("/admin") and not server.paths("/latest")
 

@@ -48,6 +48,16 @@ def test_floats_scale_from_0_1_and_nan_is_black():
     assert grey_row(to_rgb(image)) == [0, 128, 255, 255, 0, 0]
 
 
+def test_premultiplied_and_palette_alpha_in_memory():
+    """Modes no file gives but a plugin may hand over: premultiplied RGBa, palette with alpha."""
+    premultiplied = Image.new("RGBa", (1, 1), (100, 50, 0, 128))  # (199, 99, 0) at half opacity
+    assert to_rgb(premultiplied, (10, 20, 30)).getpixel((0, 0)) == (105, 60, 15)
+    palette_alpha = Image.new("PA", (1, 1))
+    palette_alpha.putpalette([0, 0, 255] * 256)
+    palette_alpha.putpixel((0, 0), (0, 128))  # blue at half opacity
+    assert to_rgb(palette_alpha, (10, 20, 30)).getpixel((0, 0)) == (5, 10, 143)
+
+
 def test_16_bit_files_keep_their_greys(tmp_path):
     """The case that turned white: a 16-bit PNG (Pillow opens it as I;16), and big-endian 16-bit
     and float TIFFs, read back from disk."""
