@@ -147,7 +147,8 @@ class WebSearch(artgan.Source):
                         paging.page_of[hit.url] = number
                         yield hit
                 if number == self.options.max_pages:
-                    yield artgan.Skipped(provider.endpoint, f"search stopped after {number} pages (raise max_pages for more)")
+                    yield artgan.Skipped(provider.endpoint,
+                                         f"search stopped after {number} pages (raise max_pages for more)")
                     break
         except FetchError as exc:
             if not seen:

@@ -98,7 +98,8 @@ class Fetcher:
             if attempt == self.retries:
                 break
             if time.monotonic() + delay >= give_up:
-                raise FetchError(url, f"{failure}, {tries}; no retry: the deadline of {self.deadline:g} s would pass")
+                raise FetchError(url, f"{failure}, {tries}; no retry: the deadline of "
+                                      f"{self.deadline:g} s would pass")
             if self.stopping.wait(delay):
                 break
         raise FetchError(url, f"{failure}, {tries}")
