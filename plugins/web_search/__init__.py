@@ -16,7 +16,6 @@ from pydantic import Field, ValidationInfo, field_validator
 
 import artgan
 
-from .addresses import PublicOnlyTransport
 from .download import Downloader, FetchError, Fetcher, Store, user_agent
 from .providers import PROVIDERS, Hit, Provider
 
@@ -95,6 +94,8 @@ class WebSearch(artgan.Source):
         o = self.options
         with ExitStack() as stack:
             folder = self.context.cache_dir or Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            from .transport import PublicOnlyTransport  # httpcore loads only when downloading
+
             limits = httpx.Limits(max_connections=o.workers + 1)
             client = stack.enter_context(httpx.Client(
                 headers={"User-Agent": user_agent(o.contact)}, follow_redirects=True, limits=limits,

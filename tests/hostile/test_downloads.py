@@ -16,7 +16,7 @@ from PIL import Image
 import artgan
 from artgan.dataset import build_dataset
 from artgan.recipe import parse_recipe
-from artgan_plugins.web_search import WebSearch, addresses
+from artgan_plugins.web_search import WebSearch, addresses, transport
 
 FAST = dict(provider="json", query="lisa", json_path="hits[]", timeout=5, retries=0, backoff=0.01,
             max_wait=0.3, workers=2, per_host=2, per_second=1000, allow_local=True)
@@ -217,14 +217,14 @@ def public_test_server(server, monkeypatch):
     public.test and rebound.test resolve (through the one resolver the backend calls) to it and
     to a private address."""
     kind = addresses.address_kind
-    monkeypatch.setattr(addresses, "address_kind", lambda a: None if a == "127.0.0.1" else kind(a))
+    monkeypatch.setattr(transport, "address_kind", lambda a: None if a == "127.0.0.1" else kind(a))
     resolve = socket.getaddrinfo
     names = {"public.test": "127.0.0.1", "rebound.test": "10.1.2.3"}
 
     def getaddrinfo(host, port, *args, **kwargs):
         return resolve(names.get(host, host), port, *args, **kwargs)
 
-    monkeypatch.setattr(addresses.socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(transport.socket, "getaddrinfo", getaddrinfo)
     return server
 
 
