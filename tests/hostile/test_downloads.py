@@ -5,12 +5,14 @@ from __future__ import annotations
 import io
 import json
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
 import pytest
+import trustme
 from PIL import Image
 
 import artgan
@@ -251,6 +253,30 @@ def test_redirects_to_local_addresses_are_refused(public_test_server, tmp_path):
     assert skipped.pop("http://10.0.0.5/listed.png").startswith("refused: 10.0.0.5 is 10.0.0.5, a private address")
     assert skipped == {}
     assert not server.paths("/admin") and not server.paths("/latest")
+
+
+@pytest.mark.parametrize("certified_name, works", [("public.test", True), ("other.test", False)])
+def test_https_checks_the_certificate_against_the_name_not_the_address(
+        public_test_server, tmp_path, monkeypatch, certified_name, works):
+    """The connection goes to the checked address, while TLS (SNI and certificate) still uses the
+    host name: a certificate for another name is refused."""
+    server = public_test_server
+    ca = trustme.CA()
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ca.issue_cert(certified_name).configure_cert(context)
+    server.httpd.socket = context.wrap_socket(server.httpd.socket, server_side=True)
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    home = f"https://public.test:{server.port}"
+    server.page_images = images(f"{home}/img/good-1.png")
+    options = {**FAST, "allow_local": False, "endpoint": f"{home}/pages?q={{query}}&p={{page}}"}
+    source = WebSearch(WebSearch.Options(**options), artgan.Context(cache_dir=tmp_path / "cache"))
+    if works:
+        assert [item.origin for item in source.items()] == [f"{home}/img/good-1.png"]
+    else:
+        with pytest.raises(artgan.ArtganError, match="failed: connection failed: ConnectError"):
+            list(source.items())
+        assert server.requests == []
 
 
 def test_redirects_to_local_addresses_are_followed_when_allowed(server, tmp_path):
