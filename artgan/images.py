@@ -32,14 +32,30 @@ def open_rgb(path: str | Path, background: tuple[int, int, int] = (0, 0, 0)) -> 
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
-    """Greyscale, palette and alpha images as plain RGB, transparent parts over ``background``."""
+    """Any PIL mode as plain RGB: each by its real range (16-bit and 32-bit integers as 0-65535,
+    floats as 0-1), transparent parts over ``background``."""
     if image.mode == "RGB":
         return image
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode in WIDE_MODES:
+        image = to_8bit(image)
+    if image.mode in ("RGBA", "RGBa", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (*background, 255))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+# Pillow's own conversion clips these to 0-255, which turns 16-bit pictures white.
+WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I": 65535, "F": 1.0}
+
+
+def to_8bit(image: Image.Image) -> Image.Image:
+    """A one-channel image of more than 8 bits as mode L, scaled from its real range: integers
+    0-65535 (what 16-bit PNG, TIFF and PGM files hold; Pillow opens some as mode I), floats 0-1
+    (the convention of float TIFFs); values outside are clipped and NaN is black."""
+    pixels = np.nan_to_num(np.asarray(image, dtype=np.float32))
+    scaled = np.clip(pixels * (255 / WIDE_MODES[image.mode]), 0, 255)
+    return Image.fromarray(np.rint(scaled).astype(np.uint8))
 
 
 def to_uint8(images) -> np.ndarray:

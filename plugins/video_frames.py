@@ -235,11 +235,20 @@ def probe_duration(path: Path) -> float | None:
     try:
         infos = ffmpeg_parse_infos(str(path))
     except (OSError, IndexError, ValueError) as exc:
-        message = [line for line in str(exc).splitlines() if line.strip()]
-        raise ValueError(f"unreadable video ({_ffmpeg_line(message[-1] if message else repr(exc))})") from None
+        raise ValueError(_unreadable(str(exc) or repr(exc))) from None
     if not infos.get("video_found"):
         raise ValueError("no video stream")
     return infos.get("video_duration") or infos.get("duration") or None
+
+
+def _unreadable(ffmpeg_output: str) -> str:
+    """Why ffmpeg could not open a file: "not a video" for a still image (a JPEG named .mp4,
+    where ffmpeg's last words are an unhelpful "At least one output file must be specified"),
+    else its last complaint."""
+    if still := re.search(r"Input #0, (\w+_pipe|image2),", ffmpeg_output):
+        return f"not a video (a still image; ffmpeg reads it as {still[1]})"
+    lines = [line for line in ffmpeg_output.splitlines() if line.strip()]
+    return f"unreadable video ({_ffmpeg_line(lines[-1])})"
 
 
 class Decoder:

@@ -24,7 +24,7 @@ from artgan_plugins.web_search import WebSearch
 from artgan_plugins.web_search.download import PROJECT_URL, retry_after
 from artgan_plugins.web_search.providers import clean_url, select, split_version, strip_html
 
-FAST = dict(timeout=5, retries=1, backoff=0.01, max_wait=0.3, max_bytes=100_000, workers=4, per_host=2)
+FAST = dict(allow_local=True, per_second=1000, timeout=5, retries=1, backoff=0.01, max_wait=0.3, max_bytes=100_000, workers=4, per_host=2)
 
 
 def png(color, size=(16, 16)) -> bytes:

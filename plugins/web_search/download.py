@@ -1,11 +1,12 @@
-"""Polite, resumable downloads: per-host limits, timeouts, retries with backoff, byte caps, and a
-store of finished files that survives Ctrl-C."""
+"""Polite, resumable downloads: per-host limits, timeouts, a deadline and a minimum rate, retries
+with backoff, byte caps, and a store of finished files that survives Ctrl-C."""
 from __future__ import annotations
 
 import email.utils
 import hashlib
 import io
 import json
+import math
 import mimetypes
 import os
 import threading
@@ -25,6 +26,7 @@ import artgan
 from artgan.files import atomic_path
 from artgan.images import open_rgb
 
+from .addresses import LocalAddressError
 from .providers import Hit
 
 PROJECT_URL = "https://pypi.org/project/artgan/"
@@ -46,42 +48,61 @@ class FetchError(Exception):
 
 
 class Fetcher:
-    """HTTP GETs with a per-host limit, retries with backoff on timeouts, 429 and 5xx (honouring
-    Retry-After), and a cap on the bytes read, checked while streaming."""
+    """HTTP GETs with per-host limits (at once and per second), retries with backoff on timeouts,
+    429 and 5xx (honouring Retry-After), a total deadline and a minimum rate, and a cap on the
+    bytes read, checked while streaming."""
 
-    def __init__(self, client: httpx.Client, *, per_host: int, retries: int, backoff: float,
-                 max_wait: float, max_bytes: int):
-        self.client, self.per_host, self.retries = client, per_host, retries
+    def __init__(self, client: httpx.Client, *, per_host: int, per_second: float, retries: int,
+                 backoff: float, max_wait: float, max_bytes: int, timeout: float, deadline: float,
+                 min_rate: float):
+        self.client, self.per_host, self.per_second, self.retries = client, per_host, per_second, retries
         self.backoff, self.max_wait, self.max_bytes = backoff, max_wait, max_bytes
+        self.timeout, self.deadline, self.min_rate = timeout, deadline, min_rate
         self.stopping = threading.Event()  # set on Ctrl-C: no more waiting and retrying
         self._hosts: dict[str, threading.Semaphore] = {}
+        self._next_start: dict[str, float] = {}  # per host: when the next request may start
         self._lock = threading.Lock()
 
     def get(self, url: str, params: dict | None = None) -> tuple[httpx.Response, bytes]:
-        """The response and its body; raises FetchError once retrying is no use."""
+        """The response and its body; raises FetchError once retrying is no use or the
+        deadline has passed."""
         if urlsplit(url).scheme not in ("http", "https"):
             raise FetchError(url, "not an http(s) URL")
+        give_up = math.inf  # the deadline runs from the first start, not from waiting in line
         for attempt in range(self.retries + 1):
             wait = None
             try:
-                with self._slot(url), self.client.stream("GET", url, params=params) as response:
-                    status = response.status_code
-                    if status == 429 or status >= 500:
-                        failure, wait = f"HTTP {status}", retry_after(response.headers.get("retry-after"))
-                    elif response.is_error:
-                        raise FetchError(url, f"HTTP {status}")
-                    else:
-                        return response, self._read(url, response)
+                with self._slot(url):
+                    give_up = min(give_up, time.monotonic() + self.deadline)
+                    # no single wait for bytes may run past the deadline (waiting in line for a
+                    # retry may have used it up: then the request times out at once)
+                    timeout = min(self.timeout, max(0.001, give_up - time.monotonic()))
+                    with self.client.stream("GET", url, params=params, timeout=timeout) as response:
+                        status = response.status_code
+                        if status == 429 or status >= 500:
+                            failure, wait = f"HTTP {status}", retry_after(response.headers.get("retry-after"))
+                        elif response.is_error:
+                            raise FetchError(url, f"HTTP {status}")
+                        else:
+                            return response, self._read(url, response, give_up)
             except httpx.TimeoutException:
                 failure = "timed out"
             except (httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 failure = f"connection failed: {type(exc).__name__}"
             except (httpx.HTTPError, httpx.InvalidURL) as exc:  # e.g. a redirect to ftp://
                 raise FetchError(url, f"request failed: {exc}") from None
+            except LocalAddressError as exc:  # the URL itself, or a redirect
+                raise FetchError(url, str(exc)) from None
+            tries = f"{attempt + 1} {'try' if attempt == 0 else 'tries'}"
             delay = min(self.max_wait, self.backoff * 2 ** attempt if wait is None else wait)
-            if attempt == self.retries or self.stopping.wait(delay):
+            if attempt == self.retries:
                 break
-        raise FetchError(url, f"{failure}, {attempt + 1} tries")
+            if time.monotonic() + delay >= give_up:
+                raise FetchError(url, f"{failure}, {tries}; no retry: the deadline of "
+                                      f"{self.deadline:g} s would pass")
+            if self.stopping.wait(delay):
+                break
+        raise FetchError(url, f"{failure}, {tries}")
 
     def get_json(self, url: str, params: dict | None = None):
         _, body = self.get(url, params)
@@ -92,21 +113,38 @@ class Fetcher:
 
     @contextmanager
     def _slot(self, url: str):
+        """One of ``per_host`` places for the URL's host, no sooner than 1 / ``per_second``
+        after the previous request to that host started."""
+        host = urlsplit(url).netloc.lower()
         with self._lock:
-            slot = self._hosts.setdefault(urlsplit(url).netloc.lower(), threading.Semaphore(self.per_host))
+            slot = self._hosts.setdefault(host, threading.Semaphore(self.per_host))
         with slot:
+            with self._lock:
+                start = max(time.monotonic(), self._next_start.get(host, 0.0))
+                self._next_start[host] = start + 1 / self.per_second
+            self.stopping.wait(start - time.monotonic())
             yield
 
-    def _read(self, url: str, response: httpx.Response) -> bytes:
+    def _read(self, url: str, response: httpx.Response, give_up: float) -> bytes:
         declared = response.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > self.max_bytes:
             raise FetchError(url, f"too large ({declared} bytes > {self.max_bytes})")
         chunks, size = [], 0
+        window_start, window_size = time.monotonic(), 0  # the rate is measured over each `timeout`
         for chunk in response.iter_bytes():
             size += len(chunk)
             if size > self.max_bytes:
                 raise FetchError(url, f"too large (over {self.max_bytes} bytes)")
             chunks.append(chunk)
+            now = time.monotonic()
+            if now > give_up:
+                raise FetchError(url, f"deadline of {self.deadline:g} s passed ({size} bytes read)")
+            window_size += len(chunk)
+            if now - window_start >= self.timeout:
+                rate = window_size / (now - window_start)
+                if rate < self.min_rate:
+                    raise FetchError(url, f"too slow ({rate:.0f} bytes/s < min_rate {self.min_rate:g})")
+                window_start, window_size = now, 0
         return b"".join(chunks)
 
 
