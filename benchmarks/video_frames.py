@@ -23,7 +23,8 @@ from artgan_plugins.video_frames import Decoder, VideoFrames
 import artgan
 from artgan.precision import cpu_name
 
-NO_FILTERS = dict(min_brightness=None, min_contrast=None, duplicate_distance=None, crop_bars=False)
+NO_FILTERS = dict(min_brightness=None, min_contrast=None, blur_ratio=None, duplicate_change=None,
+                  crop_bars=False)
 
 
 def make_video(path: Path, seconds: int) -> None:
