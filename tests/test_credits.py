@@ -4,11 +4,15 @@ from __future__ import annotations
 import json
 
 import tomli_w
+from clips import still_shot_with_a_walker, write_video
+from PIL import Image
 from typer.testing import CliRunner
 
 from artgan import plugins
 from artgan.cli import app
 from artgan.credits import markdown, write_credits
+from artgan.dataset import build_dataset
+from artgan.recipe import parse_recipe
 
 
 def credited(url, creator="Ann", license="by", version="4.0"):
@@ -74,3 +78,69 @@ def test_the_credits_renderer_writes_credits_md_into_the_run_folder(tmp_path):
     renderer = plugins.get("renderer", "credits").cls()
     assert renderer.render(run) == [run / "CREDITS.md"]
     assert '"1.jpg" by Ann, licensed by 4.0' in (run / "CREDITS.md").read_text()
+
+
+def frames_dataset(root, build_options, video_name="clip.mp4"):
+    """A dataset built by the video-frames source from a small clip written here."""
+    video = root / video_name
+    write_video(video, 50, still_shot_with_a_walker, (320, 180))
+    data = {"name": "set", "resolution": 32, "model": {"use": "dcgan"},
+            "source": [{"use": "video-frames", "paths": [str(video)], "every": 0.5, **build_options}]}
+    return build_dataset(parse_recipe(data, root / "recipe.toml"), root).dataset.folder, video
+
+
+def test_a_video_is_credited_from_the_recipe_with_the_times_its_frames_came_from(tmp_path):
+    folder, _ = frames_dataset(tmp_path, {"title": "Walker", "creator": "Ann", "license": "CC BY 4.0",
+                                          "url": "https://example.org/walker"})
+    text = markdown(folder)
+    assert "7 of the 7 images" in text and "the 1 works below" in text
+    assert ('- "Walker" by Ann, licensed CC BY 4.0  \n  <https://example.org/walker>, file clip.mp4, '
+            '7 images (frames at 0:00-0:03)') in text
+    assert "no known licence" not in text
+
+
+def test_sidecars_credit_mixed_folders_and_unknown_licences_are_warned_about(tmp_path):
+    photos = tmp_path / "photos"
+    (photos / "grandma").mkdir(parents=True)
+    for name in ("grandma/a.png", "grandma/b.png", "c.png", "d.png"):
+        Image.new("RGB", (40, 40), (len(name) * 20, 90, 140)).save(photos / name)
+    (photos / "credits.toml").write_text('creator = "Bo"\n')  # the whole folder, licence unknown
+    (photos / "grandma" / "credits.toml").write_text(
+        'title = "Grandma\'s album"\ncreator = "Cy"\nlicense = "CC BY-SA 4.0"\n')
+    (photos / "d.png.credits.toml").write_text('title = "Dog"\nlicense = "CC0"\n')  # creator from the folder
+    data = {"name": "set", "resolution": 32, "model": {"use": "dcgan"},
+            "source": [{"use": "folder", "path": str(photos)}]}
+    folder = build_dataset(parse_recipe(data, tmp_path / "recipe.toml"), tmp_path).dataset.folder
+    text = markdown(folder)
+    assert "4 of the 4 images" in text and "the 3 works below" in text
+    assert '- "Grandma\'s album" by Cy, licensed CC BY-SA 4.0  \n  file a.png, 2 images' in text
+    assert '- "c.png" by Bo, licence unknown  \n  file c.png\n' in text
+    assert '- "Dog" by Bo, licensed CC0  \n  file d.png\n' in text
+    assert "**1 of these works have no known licence" in text
+    result = CliRunner().invoke(app, ["credits", str(folder)])
+    assert result.exit_code == 0
+    assert ('warning: 1 works have no known licence (first: "c.png" by Bo, licence unknown); give it with '
+            "the source's `license` option or a credits.toml") in result.stderr
+
+
+def test_a_bad_credits_file_is_a_user_error_naming_it(tmp_path):
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.new("RGB", (40, 40), "red").save(photos / "a.png")
+    (photos / "credits.toml").write_text('author = "Bo"\n')
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(tomli_w.dumps({"name": "set", "resolution": 32, "model": {"use": "dcgan"},
+                                     "source": [{"use": "folder", "path": str(photos)}]}))
+    result = CliRunner().invoke(app, ["dataset", str(recipe), "--out", str(tmp_path)])
+    assert result.exit_code == 2
+    assert f"{photos / 'credits.toml'}: author: Extra inputs are not permitted; a credits file may set only " \
+           "title, creator, license, url" in result.output
+
+
+def test_a_duplicated_photo_is_one_work(tmp_path):
+    Image.new("RGB", (40, 40), "red").save(tmp_path / "me.png")
+    data = {"name": "set", "resolution": 32, "model": {"use": "dcgan"},
+            "source": [{"use": "duplicate", "path": str(tmp_path / "me.png"), "count": 5, "creator": "Di",
+                        "license": "CC BY 4.0"}]}
+    folder = build_dataset(parse_recipe(data, tmp_path / "recipe.toml"), tmp_path).dataset.folder
+    assert '- "me.png" by Di, licensed CC BY 4.0  \n  file me.png, 5 images' in markdown(folder)

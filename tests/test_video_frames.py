@@ -7,10 +7,10 @@ import re
 import shutil
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
+from clips import soft_focus_pan, still_shot_with_a_walker, write_video
 from pydantic import ValidationError
 
 import artgan
@@ -20,7 +20,6 @@ from artgan.recipe import parse_recipe
 from artgan_plugins import video_frames
 from artgan_plugins.video_frames import VideoFrames, laplacian_variance
 
-FIXTURES = Path(__file__).parent / "fixtures"
 W, H, BAR, FPS = 320, 240, 30, 10  # 320x180 of picture between black bars 30 px high
 MAGENTA, BACKDROP, ORANGE = (230, 0, 230), (90, 90, 110), (240, 150, 40)
 NO_FILTERS = dict(min_brightness=None, min_contrast=None, blur_ratio=None, duplicate_change=None,
@@ -55,22 +54,12 @@ def frame(i: int) -> np.ndarray:
     return np.asarray(full)
 
 
-def write_video(path, frames=6 * FPS, draw=frame, size=(W, H)):
-    # faststart puts the index first, so a truncated copy still opens and decodes in part
-    writer = imageio_ffmpeg.write_frames(str(path), size, fps=FPS, macro_block_size=1, quality=8,
-                                         output_params=["-movflags", "+faststart"])
-    writer.send(None)
-    for i in range(frames):
-        writer.send(np.ascontiguousarray(draw(i)).tobytes())
-    writer.close()
-
-
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("videos")
     season = root / "season"
     season.mkdir()
-    write_video(season / "ep1.mp4")
+    write_video(season / "ep1.mp4", 6 * FPS, frame, (W, H))
     shutil.copy(season / "ep1.mp4", season / "ep2.mp4")
     (season / "notes.txt").write_text("not a video")
     data = (season / "ep1.mp4").read_bytes()
@@ -269,17 +258,6 @@ def test_video_frames_source_is_registered():
     assert plugins.get("source", "video-frames").cls is VideoFrames
 
 
-def still_shot_with_a_walker(i: int) -> np.ndarray:
-    """A still photo (the cameraman) with a small figure, about 0.5% of the frame, walking for
-    3 s (3 px a frame), then standing still for 2 s."""
-    backdrop = Image.open(FIXTURES / "cameraman.jpg").convert("RGB").resize((W, 180), Image.Resampling.LANCZOS)
-    x = 40 + 3 * min(i, 3 * FPS)
-    draw = ImageDraw.Draw(backdrop)
-    draw.ellipse((x + 2, 120, x + 10, 128), fill=(200, 40, 40))  # head
-    draw.rectangle((x, 129, x + 12, 146), fill=(200, 40, 40))  # body, 12x26 px in all
-    return np.asarray(backdrop)
-
-
 def test_a_small_figure_moving_over_a_still_background_is_not_a_duplicate(tmp_path):
     video = tmp_path / "walker.mp4"
     write_video(video, 5 * FPS, still_shot_with_a_walker, (W, 180))
@@ -288,13 +266,6 @@ def test_a_small_figure_moving_over_a_still_background_is_not_a_duplicate(tmp_pa
     assert times(items) == tenths(0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
     assert [(s.origin.rsplit("@", 1)[1], s.reason) for s in skipped] == [
         (f"{t:.2f}s", "near-duplicate (of t=3.00s, 0.00% changed)") for t in (3.5, 4.0, 4.5)]
-
-
-def soft_focus_pan(i: int) -> np.ndarray:
-    """Soft-focus footage: a blurred photo (the astronaut), the camera panning across it."""
-    photo = Image.open(FIXTURES / "astronaut.jpg").convert("RGB").filter(ImageFilter.GaussianBlur(2.5))
-    x = 4 * i
-    return np.asarray(photo.crop((x, 100, x + W, 280)))
 
 
 def test_soft_focus_footage_keeps_its_frames(tmp_path):
