@@ -11,7 +11,10 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
 
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from artgan.errors import ArtganError
@@ -199,3 +202,63 @@ def write_credits(target: Path) -> tuple[str, Path]:
     path = Path(target) / "CREDITS.md"
     write_text_atomic(path, text)
     return text, path
+
+
+def credits_card(targets: Iterable[Path], size: tuple[int, int]) -> Image.Image:
+    """A film's end card, ``size`` (width, height): the works the runs (or datasets) ``targets``
+    were trained on, one attribution each, in the largest type that fits; a long list ends
+    with a pointer to CREDITS.md."""
+    works: dict[str, None] = {}
+    for target in targets:
+        for credit in collect(dataset_of(_run_of(Path(target))))[0]:
+            works.setdefault(credit.attribution)
+    lines = ["Trained on", *works] if works else ["Trained on drawn images"]
+    width, height = size
+    for font_size in range(max(8, height // 14), 7, -1):
+        font = ImageFont.load_default(font_size)
+        wrapped = [part for line in lines for part in _wrap(line, font, width * 0.9)]
+        if len(wrapped) * font_size * 1.4 <= height * 0.9:
+            break
+    else:
+        fit = max(2, int(height * 0.9 / (font_size * 1.4)))
+        wrapped = wrapped[: fit - 1] + ["and more: see CREDITS.md"]
+    card = Image.new("RGB", size)
+    draw = ImageDraw.Draw(card)
+    top = (height - len(wrapped) * font_size * 1.4) / 2
+    for row, line in enumerate(wrapped):
+        draw.text((width / 2, top + (row + 0.5) * font_size * 1.4), line, fill=(235, 235, 235),
+                  font=font, anchor="mm")
+    return card
+
+
+def with_end_card(frames: Iterable[np.ndarray], targets: Iterable[Path], options) -> Iterator[np.ndarray]:
+    """``frames`` as they come and, when the film options ``options`` ask for an end card, the
+    last frame held for ``options.hold`` seconds, then the credits card of ``targets`` for
+    ``options.end_card`` seconds (so write_film then holds nothing)."""
+    last = None
+    for last in frames:
+        yield last
+    if not options.end_card or last is None:
+        return
+    yield from [last] * options.hold_frames
+    card = np.asarray(credits_card(targets, (last.shape[1], last.shape[0])))
+    yield from [card] * max(1, round(options.end_card * options.fps))
+
+
+def _run_of(target: Path) -> Path:
+    """A run or dataset folder: ``target`` itself, or the run folder of a checkpoint's folder."""
+    if (target / "recipe.lock.toml").is_file() or (target / "manifest.jsonl").is_file():
+        return target
+    return target.parent if (target.parent / "recipe.lock.toml").is_file() else target
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
+    """``text`` broken at spaces into lines no wider than ``width`` (a longer word stays whole)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines
+

@@ -5,12 +5,14 @@ import json
 
 import tomli_w
 from clips import still_shot_with_a_walker, write_video
+import numpy as np
+from films import distance, fake_run, read_film
 from PIL import Image
 from typer.testing import CliRunner
 
 from artgan import plugins
 from artgan.cli import app
-from artgan.credits import markdown, write_credits
+from artgan.credits import credits_card, markdown, write_credits
 from artgan.dataset import build_dataset
 from artgan.recipe import parse_recipe
 
@@ -144,3 +146,31 @@ def test_a_duplicated_photo_is_one_work(tmp_path):
                         "license": "CC BY 4.0"}]}
     folder = build_dataset(parse_recipe(data, tmp_path / "recipe.toml"), tmp_path).dataset.folder
     assert '- "me.png" by Di, licensed CC BY 4.0  \n  file me.png, 5 images' in markdown(folder)
+
+
+def test_a_film_can_end_with_a_credits_card(tmp_path):
+    folder = dataset(tmp_path, [{"work": {"file": "/clips/walk.mp4", "title": "Walk", "creator": "Ann",
+                                          "license": "CC BY 4.0"}, "time": 1.0}])
+    run = fake_run(tmp_path, count=4, side=80)
+    (run / "recipe.lock.toml").write_text(tomli_w.dumps({"name": "fake", "train": {"grid": 2},
+                                                         "lock": {"dataset": str(folder)}}))
+    renderer = plugins.get("renderer", "timelapse").cls
+    out = tmp_path / "film.mp4"
+    renderer(renderer.Options(out=out, fps=10, hold=0.5, end_card=1.0, caption=False)).render(run)
+    _, frames = read_film(out)
+    assert len(frames) == 4 + 5 + 10  # the snapshots, the last held half a second, a second of card
+    last_snapshot = np.asarray(Image.open(run / "snapshots" / "step-0000300.png"))
+    assert distance(frames[8], last_snapshot) < 8
+    card = np.asarray(credits_card([run], (160, 160)))
+    assert all(distance(frame, card) < 8 for frame in frames[9:])
+    # the card is black with light text: "Trained on", then the work
+    assert card.mean() < 60 and card.max() > 200
+    assert not np.array_equal(card, np.asarray(credits_card([dataset(tmp_path / "drawn", [{}])], (160, 160))))
+
+
+def test_a_long_list_of_works_ends_the_card_with_a_pointer_to_credits_md(tmp_path):
+    works = [credited(f"http://a/img/{i}.jpg", creator=f"Creator number {i}") for i in range(60)]
+    card = credits_card([dataset(tmp_path, works)], (160, 90))
+    assert card.size == (160, 90)
+    rows = (np.asarray(card).max(axis=(1, 2)) > 100).nonzero()[0]
+    assert rows.min() > 0 and rows.max() < 89  # the text stays inside the card
