@@ -123,9 +123,9 @@ def _write(recipe: Recipe, root: Path, staging: Path) -> BuildReport:
             open(staging / PACK, "wb") as pack, progress.task("dataset", every=5.0) as bar:
         for step, result in _items(recipe, root):
             if isinstance(result, Skipped):
-                if result.preview is not None:
+                if result.preview is not None:  # saved now, not held: a season drops thousands of frames
                     previews[len(skipped)] = _save_preview(staging, len(skipped), result.preview)
-                skipped.append(result)
+                skipped.append(Skipped(result.origin, result.reason))
                 bar.advance(0, status=f"images, {len(skipped)} skipped")
                 continue
             item = _fit(result, res)
