@@ -78,7 +78,7 @@ def measure(name: str, overrides: list[str], steps: int, warmup: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", help="bundled recipes (default: all of them)")
+    parser.add_argument("names", nargs="*", help="bundled recipes or recipe files (default: every bundled recipe)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="change the recipes as `artgan run --set` does")
     parser.add_argument("--steps", type=int, default=32, help="timed steps per recipe")
