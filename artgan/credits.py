@@ -181,9 +181,10 @@ def markdown(dataset: Path) -> str:
     """CREDITS.md for ``dataset``: an attribution line per work, with its links (and, for a
     video, the times its frames were taken from)."""
     credits, credited, total = collect(dataset)
+    others = ("" if credited == total else "; the others carry no credit information (drawn images, "
+              "or local files in a dataset built by an older artgan)")
     lines = ["# Credits", "", f"{credited} of the {total} images in {dataset} come from the "
-             f"{len(credits)} works below; the others carry no credit information (drawn images, "
-             f"or local files in a dataset built by an older artgan).", ""]
+             f"{len(credits)} works below{others}.", ""]
     unknown = len(unknown_licences(credits))
     if unknown:
         lines += [f"**{unknown} of these works have no known licence: check their pages before "
