@@ -285,23 +285,29 @@ def contact_sheet(dataset: Dataset, limit: int = 400) -> Path:
 
 def skipped_sheet(dataset: Dataset, per_reason: int = 24) -> Path | None:
     """A PNG of the skipped inputs that came with a picture (e.g. a video's dropped frames): one
-    labelled row per kind of reason, up to ``per_reason`` spread over each; None when there are none."""
-    rows: dict[str, list[str]] = {}
+    labelled row per kind of reason, up to ``per_reason`` spread over each, each picture captioned
+    with where it came from (a video's time, a file's name); None when there are none."""
+    rows: dict[str, list[dict]] = {}
     for skip in (_read_meta(dataset.folder) or {}).get("skipped", []):
         if "preview" in skip:
-            rows.setdefault(reason_kind(skip["reason"]), []).append(skip["preview"])
+            rows.setdefault(reason_kind(skip["reason"]), []).append(skip)
     if not rows:
         return None
-    tile = 96
-    columns = min(per_reason, max(len(files) for files in rows.values()))
+    tile, caption = 96, 12
+    columns = min(per_reason, max(len(skips) for skips in rows.values()))
     sheet = Image.new("RGB", (tile * columns + 1, (tile + 20) * len(rows)), "white")
     draw = ImageDraw.Draw(sheet)
-    for row, (reason, files) in enumerate(rows.items()):
+    for row, (reason, skips) in enumerate(rows.items()):
         top = row * (tile + 20)
-        draw.text((4, top + 4), f"{reason}: {len(files)}", fill="black")
-        for column, index in enumerate(np.unique(np.linspace(0, len(files) - 1, min(columns, len(files))).round().astype(int))):
-            picture = ImageOps.contain(Image.open(dataset.folder / files[index]).convert("RGB"), (tile - 2, tile - 2))
-            sheet.paste(picture, (column * tile + 1, top + 20))
+        draw.text((4, top + 4), f"{reason}: {len(skips)}", fill="black")
+        for column, index in enumerate(np.unique(np.linspace(0, len(skips) - 1, min(columns, len(skips))).round().astype(int))):
+            skip = skips[index]
+            picture = ImageOps.contain(Image.open(dataset.folder / skip["preview"]).convert("RGB"),
+                                       (tile - 2, tile - 2 - caption))
+            left = column * tile + 1
+            sheet.paste(picture, (left, top + 20))
+            where = skip["origin"].rsplit("@", 1)[-1] if "@" in skip["origin"] else Path(skip["origin"]).name
+            draw.text((left + 2, top + 20 + picture.height), where[-15:], fill="black")
     path = dataset.folder / "skipped-sheet.png"
     sheet.save(path)
     return path
