@@ -1,15 +1,18 @@
-"""Credits from a dataset's manifest, for a dataset folder or a run folder."""
+"""Credits from a dataset's manifest, for a dataset folder or a run folder: downloads, local
+files, videos and duplicated photos with their sidecars, and the end card of films."""
 from __future__ import annotations
 
 import json
+import types
 
+import numpy as np
 import tomli_w
 from clips import still_shot_with_a_walker, write_video
-import numpy as np
-from films import distance, fake_run, read_film
+from films import Projection, distance, fake_run, projection_checkpoint, read_film
 from PIL import Image
 from typer.testing import CliRunner
 
+import artgan
 from artgan import plugins
 from artgan.cli import app
 from artgan.credits import credits_card, markdown, write_credits
@@ -174,3 +177,29 @@ def test_a_long_list_of_works_ends_the_card_with_a_pointer_to_credits_md(tmp_pat
     assert card.size == (160, 90)
     rows = (np.asarray(card).max(axis=(1, 2)) > 100).nonzero()[0]
     assert rows.min() > 0 and rows.max() < 89  # the text stays inside the card
+
+
+def test_interpolation_and_compare_films_end_with_the_card_too(register_plugin, tmp_path):
+    module = types.ModuleType("test_projection_model")
+    module.register_models = artgan.hookimpl(lambda register: register("projection", Projection))
+    register_plugin(module, "test-projection-model")
+    folder = dataset(tmp_path, [credited("http://a/img/1.jpg")])
+    runs = []
+    for name in ("one", "two"):
+        run = fake_run(tmp_path / name, count=2, side=32)
+        (run / "recipe.lock.toml").write_text(tomli_w.dumps({"name": name, "train": {"grid": 2},
+                                                             "lock": {"dataset": str(folder)}}))
+        runs.append(run)
+    point = projection_checkpoint(runs[0] / "checkpoints" / "step-0000100.pt", resolution=64)
+    interpolation = plugins.get("renderer", "interpolation").cls
+    film = tmp_path / "walk.mp4"
+    interpolation(interpolation.Options(out=film, fps=10, seconds=1, end_card=0.5)).render(point)
+    _, frames = read_film(film)
+    assert len(frames) == 10 + 5
+    assert distance(frames[-1], np.asarray(credits_card([runs[0]], (64, 64)))) < 8
+    compare = plugins.get("renderer", "compare").cls
+    film = tmp_path / "side-by-side.mp4"
+    compare(compare.Options(runs=[runs[1]], out=film, fps=10, hold=0, end_card=0.5)).render(runs[0])
+    _, frames = read_film(film)
+    card = np.asarray(credits_card(runs, (frames.shape[2], frames.shape[1])))
+    assert len(frames) == 2 + 5 and distance(frames[-1], card) < 8
