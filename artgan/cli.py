@@ -18,8 +18,8 @@ from rich.table import Table
 from typer.core import TyperGroup
 
 from artgan import bundled, distributed, plugins, progress, rendering, runner, scaffold
-from artgan.credits import write_credits
-from artgan.dataset import build_dataset, contact_sheet
+from artgan.credits import collect, dataset_of, unknown_licences, write_credits
+from artgan.dataset import build_dataset, contact_sheet, skipped_sheet
 from artgan.errors import ArtganError
 from artgan.kinds import KINDS
 from artgan.recipe import Recipe, load_recipe
@@ -108,13 +108,16 @@ def _run(loaded: Recipe, root: Path, resume: bool):
 
 @app.command()
 def dataset(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path = OutOpt,
-            sheet: bool = typer.Option(False, "--contact-sheet", help="also write a PNG of the dataset"),
+            sheet: bool = typer.Option(False, "--contact-sheet", help="also write a PNG of the dataset, and one of the dropped inputs by reason"),
             rebuild: bool = typer.Option(False, "--rebuild", help="rebuild even if up to date")):
     """Build only the dataset; print counts, skips and why."""
     report = build_dataset(_load(recipe, set_), root, force=rebuild)
     _report_dataset(report)
     if sheet:
         _say("contact", contact_sheet(report.dataset))
+        skips = skipped_sheet(report.dataset)
+        if skips is not None:
+            _say("skipped", skips)
 
 
 @app.command()
@@ -141,10 +144,14 @@ def sample(checkpoint_path: Path = typer.Argument(..., metavar="CHECKPOINT", hel
 @app.command()
 def credits(target: Path = typer.Argument(..., metavar="DATASET_OR_RUN",
                                           help="a dataset folder (data/NAME) or a run folder (runs/NAME)")):
-    """Print who made the dataset's images, under which licence; write CREDITS.md beside them."""
+    """Print who made the dataset's images, under which licence; write CREDITS.md beside them; warn about unknown licences."""
     text, path = write_credits(target)
     out.print(text)
     _say("written", path)
+    unknown = unknown_licences(collect(dataset_of(target))[0])
+    if unknown:
+        err.print(f"warning: {len(unknown)} works have no known licence (first: {unknown[0].attribution}); "
+                  f"give it with the source's `license` option or a credits.toml (docs/sources.md)")
 
 
 @app.command("starting-points")

@@ -1,13 +1,25 @@
-"""Credits: who made a dataset's images and under which licence, read from its manifest."""
+"""Credits: who made a dataset's images and under which licence, read from its manifest.
+
+Local material (folders, videos, a duplicated photo) is credited by its source's options
+(:class:`CreditOptions`) and by sidecar files: ``credits.toml`` in a folder covers the files in it
+and below; ``NAME.EXT.credits.toml`` beside a file covers that file. The nearer one wins, key by key.
+"""
 from __future__ import annotations
 
+import functools
 import json
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from artgan.errors import ArtganError
 from artgan.files import write_text_atomic
+from artgan.kinds import Options
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -15,15 +27,73 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
+CREDIT_KEYS = ("title", "creator", "license", "url")
+FOLDER_SIDECAR = "credits.toml"
+FILE_SIDECAR = ".credits.toml"  # appended to the file's name: clip.mkv.credits.toml
+
+
+class WorkCredit(BaseModel):
+    """Who made a work and under which licence; every key optional."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str | None = Field(None, description="the work's title, for CREDITS.md (default: the file name)")
+    creator: str | None = Field(None, description="who made the work, for CREDITS.md")
+    license: str | None = Field(
+        None, description="the work's licence, e.g. \"CC BY 4.0\" (`artgan credits` warns while it is unknown)")
+    url: str | None = Field(None, description="where the work is published, for CREDITS.md")
+
+
+class CreditOptions(Options, WorkCredit):
+    """Options of a source that reads the user's own files: who made them. Sidecar files
+    (``credits.toml`` in a folder, ``NAME.EXT.credits.toml`` beside a file) override them."""
+
+    def work(self, file: Path, root: Path | None = None) -> dict[str, str]:
+        """The credit of ``file`` for an item's ``info["work"]``: these options, then every
+        ``credits.toml`` from ``root`` (default: the file's folder) down to the file's folder, then
+        the file's own sidecar, each overriding the keys it sets; plus the file itself."""
+        file = Path(file).absolute()
+        root = Path(root).absolute() if root is not None else file.parent
+        folders = [file.parent, *file.parent.parents]
+        chain = reversed(folders[: folders.index(root) + 1] if root in folders else folders[:1])
+        sidecars = [folder / FOLDER_SIDECAR for folder in chain] + [file.with_name(file.name + FILE_SIDECAR)]
+        credit = {key: value for key, value in self.model_dump(include=set(CREDIT_KEYS)).items() if value}
+        for sidecar in sidecars:
+            credit.update(_read_sidecar(sidecar))
+        return {**credit, "file": str(file)}
+
+
+def _read_sidecar(path: Path) -> dict[str, str]:
+    try:
+        stat = path.stat()
+    except OSError:
+        return {}
+    return _parse_sidecar(path, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_sidecar(path: Path, mtime_ns: int) -> dict[str, str]:
+    """The keys a sidecar sets (cached per file version: a folder's is read once per build)."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        return WorkCredit.model_validate(data).model_dump(exclude_none=True)
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ArtganError(f"{path}: not valid TOML ({exc}); fix it or remove it") from None
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        key = ".".join(map(str, first["loc"])) or "file"
+        raise ArtganError(f"{path}: {key}: {first['msg']}; a credits file may set only "
+                          f"{', '.join(CREDIT_KEYS)}, as text") from None
+
+
 @dataclass
 class Credit:
-    """One credited original and how many dataset images came from it."""
+    """One credited work and the dataset images that came from it."""
 
-    url: str
-    landing_page: str
-    attribution: str
-    license: str
+    attribution: str  # "title" by creator, licensed …
+    license: str  # "" when unknown
+    links: list[str]  # "image <…>", "page <…>"
     images: int = 1
+    times: list[float] = field(default_factory=list)  # a video's frames used, in seconds
 
 
 def dataset_of(target: Path) -> Path:
@@ -44,39 +114,86 @@ def dataset_of(target: Path) -> Path:
 
 
 def collect(dataset: Path) -> tuple[list[Credit], int, int]:
-    """The credited originals in manifest order, the number of credited images and of all images."""
+    """The credited works in manifest order, the number of images they gave and of all images."""
     credits: dict[str, Credit] = {}
     credited = total = 0
     with open(dataset / "manifest.jsonl", encoding="utf-8") as manifest:
         for line in manifest:
             info = json.loads(line).get("info", {})
             total += 1
-            if not info.get("attribution"):
-                continue  # drawn, decoded or local images carry no credits
+            key_credit = _web_credit(info) if info.get("attribution") else _local_credit(info)
+            if key_credit is None:
+                continue  # drawn images carry no credits
             credited += 1
-            url = info.get("url", "")
-            if url in credits:
-                credits[url].images += 1  # e.g. an original and its mirror image
+            key, credit = key_credit
+            if key in credits:
+                credits[key].images += 1  # e.g. an original and its mirror image, a video's frames
+                credits[key].times += credit.times
             else:
-                license = " ".join(filter(None, (info.get("license"), info.get("license_version"))))
-                credits[url] = Credit(url, info.get("landing_page", ""), info["attribution"], license)
+                credits[key] = credit
     return list(credits.values()), credited, total
 
 
+def _web_credit(info: dict) -> tuple[str, Credit]:
+    license = " ".join(filter(None, (info.get("license"), info.get("license_version"))))
+    links = [f"image <{info.get('url', '')}>"] + ([f"page <{info['landing_page']}>"] if info.get("landing_page") else [])
+    return info.get("url", ""), Credit(info["attribution"], license, links)
+
+
+def _local_credit(info: dict) -> tuple[str, Credit] | None:
+    """A local work's credit from ``info["work"]``: one work per url or title, else per file."""
+    work = info.get("work")
+    if work is None:
+        return None
+    name = Path(work["file"]).name
+    title = work.get("title") or name
+    license = work.get("license", "")
+    attribution = f'"{title}"' + (f" by {work['creator']}" if work.get("creator") else "") + (
+        f", licensed {license}" if license else ", licence unknown")
+    links = ([f"<{work['url']}>"] if work.get("url") else []) + [f"file {name}"]
+    times = [info["time"]] if "time" in info else []
+    return work.get("url") or work.get("title") or work["file"], Credit(attribution, license, links, times=times)
+
+
+def time_ranges(times: list[float], gap: float = 10.0) -> str:
+    """Seconds as ranges of m:ss, a new range wherever ``gap`` seconds pass without a frame:
+    "0:02-0:40, 1:10"."""
+    spans: list[list[float]] = []
+    for t in sorted(set(times)):
+        if spans and t - spans[-1][1] <= gap:
+            spans[-1][1] = t
+        else:
+            spans.append([t, t])
+    return ", ".join(_clock(a) if a == b else f"{_clock(a)}-{_clock(b)}" for a, b in spans)
+
+
+def _clock(seconds: float) -> str:
+    minutes, rest = divmod(int(seconds), 60)
+    return f"{minutes // 60}:{minutes % 60:02d}:{rest:02d}" if minutes >= 60 else f"{minutes}:{rest:02d}"
+
+
+def unknown_licences(credits: list[Credit]) -> list[Credit]:
+    """The works whose licence nobody has given."""
+    return [credit for credit in credits if not credit.license]
+
+
 def markdown(dataset: Path) -> str:
-    """CREDITS.md for ``dataset``: an attribution line per original, with its links."""
+    """CREDITS.md for ``dataset``: an attribution line per work, with its links (and, for a
+    video, the times its frames were taken from)."""
     credits, credited, total = collect(dataset)
+    others = ("" if credited == total else "; the others carry no credit information (drawn images, "
+              "or local files in a dataset built by an older artgan)")
     lines = ["# Credits", "", f"{credited} of the {total} images in {dataset} come from the "
-             f"{len(credits)} works below; the others carry no credit information "
-             f"(local files, video frames or drawn images).", ""]
-    unknown = sum(1 for c in credits if not c.license)
+             f"{len(credits)} works below{others}.", ""]
+    unknown = len(unknown_licences(credits))
     if unknown:
         lines += [f"**{unknown} of these works have no known licence: check their pages before "
                   f"publishing anything trained on them.**", ""]
     for credit in credits:
-        links = [f"image <{credit.url}>"] + ([f"page <{credit.landing_page}>"] if credit.landing_page else [])
-        times = f", {credit.images} images" if credit.images > 1 else ""
-        lines.append(f"- {credit.attribution}  \n  {', '.join(links)}{times}")
+        used = f", {credit.images} images" if credit.images > 1 else ""
+        if credit.times:
+            used += f" (frames at {time_ranges(credit.times)})"
+        lines.append(f"- {credit.attribution}  \n  {', '.join(credit.links)}{used}")
     return "\n".join(lines) + "\n"
 
 
@@ -86,3 +203,63 @@ def write_credits(target: Path) -> tuple[str, Path]:
     path = Path(target) / "CREDITS.md"
     write_text_atomic(path, text)
     return text, path
+
+
+def credits_card(targets: Iterable[Path], size: tuple[int, int]) -> Image.Image:
+    """A film's end card, ``size`` (width, height): the works the runs (or datasets) ``targets``
+    were trained on, one attribution each, in the largest type that fits; a long list ends
+    with a pointer to CREDITS.md."""
+    works: dict[str, None] = {}
+    for target in targets:
+        for credit in collect(dataset_of(_run_of(Path(target))))[0]:
+            works.setdefault(credit.attribution)
+    lines = ["Trained on", *works] if works else ["Trained on drawn images"]
+    width, height = size
+    for font_size in range(max(8, height // 14), 7, -1):
+        font = ImageFont.load_default(font_size)
+        wrapped = [part for line in lines for part in _wrap(line, font, width * 0.9)]
+        if len(wrapped) * font_size * 1.4 <= height * 0.9:
+            break
+    else:
+        fit = max(2, int(height * 0.9 / (font_size * 1.4)))
+        wrapped = wrapped[: fit - 1] + ["and more: see CREDITS.md"]
+    card = Image.new("RGB", size)
+    draw = ImageDraw.Draw(card)
+    top = (height - len(wrapped) * font_size * 1.4) / 2
+    for row, line in enumerate(wrapped):
+        draw.text((width / 2, top + (row + 0.5) * font_size * 1.4), line, fill=(235, 235, 235),
+                  font=font, anchor="mm")
+    return card
+
+
+def with_end_card(frames: Iterable[np.ndarray], targets: Iterable[Path], options) -> Iterator[np.ndarray]:
+    """``frames`` as they come and, when the film options ``options`` ask for an end card, the
+    last frame held for ``options.hold`` seconds, then the credits card of ``targets`` for
+    ``options.end_card`` seconds (so write_film then holds nothing)."""
+    last = None
+    for last in frames:
+        yield last
+    if not options.end_card or last is None:
+        return
+    yield from [last] * options.hold_frames
+    card = np.asarray(credits_card(targets, (last.shape[1], last.shape[0])))
+    yield from [card] * max(1, round(options.end_card * options.fps))
+
+
+def _run_of(target: Path) -> Path:
+    """A run or dataset folder: ``target`` itself, or the run folder of a checkpoint's folder."""
+    if (target / "recipe.lock.toml").is_file() or (target / "manifest.jsonl").is_file():
+        return target
+    return target.parent if (target.parent / "recipe.lock.toml").is_file() else target
+
+
+def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:
+    """``text`` broken at spaces into lines no wider than ``width`` (a longer word stays whole)."""
+    lines: list[str] = []
+    for word in text.split(" "):
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] += f" {word}"
+        else:
+            lines.append(word)
+    return lines
+

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 from artgan import plugins, progress
 from artgan.errors import ArtganError
@@ -63,7 +63,12 @@ class BuildReport:
     def skip_reasons(self) -> Counter:
         """Skips counted by kind: a reason's closing details in parentheses are left out, so
         "blurry (laplacian var 3.1 < 20)" and "blurry (laplacian var 4.0 < 20)" count together."""
-        return Counter(re.sub(r" \([^()]*\)$", "", s.reason) for s in self.skipped)
+        return Counter(reason_kind(s.reason) for s in self.skipped)
+
+
+def reason_kind(reason: str) -> str:
+    """A skip reason without its closing details in parentheses."""
+    return re.sub(r" \([^()]*\)$", "", reason)
 
 
 def dataset_folder(recipe: Recipe, root: Path) -> Path:
@@ -94,7 +99,7 @@ def build_dataset(recipe: Recipe, root: Path, force: bool = False) -> BuildRepor
     meta = _read_meta(folder)
     if meta is not None and meta["key"] == cache_key(recipe) and not force:
         dataset = Dataset(folder, meta["count"], meta["resolution"])
-        skipped = [Skipped(**s) for s in meta.get("skipped", [])]
+        skipped = [Skipped(s["origin"], s["reason"]) for s in meta.get("skipped", [])]
         return BuildReport(dataset, reused=True, per_source=meta.get("per_source", {}), skipped=skipped)
     # Build beside the old dataset and swap at the end: a crash or Ctrl-C keeps the old one.
     staging = folder.with_name(f".{folder.name}.building")
@@ -113,11 +118,14 @@ def _write(recipe: Recipe, root: Path, staging: Path) -> BuildReport:
     skipped: list[Skipped] = []
     count = 0
     res = recipe.resolution
+    previews: dict[int, str] = {}  # index in skipped -> file of its picture
     with open(staging / "manifest.jsonl", "w", encoding="utf-8") as manifest, \
             open(staging / PACK, "wb") as pack, progress.task("dataset", every=5.0) as bar:
         for step, result in _items(recipe, root):
             if isinstance(result, Skipped):
-                skipped.append(result)
+                if result.preview is not None:  # saved now, not held: a season drops thousands of frames
+                    previews[len(skipped)] = _save_preview(staging, len(skipped), result.preview)
+                skipped.append(Skipped(result.origin, result.reason))
                 bar.advance(0, status=f"images, {len(skipped)} skipped")
                 continue
             item = _fit(result, res)
@@ -134,12 +142,13 @@ def _write(recipe: Recipe, root: Path, staging: Path) -> BuildReport:
             count += 1
             bar.advance(1, status=f"images, {len(skipped)} skipped")
     if count == 0:
-        reasons = Counter(s.reason for s in skipped).most_common(3)
+        reasons = "; ".join(f"{n} skipped: {reason}" for reason, n in Counter(s.reason for s in skipped).most_common(3))
         raise ArtganError(f"{recipe.path}: the dataset is empty: no image came through "
-                          f"the sources and preprocessors (skipped: {reasons or 'none'})")
+                          f"the sources and preprocessors ({reasons or 'nothing was skipped'})")
     meta = {"format": FORMAT, "key": cache_key(recipe), "name": recipe.dataset, "count": count,
             "resolution": res, "per_source": dict(per_source),
-            "skipped": [{"origin": s.origin, "reason": s.reason} for s in skipped]}
+            "skipped": [{"origin": s.origin, "reason": s.reason, **({"preview": previews[i]} if i in previews else {})}
+                        for i, s in enumerate(skipped)]}
     write_text_atomic(staging / "dataset.json", json.dumps(meta, indent=1))
     return BuildReport(Dataset(staging, count, res), False, dict(per_source), skipped)
 
@@ -259,9 +268,46 @@ def _read_meta(folder: Path) -> dict[str, Any] | None:
         return None
 
 
+def _save_preview(staging: Path, index: int, preview: Image.Image) -> str:
+    name = f"skipped/{index:07d}.png"
+    (staging / "skipped").mkdir(exist_ok=True)
+    preview.save(staging / name)
+    return name
+
+
 def contact_sheet(dataset: Dataset, limit: int = 400) -> Path:
     """A PNG of up to ``limit`` images spread evenly over the dataset; returns its path."""
     pick = np.linspace(0, dataset.count - 1, min(limit, dataset.count)).round().astype(int)
     path = dataset.folder / "contact-sheet.png"
     grid(np.asarray(dataset.images[np.unique(pick)]), padding=1).save(path)
+    return path
+
+
+def skipped_sheet(dataset: Dataset, per_reason: int = 24) -> Path | None:
+    """A PNG of the skipped inputs that came with a picture (e.g. a video's dropped frames): one
+    labelled row per kind of reason, up to ``per_reason`` spread over each, each picture captioned
+    with where it came from (a video's time, a file's name); None when there are none."""
+    rows: dict[str, list[dict]] = {}
+    for skip in (_read_meta(dataset.folder) or {}).get("skipped", []):
+        if "preview" in skip:
+            rows.setdefault(reason_kind(skip["reason"]), []).append(skip)
+    if not rows:
+        return None
+    tile, caption = 96, 12
+    columns = min(per_reason, max(len(skips) for skips in rows.values()))
+    sheet = Image.new("RGB", (tile * columns + 1, (tile + 20) * len(rows)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for row, (reason, skips) in enumerate(rows.items()):
+        top = row * (tile + 20)
+        draw.text((4, top + 4), f"{reason}: {len(skips)}", fill="black")
+        for column, index in enumerate(np.unique(np.linspace(0, len(skips) - 1, min(columns, len(skips))).round().astype(int))):
+            skip = skips[index]
+            picture = ImageOps.contain(Image.open(dataset.folder / skip["preview"]).convert("RGB"),
+                                       (tile - 2, tile - 2 - caption))
+            left = column * tile + 1
+            sheet.paste(picture, (left, top + 20))
+            where = skip["origin"].rsplit("@", 1)[-1] if "@" in skip["origin"] else Path(skip["origin"]).name
+            draw.text((left + 2, top + 20 + picture.height), where[-15:], fill="black")
+    path = dataset.folder / "skipped-sheet.png"
+    sheet.save(path)
     return path

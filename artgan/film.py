@@ -38,6 +38,8 @@ class FilmOptions(Options):
                                          "(default: as they are)")
     smooth: bool = Field(False, description="scale smoothly instead of in crisp blocks (nearest neighbour)")
     gif: bool = Field(False, description="also write a GIF that loops forever, beside the mp4")
+    end_card: float = Field(0.0, ge=0, description="seconds of a credits card at the end, naming the works "
+                                                   "the run was trained on (see `artgan credits`); 0: none")
 
     @property
     def hold_frames(self) -> int:

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable, Iterator
+from pathlib import Path, PurePath
+from types import UnionType
+from typing import Any, Callable, ClassVar, Iterable, Iterator, Literal, Union, get_args, get_origin
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, model_validator
 
 from artgan.errors import ArtganError
 
@@ -27,10 +28,12 @@ class Item:
 
 @dataclass(frozen=True)
 class Skipped:
-    """An input a source or preprocessor left out, and why (reported, never fatal)."""
+    """An input a source or preprocessor left out, and why (reported, never fatal); ``preview``,
+    a small picture of what was left out, goes on the contact sheet of skipped inputs."""
 
     origin: str
     reason: str
+    preview: Image.Image | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -45,9 +48,28 @@ class Context:
 
 
 class Options(BaseModel):
-    """Base of every plugin's options: a recipe section is validated against it."""
+    """Base of every plugin's options: a recipe section is validated against it. TOML has no
+    null, so the text "none" (``--set source.0.every=none``) stands for None in a field that
+    takes None and no text."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _none_from_text(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        return {key: None if value == "none" and _none_not_text(cls.model_fields.get(key)) else value
+                for key, value in data.items()}
+
+
+def _none_not_text(field: Any) -> bool:
+    """Whether a field takes None and no text (its "none" can only mean None)."""
+    if field is None or get_origin(field.annotation) not in (Union, UnionType):
+        return False
+    kinds = get_args(field.annotation)
+    return type(None) in kinds and not any(
+        get_origin(kind) is Literal or (isinstance(kind, type) and issubclass(kind, (str, PurePath))) for kind in kinds)
 
 
 class Plugin:

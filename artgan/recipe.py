@@ -98,7 +98,7 @@ class Step:
         return self.plugin(self.options, context)
 
     def as_table(self) -> dict[str, Any]:
-        return {"use": self.name, **_drop_none(self.options.model_dump(mode="json"))}
+        return {"use": self.name, **_options_table(self.options)}
 
 
 @dataclass(frozen=True)
@@ -399,6 +399,14 @@ def _loc(parts: tuple, prefix: str) -> str:
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "recipe"
+
+
+def _options_table(options: Options) -> dict[str, Any]:
+    """Plugin options as a TOML table: None left out where it is the default, written "none"
+    elsewhere (TOML has no null; Options reads "none" back as None)."""
+    fields = type(options).model_fields
+    return {key: "none" if value is None else value for key, value in options.model_dump(mode="json").items()
+            if value is not None or fields[key].default is not None}
 
 
 def _drop_none(table: dict[str, Any]) -> dict[str, Any]:

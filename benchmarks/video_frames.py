@@ -1,10 +1,13 @@
 """Frames per second the "video-frames" source extracts from a 720p video, next to the bare ffmpeg
-command that does the same decode, sampling and scaling, as a ratio.
+command that does the same decode, sampling and scaling, as a ratio; and which frames its default
+filters keep from footage that is not a cartoon.
 
     python benchmarks/video_frames.py [--seconds 60] [--rate 5] [--resolution 64] [--repeat 5]
 
 The video is ffmpeg's moving test pattern (testsrc2), 1280x720 at 25 fps, H.264, written to a
-temporary folder. Figures are the best of --repeat runs.
+temporary folder. Figures are the best of --repeat runs. The footage is the tests' (tests/clips.py):
+a still shot where a small figure (0.5% of the frame) walks for 3 s, then stands for 2 s, and a
+soft-focus pan over a blurred photo; sampled every 0.5 s.
 """
 from __future__ import annotations
 
@@ -13,17 +16,23 @@ import math
 import os
 import platform
 import subprocess
+import sys
 import tempfile
+from collections import Counter
 import time
 from pathlib import Path
 
 import imageio_ffmpeg
 from artgan_plugins.video_frames import Decoder, VideoFrames
 
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from clips import soft_focus_pan, still_shot_with_a_walker, write_video  # noqa: E402
+
 import artgan
 from artgan.precision import cpu_name
 
-NO_FILTERS = dict(min_brightness=None, min_contrast=None, duplicate_distance=None, crop_bars=False)
+NO_FILTERS = dict(min_brightness=None, min_contrast=None, blur_ratio=None, duplicate_change=None,
+                  crop_bars=False)
 
 
 def make_video(path: Path, seconds: int) -> None:
@@ -58,6 +67,20 @@ def ffmpeg_frames(video: Path, seconds: int, rate: float, resolution: int) -> in
     return output.count(b"P6\n")
 
 
+def footage_table(folder: Path) -> None:
+    """Frames the default filters keep from each clip, and why they drop the others."""
+    clips = {"still shot, small figure walks 3 s then stands 2 s": (still_shot_with_a_walker, 50),
+             "soft-focus pan over a blurred photo, 4 s": (soft_focus_pan, 40)}
+    for label, (draw, frames) in clips.items():
+        video = folder / f"{draw.__name__}.mp4"
+        write_video(video, frames, draw, (320, 180))
+        source = VideoFrames(VideoFrames.Options(paths=[str(video)], every=0.5), artgan.Context(resolution=90))
+        results = list(source.items())
+        kept = sum(isinstance(r, artgan.Item) for r in results)
+        dropped = Counter(r.reason.split(" (")[0] for r in results if isinstance(r, artgan.Skipped))
+        print(f"{label}: kept {kept} of {len(results)} sampled frames; dropped: {dict(dropped) or 'none'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=30, help="length of the test video")
@@ -86,6 +109,8 @@ def main() -> None:
         print(f"{label:32} {frames:7d} {seconds:8.2f} {frames / seconds:9.1f} {ratio:14.2f}")
     print("ratio: bare ffmpeg's frames/s over video-frames' (1.00 = no overhead); 'all filters' "
           "counts every sampled frame, kept or dropped")
+    with tempfile.TemporaryDirectory() as folder:
+        footage_table(Path(folder))
 
 
 if __name__ == "__main__":

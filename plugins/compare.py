@@ -11,6 +11,7 @@ from pydantic import Field
 
 import artgan
 from artgan import film, run_folder
+from artgan.credits import with_end_card
 
 GAP = 8  # black pixels between runs
 
@@ -33,8 +34,9 @@ class Compare(artgan.Renderer):
         shots = [run_folder.snapshots(folder) for folder in folders]
         steps = sorted({shot.step for run in shots for shot in run})
         out = Path(o.out or Path(target) / "compare.mp4")
-        return film.write_film(self._frames(folders, shots, steps), out, o.fps, gif=o.gif,
-                               hold=o.hold_frames, total=len(steps), label="compare")
+        frames = with_end_card(self._frames(folders, shots, steps), folders, o)
+        return film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
+                               total=len(steps), label="compare")
 
     def _frames(self, folders: list[Path], shots: list[list[run_folder.Snapshot]],
                 steps: list[int]) -> Iterator[np.ndarray]:

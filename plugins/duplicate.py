@@ -12,7 +12,7 @@ import artgan
 from artgan.images import open_rgb
 
 
-class DuplicateOptions(artgan.Options):
+class DuplicateOptions(artgan.CreditOptions):
     path: Path | None = Field(None, description="the image file to copy (or set `shape`)")
     shape: Literal["square"] | None = Field(
         None, description="draw the image instead: a `color` square on `background`")
@@ -49,13 +49,14 @@ class Duplicate(artgan.Source):
     def items(self):
         o = self.options
         image, origin = self._original()
+        work = {"work": o.work(Path(origin))} if o.path is not None else {}  # a drawn square is nobody's work
         rng = random.Random(self.context.seed if o.seed is None else o.seed)
         for index in range(o.count):
             jitter = {"shift": (rng.uniform(-o.shift, o.shift), rng.uniform(-o.shift, o.shift)),
                       "scale": rng.uniform(1 - o.scale, 1 + o.scale),
                       "hue": rng.uniform(-o.hue, o.hue)}
             yield artgan.Item(self._jitter(image, **jitter), origin=f"{origin}#{index}",
-                              info={"copy": index, **jitter})
+                              info={"copy": index, **jitter, **work})
 
     def _original(self) -> tuple[Image.Image, str]:
         o = self.options

@@ -12,7 +12,7 @@ import artgan
 from artgan.images import open_rgb
 
 
-class FolderOptions(artgan.Options):
+class FolderOptions(artgan.CreditOptions):
     path: Path = Field(
         description="folder of images; a relative path is relative to the current directory")
     recursive: bool = Field(True, description="also read the images in subfolders (symlinked ones too)")
@@ -40,7 +40,7 @@ class Folder(artgan.Source):
                 yield artgan.Skipped(str(path), reason)
                 continue
             relative = path.relative_to(folder).as_posix()
-            yield artgan.Item(image, origin=str(path), info={"file": relative})
+            yield artgan.Item(image, origin=str(path), info={"file": relative, "work": self.options.work(path, folder)})
 
     def _files(self, folder: Path) -> tuple[list[Path], list[artgan.Skipped]]:
         """The image files to read, sorted so every run sees them in the same order, and the

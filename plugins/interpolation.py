@@ -11,6 +11,7 @@ from pydantic import Field, model_validator
 
 import artgan
 from artgan import film, sampling
+from artgan.credits import with_end_card
 from artgan.images import grid
 from artgan.kinds import Model
 
@@ -61,7 +62,8 @@ class Interpolation(artgan.Renderer):
         model, folder = sampling.load_model(target, self.context.device)
         out = o.out or folder / "interpolation.mp4"
         walk = Walk.build(model, o)
-        return film.write_film(self.frames(model, walk), out, o.fps, gif=o.gif, hold=o.hold_frames,
+        frames = with_end_card(self.frames(model, walk), [folder], o)
+        return film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
                                total=walk.length, label="interpolation")
 
     def frames(self, model: Model, walk: Walk) -> Iterator[np.ndarray]:

@@ -10,6 +10,7 @@ from pydantic import Field
 
 import artgan
 from artgan import film, run_folder
+from artgan.credits import with_end_card
 from artgan.files import atomic_path
 from artgan.images import grid
 
@@ -36,8 +37,9 @@ class Timelapse(artgan.Renderer):
         lock = run_folder.lock(target)
         columns = self._columns(target, lock)
         out = Path(o.out or Path(target) / "timelapse.mp4")
-        written = film.write_film(self._frames(shots, lock, columns), out, o.fps, gif=o.gif,
-                                  hold=o.hold_frames, total=len(shots), label="timelapse")
+        frames = with_end_card(self._frames(shots, lock, columns), [target], o)
+        written = film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
+                                  total=len(shots), label="timelapse")
         if o.strip is not None:
             written.append(self._strip(shots, columns, out.with_name(f"{out.stem}-strip.png")))
         return written

@@ -15,6 +15,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections import deque
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
@@ -31,9 +32,13 @@ from artgan.images import open_rgb
 BAR_LEVEL = 24  # brightest channel at or below this counts as part of a black bar
 BAR_PROBE = 10  # bars are decided from this many frames that are not wholly dark
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+BLUR_NEIGHBOURS = 7  # a frame's sharpness is compared with the sampled frames this far each side
+THUMB_SIDE = 64  # longer side of the thumbnails near-duplicates are compared at
+CHANGE_LEVEL = 12.0  # a thumbnail cell changed when its brightness moved by more than this (0-255)
+PREVIEW_SIDE = 160  # longer side of a dropped frame's picture on the contact sheet
 
 
-class VideoFramesOptions(artgan.Options):
+class VideoFramesOptions(artgan.CreditOptions):
     paths: list[str] = Field(
         min_length=1, description="video files, folders (searched recursively) or glob patterns "
         "such as 'season1/*.mkv'; relative paths are relative to the current directory")
@@ -67,12 +72,19 @@ class VideoFramesOptions(artgan.Options):
     min_contrast: float | None = Field(
         4.0, ge=0, description="drop near-uniform frames: standard deviation of the brightness "
         "(0-255) below this; none keeps them")
+    blur_ratio: float | None = Field(
+        0.2, gt=0, lt=1, description="drop blurry frames: sharpness (variance of the Laplacian "
+        "of the brightness) below this fraction of the median sharpness of the sampled frames "
+        f"around it ({BLUR_NEIGHBOURS} each side), so soft-focus footage keeps its frames and a "
+        "cartoon drops its smeared in-betweens; none keeps them")
     min_sharpness: float | None = Field(
-        None, ge=0, description="drop blurry frames: variance of the Laplacian of the brightness, "
-        "at the decode size, below this (try 50); none keeps them")
-    duplicate_distance: int | None = Field(
-        4, ge=0, le=64, description="drop a frame whose 64-bit perceptual hash differs from the "
-        "previous kept frame's in at most this many bits; none keeps them")
+        None, ge=0, description="drop blurry frames by an absolute bar as well: sharpness at the "
+        "decode size below this (cartoons: 50 or more); none keeps them")
+    duplicate_change: float | None = Field(
+        0.002, ge=0, lt=1, description="drop a frame when less than this fraction of its "
+        f"{THUMB_SIDE}-px thumbnail differs from the last kept frame's (by more than "
+        f"{CHANGE_LEVEL:g} of 255 in brightness): a small figure moving over a still background "
+        "is a change; none keeps them")
 
     @model_validator(mode="after")
     def _one_rate(self):
@@ -83,10 +95,12 @@ class VideoFramesOptions(artgan.Options):
 
 @dataclass
 class Frame:
-    """A sampled frame: seconds from the start of the video and RGB pixels (H, W, 3)."""
+    """A sampled frame: seconds from the start of the video, RGB pixels (H, W, 3), and the box
+    (left, top, right, bottom) of the decoded frame they were cropped to, if any."""
 
     time: float
     pixels: np.ndarray
+    box: tuple[int, int, int, int] | None = None
 
 
 class VideoFrames(artgan.Source):
@@ -135,7 +149,7 @@ class VideoFrames(artgan.Source):
         if folder is None:
             yield from self._extract(path)
         elif (folder / "done").exists():
-            yield from _replay(folder, path)
+            yield from _replay(folder, path, self.options.work(path))
         else:
             yield from _record(folder, self._extract(path))
 
@@ -159,8 +173,7 @@ class VideoFrames(artgan.Source):
         start, end = self._trim(path)
         length = None if duration is None else duration - start - end
         if length is not None and length <= 0:
-            yield artgan.Skipped(str(path), f"too short ({duration:.1f}s of video, "
-                                            f"{start:g}s + {end:g}s skipped)")
+            yield artgan.Skipped(str(path), too_short(duration, start, end))
             return
         rate = self.options.fps or 1 / (self.options.every or 1.0)
         if self.options.max_per_video and length:  # spread the capped frames over the whole video
@@ -182,7 +195,8 @@ class VideoFrames(artgan.Source):
         if o.crop_bars:
             frames = crop_bars(frames)
         kept = 0
-        for result in FrameFilter(o).apply(frames, path):
+        work = self.options.work(path)
+        for result in FrameFilter(o, work).apply(frames, path):
             yield result
             kept += isinstance(result, artgan.Item)
             if kept == o.max_per_video:
@@ -197,34 +211,53 @@ class VideoFrames(artgan.Source):
 
 
 def _record(folder: Path, results: Iterator[artgan.Item | artgan.Skipped]):
-    """Pass ``results`` through, saving each in ``folder``; marked done only once all have passed."""
+    """Pass ``results`` through, saving each in ``folder``; marked done only once all have passed.
+    Credits are not saved: they are read afresh, so editing a credits file needs no new decode."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     with open(folder / "results.jsonl", "w", encoding="utf-8") as log:
         for index, result in enumerate(results):
+            name = f"{index:06d}.png"
             if isinstance(result, artgan.Item):
-                name = f"{index:06d}.png"
                 result.image.save(folder / name)
-                record = {"time": result.info["time"], "file": name}
+                record = {"time": result.info["time"], "file": name, "letterbox": result.info.get("letterbox")}
             else:
                 record = {"origin": result.origin, "reason": result.reason}
+                if result.preview is not None:
+                    result.preview.save(folder / name)
+                    record["preview"] = name
             log.write(json.dumps(record) + "\n")
             yield result
     (folder / "done").touch()
 
 
-def _replay(folder: Path, path: Path) -> Iterator[artgan.Item | artgan.Skipped]:
+def _replay(folder: Path, path: Path, work: dict[str, str]) -> Iterator[artgan.Item | artgan.Skipped]:
     with open(folder / "results.jsonl", encoding="utf-8") as log:
         for line in log:
             record = json.loads(line)
             if "reason" in record:
-                yield artgan.Skipped(record["origin"], record["reason"])
+                preview = open_rgb(folder / record["preview"]) if record.get("preview") else None
+                yield artgan.Skipped(record["origin"], record["reason"], preview)
             else:
-                yield frame_item(path, record["time"], open_rgb(folder / record["file"]))
+                box = record.get("letterbox")
+                yield frame_item(path, record["time"], open_rgb(folder / record["file"]),
+                                 tuple(box) if box else None, work)
 
 
-def frame_item(path: Path, time: float, image: Image.Image) -> artgan.Item:
-    return artgan.Item(image, origin=f"{path}@{time:.2f}s", info={"video": str(path), "time": time})
+def frame_item(path: Path, time: float, image: Image.Image, box: tuple[int, int, int, int] | None,
+               work: dict[str, str]) -> artgan.Item:
+    """An extracted still; ``letterbox`` is the (left, top, right, bottom) box of the decoded
+    frame kept when black bars were cropped."""
+    info = {"video": str(path), "time": time, **({"letterbox": box} if box else {}), "work": work}
+    return artgan.Item(image, origin=f"{path}@{time:.2f}s", info=info)
+
+
+def too_short(duration: float, start: float, end: float) -> str:
+    """The skip reason of a video shorter than the seconds trimmed off it, with the fix."""
+    return (f"too short to sample (a {duration:.1f} s video, but {start:g} s are skipped at the start "
+            f"and {end:g} s at the end: lower them, e.g. --set source.skip_start=0 --set "
+            f"source.skip_end=0, with the source's index, source.N.skip_start, when there are several "
+            f"sources, or set `trim` for this file)")
 
 
 def probe_duration(path: Path) -> float | None:
@@ -362,61 +395,105 @@ def _bars_box(peak: np.ndarray) -> tuple[int, int, int, int]:
 
 def _crop(frame: Frame, box: tuple[int, int, int, int]) -> Frame:
     top, bottom, left, right = box
-    return Frame(frame.time, frame.pixels[top:bottom, left:right])
+    return Frame(frame.time, frame.pixels[top:bottom, left:right], (int(left), int(top), int(right), int(bottom)))
+
+
+@dataclass
+class Judged:
+    """A frame with its brightness, its sharpness and why it is dropped (None: not yet)."""
+
+    frame: Frame
+    luma: np.ndarray
+    sharpness: float
+    reason: str | None
 
 
 class FrameFilter:
-    """Drops near-black, near-uniform, blurry and near-duplicate frames, each with its reason."""
+    """Drops near-black, near-uniform, blurry and near-duplicate frames, each with its reason and
+    a small picture of it for the contact sheet of dropped frames."""
 
-    def __init__(self, options: VideoFramesOptions):
-        self.options = options
+    def __init__(self, options: VideoFramesOptions, work: dict[str, str]):
+        self.options, self.work = options, work
 
     def apply(self, frames: Iterator[Frame], path: Path) -> Iterator[artgan.Item | artgan.Skipped]:
-        previous: tuple[int, float] | None = None  # (hash, time) of the last kept frame
+        previous: tuple[np.ndarray, float] | None = None  # (thumbnail, time) of the last kept frame
+        for judged in self._judged(frames):
+            frame, reason = judged.frame, judged.reason
+            thumb = thumbnail(judged.luma)
+            reason = reason or self._duplicate(thumb, previous)
+            if reason:
+                yield artgan.Skipped(f"{path}@{frame.time:.2f}s", reason, preview(frame.pixels))
+                continue
+            previous = (thumb, frame.time)
+            yield frame_item(path, round(frame.time, 3), Image.fromarray(frame.pixels), frame.box, self.work)
+
+    def _judged(self, frames: Iterator[Frame]) -> Iterator[Judged]:
+        """The frames in order, each judged once the sampled frames around it are known."""
+        wait = BLUR_NEIGHBOURS if self.options.blur_ratio is not None else 0
+        before: deque[float] = deque(maxlen=wait)  # sharpness of the usable frames before
+        ahead: deque[Judged] = deque()
         for frame in frames:
             luma = frame.pixels.astype(np.float32) @ LUMA
-            frame_hash = dhash(luma)
-            reason = self._reason(luma) or self._duplicate(frame_hash, previous)
-            if reason:
-                yield artgan.Skipped(f"{path}@{frame.time:.2f}s", reason)
-                continue
-            previous = (frame_hash, frame.time)
-            yield frame_item(path, round(frame.time, 3), Image.fromarray(frame.pixels))
+            sharpness = laplacian_variance(luma)
+            ahead.append(Judged(frame, luma, sharpness, self._reason(luma, sharpness)))
+            if len(ahead) > wait:
+                yield self._relative_blur(ahead.popleft(), before, ahead)
+        while ahead:
+            yield self._relative_blur(ahead.popleft(), before, ahead)
 
-    def _reason(self, luma: np.ndarray) -> str | None:
+    def _relative_blur(self, judged: Judged, before: deque[float], ahead: deque[Judged]) -> Judged:
+        ratio = self.options.blur_ratio
+        if judged.reason is not None:
+            return judged  # dark and flat frames say nothing about the clip's sharpness
+        if ratio is not None:
+            around = [*before, judged.sharpness, *(j.sharpness for j in ahead if j.reason is None)]
+            median = float(np.median(around))
+            if judged.sharpness < ratio * median:
+                judged.reason = (f"blurry (sharpness {judged.sharpness:.1f} < {ratio:g} x {median:.1f}, "
+                                 f"the median of the {len(around)} frames around it)")
+        before.append(judged.sharpness)
+        return judged
+
+    def _reason(self, luma: np.ndarray, sharpness: float) -> str | None:
         o = self.options
         mean, std = float(luma.mean()), float(luma.std())
         if o.min_brightness is not None and mean < o.min_brightness:
             return f"near-black (mean brightness {mean:.1f} < {o.min_brightness:g})"
         if o.min_contrast is not None and std < o.min_contrast:
             return f"near-uniform (brightness std {std:.1f} < {o.min_contrast:g})"
-        if o.min_sharpness is not None:
-            sharpness = laplacian_variance(luma)
-            if sharpness < o.min_sharpness:
-                return f"blurry (laplacian var {sharpness:.1f} < {o.min_sharpness:g})"
+        if o.min_sharpness is not None and sharpness < o.min_sharpness:
+            return f"blurry (laplacian var {sharpness:.1f} < {o.min_sharpness:g})"
         return None
 
-    def _duplicate(self, frame_hash: int, previous: tuple[int, float] | None) -> str | None:
-        limit = self.options.duplicate_distance
-        if limit is None or previous is None:
+    def _duplicate(self, thumb: np.ndarray, previous: tuple[np.ndarray, float] | None) -> str | None:
+        limit = self.options.duplicate_change
+        if limit is None or previous is None or thumb.shape != previous[0].shape:
             return None
-        distance = (frame_hash ^ previous[0]).bit_count()
-        if distance <= limit:
-            return f"near-duplicate (of t={previous[1]:.2f}s, {distance} bits apart)"
+        changed = float((np.abs(thumb - previous[0]) > CHANGE_LEVEL).mean())
+        if changed < limit:
+            return f"near-duplicate (of t={previous[1]:.2f}s, {100 * changed:.2f}% changed)"
         return None
+
+
+def thumbnail(luma: np.ndarray) -> np.ndarray:
+    """The brightness at THUMB_SIDE pixels on the longer side, area-averaged (codec noise and
+    grain average out; a figure a few percent of the frame wide still covers whole cells)."""
+    height, width = luma.shape
+    scale = THUMB_SIDE / max(height, width)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    return np.asarray(Image.fromarray(luma).resize(size, Image.Resampling.BOX), np.float32)
+
+
+def preview(pixels: np.ndarray) -> Image.Image:
+    picture = Image.fromarray(pixels)
+    picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BOX)
+    return picture
 
 
 def laplacian_variance(luma: np.ndarray) -> float:
     """Variance of the 4-neighbour Laplacian: low for blurry images, high for sharp ones."""
     lap = (luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:]) - 4 * luma[1:-1, 1:-1]
     return float(lap.var())
-
-
-def dhash(luma: np.ndarray) -> int:
-    """64-bit difference hash: is each cell of a 9x8 thumbnail brighter than its left neighbour."""
-    thumb = np.asarray(Image.fromarray(luma).resize((9, 8), Image.Resampling.BOX))
-    bits = (thumb[:, 1:] > thumb[:, :-1]).flatten()
-    return int.from_bytes(np.packbits(bits).tobytes(), "big")
 
 
 @artgan.hookimpl

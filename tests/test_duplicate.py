@@ -35,7 +35,8 @@ def test_a_file_is_copied_n_times_unchanged(photo):
     original = np.asarray(Image.open(photo).convert("RGB"))
     for index, item in enumerate(items):
         assert np.array_equal(np.asarray(item.image), original)
-        assert item.info == {"copy": index, "shift": (0.0, 0.0), "scale": 1.0, "hue": 0.0}
+        assert item.info == {"copy": index, "shift": (0.0, 0.0), "scale": 1.0, "hue": 0.0,
+                             "work": {"file": str(photo)}}
     assert len({id(item.image) for item in items}) == 5  # each copy is its own image
 
 

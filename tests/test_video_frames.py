@@ -3,25 +3,27 @@ shapes, a blurry stretch and a still shot, all inside black letterbox bars; plus
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
-import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
+from clips import soft_focus_pan, still_shot_with_a_walker, write_video
 from pydantic import ValidationError
 
 import artgan
 from artgan import plugins
-from artgan.dataset import build_dataset
+from artgan.dataset import build_dataset, skipped_sheet
 from artgan.recipe import parse_recipe
 from artgan_plugins import video_frames
-from artgan_plugins.video_frames import VideoFrames
+from artgan_plugins.video_frames import VideoFrames, laplacian_variance
 
 W, H, BAR, FPS = 320, 240, 30, 10  # 320x180 of picture between black bars 30 px high
 MAGENTA, BACKDROP, ORANGE = (230, 0, 230), (90, 90, 110), (240, 150, 40)
-NO_FILTERS = dict(min_brightness=None, min_contrast=None, duplicate_distance=None, crop_bars=False)
+NO_FILTERS = dict(min_brightness=None, min_contrast=None, blur_ratio=None, duplicate_change=None,
+                  crop_bars=False)
 
 
 def moving_shapes(i: int, background) -> Image.Image:
@@ -52,22 +54,12 @@ def frame(i: int) -> np.ndarray:
     return np.asarray(full)
 
 
-def write_video(path, frames=6 * FPS):
-    # faststart puts the index first, so a truncated copy still opens and decodes in part
-    writer = imageio_ffmpeg.write_frames(str(path), (W, H), fps=FPS, macro_block_size=1, quality=8,
-                                         output_params=["-movflags", "+faststart"])
-    writer.send(None)
-    for i in range(frames):
-        writer.send(np.ascontiguousarray(frame(i)).tobytes())
-    writer.close()
-
-
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory):
     root = tmp_path_factory.mktemp("videos")
     season = root / "season"
     season.mkdir()
-    write_video(season / "ep1.mp4")
+    write_video(season / "ep1.mp4", 6 * FPS, frame, (W, H))
     shutil.copy(season / "ep1.mp4", season / "ep2.mp4")
     (season / "notes.txt").write_text("not a video")
     data = (season / "ep1.mp4").read_bytes()
@@ -95,24 +87,28 @@ def tenths(*seconds):
 
 def test_filters_drop_duplicate_black_and_blurry_frames_and_bars_are_cropped(videos):
     video = videos / "season" / "ep1.mp4"
-    _, items, skipped = read([video], fps=5, min_sharpness=20)
+    _, items, skipped = read([video], fps=5)  # the default filters
     shapes = [2 + 0.2 * k for k in range(10)]
     assert times(items) == tenths(0.0, *shapes, 5.0)
     reasons = {s.origin.rsplit("@", 1)[1]: s.reason for s in skipped}
     for t in (0.2, 0.4, 0.6, 0.8):
-        assert reasons[f"{t:.2f}s"] == "near-duplicate (of t=0.00s, 0 bits apart)"
+        assert reasons[f"{t:.2f}s"] == "near-duplicate (of t=0.00s, 0.00% changed)"
     for t in (1.0, 1.2, 1.4, 1.6, 1.8):
         assert reasons[f"{t:.2f}s"].startswith("near-black (mean brightness 0.")
-    for t in (4.0, 4.2, 4.4, 4.6, 4.8):
-        assert reasons[f"{t:.2f}s"].startswith("blurry (laplacian var ")
+    for t in (4.0, 4.2, 4.4, 4.6, 4.8):  # blurred: sharper than nothing, but not than the frames around
+        assert re.fullmatch(r"blurry \(sharpness [\d.]+ < 0.2 x [\d.]+, the median of the \d+ frames around it\)",
+                            reasons[f"{t:.2f}s"])
     for t in (5.2, 5.4, 5.6, 5.8):
-        assert reasons[f"{t:.2f}s"] == "near-duplicate (of t=5.00s, 0 bits apart)"
+        assert reasons[f"{t:.2f}s"] == "near-duplicate (of t=5.00s, 0.00% changed)"
     assert len(skipped) == 18
+    assert all(s.preview is not None and max(s.preview.size) <= 160 for s in skipped)
     # decoded at twice the resolution (shorter side 128), then the 30 px bars cut off
     assert {item.image.size for item in items} == {(171, 96)}
     first = items[0]
     assert first.origin == f"{video.absolute()}@0.00s"
-    assert first.info == {"video": str(video.absolute()), "time": 0.0}
+    # the box of the decoded 171x128 frame kept once the bars (15 px at this size) were cut off
+    assert first.info == {"video": str(video.absolute()), "time": 0.0, "letterbox": (0, 16, 171, 112),
+                          "work": {"file": str(video.absolute())}}
     r, g, b = np.asarray(first.image, np.float32).reshape(-1, 3).mean(axis=0)
     assert r > 150 and b > 150 and g < 60  # the magenta intro, bars gone
 
@@ -143,7 +139,7 @@ def test_each_frame_is_the_one_on_screen_at_its_time(videos):
 
 def test_near_uniform_frames_are_dropped(videos):
     _, _, skipped = read([videos / "season" / "ep1.mp4"], every=0.5, min_brightness=None,
-                         duplicate_distance=None)
+                         blur_ratio=None, duplicate_change=None)
     assert [s.reason for s in skipped] == ["near-uniform (brightness std 0.0 < 4)"] * 2
 
 
@@ -253,9 +249,72 @@ def test_dataset_manifest_records_video_and_time(videos, tmp_path):
     first = json.loads((report.dataset.folder / "manifest.jsonl").read_text().splitlines()[1])
     video = str((videos / "season" / "ep1.mp4").absolute())
     assert first["origin"] == f"{video}@2.00s"
-    assert first["info"] == {"video": video, "time": 2.0, "source": "video-frames"}
+    assert first["info"] == {"video": video, "time": 2.0, "letterbox": [0, 8, 85, 56],
+                             "work": {"file": video}, "source": "video-frames"}
     assert report.skip_reasons() == {"near-duplicate": 8, "near-black": 5, "blurry": 5}
 
 
 def test_video_frames_source_is_registered():
     assert plugins.get("source", "video-frames").cls is VideoFrames
+
+
+def test_a_small_figure_moving_over_a_still_background_is_not_a_duplicate(tmp_path):
+    video = tmp_path / "walker.mp4"
+    write_video(video, 5 * FPS, still_shot_with_a_walker, (W, 180))
+    _, items, skipped = read([video], every=0.5, resolution=90)
+    # each half second it moved 15 px: kept; once it stands, the same picture: dropped
+    assert times(items) == tenths(0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0)
+    assert [(s.origin.rsplit("@", 1)[1], s.reason) for s in skipped] == [
+        (f"{t:.2f}s", "near-duplicate (of t=3.00s, 0.00% changed)") for t in (3.5, 4.0, 4.5)]
+
+
+def test_soft_focus_footage_keeps_its_frames(tmp_path):
+    video = tmp_path / "soft.mp4"
+    write_video(video, 4 * FPS, soft_focus_pan, (W, 180))
+    _, items, skipped = read([video], every=0.5, resolution=90)
+    assert times(items) == tenths(*(0.5 * k for k in range(8)))
+    assert skipped == []
+    # an absolute bar tuned for cartoons (50) would have dropped every one of them
+    sharpness = [laplacian_variance(np.asarray(item.image.convert("L"), np.float32)) for item in items]
+    assert max(sharpness) < 50
+    _, items, skipped = read([video], every=0.5, resolution=90, min_sharpness=50)
+    assert items == [] and len(skipped) == 8
+
+
+def test_dropped_frames_are_shown_on_a_sheet_by_reason(videos, tmp_path):
+    data = {"name": "frames", "resolution": 32, "model": {"use": "dcgan"},
+            "source": [{"use": "video-frames", "paths": [str(videos / "season" / "ep1.mp4")], "fps": 5}]}
+    report = build_dataset(parse_recipe(data, tmp_path / "recipe.toml"), tmp_path)
+    sheet = Image.open(skipped_sheet(report.dataset))
+    assert sheet.size == (8 * 96 + 1, 3 * (96 + 20))  # rows: near-duplicate (8), near-black, blurry
+    pixels = np.asarray(sheet, np.float32)
+    rows = [pixels[r * 116 + 21: r * 116 + 70, 2:90] for r in range(3)]  # first tile, 94x53
+    # the first row's first tile is the magenta intro; the second row's are black
+    assert rows[0][..., 0].mean() > 150 and rows[0][..., 1].mean() < 80
+    assert rows[1].max() < 40
+    assert report.dataset.folder.joinpath("dataset.json").read_text().count('"preview"') == 18
+
+
+def test_a_video_shorter_than_its_trims_says_so_in_words_with_the_fix(videos, tmp_path):
+    data = {"name": "frames", "resolution": 32, "model": {"use": "dcgan"},
+            "source": [{"use": "video-frames", "paths": [str(videos / "season" / "ep1.mp4")],
+                        "skip_start": 90, "skip_end": 40}]}
+    with pytest.raises(artgan.ArtganError) as error:
+        build_dataset(parse_recipe(data, tmp_path / "recipe.toml"), tmp_path)
+    message = str(error.value)
+    assert "[(" not in message
+    assert ("1 skipped: too short to sample (a 6.0 s video, but 90 s are skipped at the start and 40 s at "
+            "the end: lower them, e.g. --set source.skip_start=0 --set source.skip_end=0") in message
+
+
+def test_set_none_unsets_a_key_so_every_can_become_fps(tmp_path):
+    data = {"name": "frames", "model": {"use": "dcgan"},
+            "source": [{"use": "video-frames", "paths": ["a.mp4"], "every": 2}]}
+    recipe = parse_recipe(data, tmp_path / "recipe.toml", ["source.0.every=none", "source.0.fps=4",
+                                                           "source.0.min_brightness=none"])
+    options = recipe.sources[0].options
+    assert (options.every, options.fps, options.min_brightness) == (None, 4, None)
+    # the lock file and sweeps read the recipe back from its table: "none" survives the trip
+    table = recipe.sources[0].as_table()
+    assert "every" not in table and table["min_brightness"] == "none"
+    assert VideoFrames.Options.model_validate({k: v for k, v in table.items() if k != "use"}) == options
