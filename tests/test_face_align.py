@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import pickle
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -315,3 +317,22 @@ def test_dataset_of_faces_with_provenance_and_reasons(tmp_path):
     pooled = build(2, tmp_path / "two")
     for name in ("manifest.jsonl", "images.u8"):
         assert (pooled.dataset.folder / name).read_bytes() == (report.dataset.folder / name).read_bytes()
+
+
+def test_mediapipe_log_lines_never_reach_the_terminal(tmp_path):
+    # mediapipe's C++ logging ("Logging before InitGoogle()...", XNNPACK and LiteRT lines, the
+    # full-range model's sparsity warnings) bypasses sys.stderr: only a real process shows it
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in ("astronaut.jpg", "rocket.jpg"):
+        shutil.copy(FIXTURES / name, photos / name)
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'name = "faces"\nresolution = 32\n'
+                      f'[[source]]\nuse = "folder"\npath = "{photos}"\n'
+                      f'[[preprocess]]\nuse = "face-align"\nmodel = "full-range"\n'
+                      f'[model]\nuse = "dcgan"\n')
+    done = subprocess.run([sys.executable, "-m", "artgan", "dataset", str(recipe)], cwd=tmp_path,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "dataset built" in done.stdout
+    assert done.stderr == ""
