@@ -96,8 +96,8 @@ class FaceAlign(artgan.Preprocessor):
         return max(min_face if min_face >= 1 else min_face * max(size), NARROWEST)
 
     def _confirmed(self, image: Image.Image, candidates: list[Face]) -> Iterator[Face]:
-        """The ``candidates`` found again in upright crops of themselves, with refined keypoints
-        (see SETTLED); one face of several candidates that refine to the same eyes."""
+        """The ``candidates`` found again in crops of themselves, with refined keypoints (see
+        WANDER); one face of several candidates that refine to the same eyes."""
         kept: list[np.ndarray] = []
         for face in candidates:  # best score first
             keypoints = self._refined(image, face.keypoints)
@@ -121,17 +121,16 @@ class FaceAlign(artgan.Preprocessor):
             if kept == o.max_faces:
                 yield artgan.Skipped(item.origin, f"over max_faces ({o.max_faces})")
                 continue
-            keypoints = face.keypoints
-            turned = yaw(keypoints)
+            turned = yaw(face.keypoints)
             if o.frontal_only and abs(turned) > o.max_yaw:
                 yield artgan.Skipped(item.origin, f"turned away (yaw {abs(turned):.0f}° > {o.max_yaw:g}°)")
                 continue
-            matrix = face_matrix(keypoints, size, o.zoom)
+            matrix = face_matrix(face.keypoints, size, o.zoom)
             yield item.derive(warp(image, matrix, size, o.fill, o.color), face={
                 "index": kept,
                 "score": round(face.score, 3),
                 "box": list(face.box),  # left, top, width, height in the source image
-                "keypoints": dict(zip(KEYPOINTS, keypoints.round(1).tolist())),
+                "keypoints": dict(zip(KEYPOINTS, face.keypoints.round(1).tolist())),
                 "yaw": round(turned, 1),
                 "source_size": list(image.size),
                 "transform": np.round(matrix, 6).tolist(),  # source pixels -> output pixels
