@@ -174,6 +174,14 @@ def test_faces_in_a_group_photo_are_found_and_aligned(seed):
     assert max(differences.values()) < 8 and np.mean(list(differences.values())) < 4
 
 
+def test_fabric_under_a_chin_is_not_a_face():
+    # in this photo, a tile shows BlazeFace a face in the folds under the astronaut's chin
+    large = photo("astronaut.jpg").resize((1024, 1024), Image.Resampling.LANCZOS)
+    image = large.rotate(-25 + 5 * 50 / 15, Image.Resampling.BICUBIC).transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+    (face,) = align(image, max_faces=5)
+    assert face.info["face"]["box"][2] > 150
+
+
 def test_group_photo_faces_narrower_than_min_face_are_not_searched_for():
     group = group_photo(1 / 11, seed=0)
     for min_face in (0.2, 300):  # a fraction of the longer side, or pixels

@@ -36,6 +36,10 @@ REFINE_SCORE = 0.5
 # pieces), and would be blurs in any training image
 NARROWEST = 16
 MODELS = {"short-range": SHORT_RANGE, "full-range": FULL_RANGE}
+# A face at most WORN_SIZE times as wide as another, within that one's head-and-shoulders square
+# (the crop at CONTEXT_ZOOM), is taken for a print, a badge or a fold of their collar: fabric
+# under the astronaut's chin passes the second look (benchmarks/face_align.py's 1024 px photos)
+WORN_SIZE = 0.5
 
 
 class FaceAlignOptions(artgan.Options):
@@ -86,6 +90,7 @@ class FaceAlign(artgan.Preprocessor):
         smallest = self.smallest_face(image.size)
         candidates = self._detector().search(np.asarray(image), smallest)
         faces = sorted(self._confirmed(image, candidates), key=lambda face: -face.box[2])
+        faces = [face for index, face in enumerate(faces) if not any(worn(face, by) for by in faces[:index])]
         if not faces:
             return [artgan.Skipped(item.origin, f"no face (searched down to {smallest:.0f} px wide)")]
         return list(self._aligned(item, image, faces, smallest))
@@ -174,6 +179,14 @@ class FaceAlign(artgan.Preprocessor):
     def _refiner(self) -> Detector:
         """The short-range model, made for faces that fill its input as the refining crops do."""
         return Detector.for_process(SHORT_RANGE, min(self.options.min_score, REFINE_SCORE))
+
+
+def worn(face: Face, by: Face) -> bool:
+    """Whether ``face`` is something ``by``'s person wears rather than a face (see WORN_SIZE)."""
+    if face.box[2] > WORN_SIZE * by.box[2]:
+        return False
+    x, y = apply(face_matrix(by.keypoints, 1, CONTEXT_ZOOM), face.keypoints[:2].mean(0, keepdims=True))[0]
+    return 0 <= x <= 1 and 0 <= y <= 1
 
 
 @artgan.hookimpl
