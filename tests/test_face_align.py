@@ -144,13 +144,13 @@ def test_mirrored_face_turns_the_other_way():
 def test_image_without_a_face_is_reported_with_the_smallest_face_searched_for(image, smallest):
     # min_face is 1/20 of the longer side by default, and never under 16 px
     assert align(image, origin="nothing.jpg") == [
-        artgan.Skipped("nothing.jpg", f"no face (searched down to {smallest} px wide)")]
+        artgan.Skipped("nothing.jpg", f"no face as wide as min_face (searched down to {smallest} px wide)")]
 
 
 @pytest.mark.parametrize("name", sorted(face_free()))
 def test_face_free_photos_give_no_face(name):
     (skipped,) = align(face_free()[name], origin=name)
-    assert isinstance(skipped, artgan.Skipped) and skipped.reason.startswith("no face (searched down to")
+    assert isinstance(skipped, artgan.Skipped) and skipped.reason.startswith("no face as wide as min_face (searched down to")
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -186,7 +186,7 @@ def test_group_photo_faces_narrower_than_min_face_are_not_searched_for():
     group = group_photo(1 / 11, seed=0)
     for min_face in (0.2, 300):  # a fraction of the longer side, or pixels
         assert align(group.image, origin="group.jpg", min_face=min_face, max_faces=10) == [
-            artgan.Skipped("group.jpg", "no face (searched down to 300 px wide)")]
+            artgan.Skipped("group.jpg", "no face as wide as min_face (searched down to 300 px wide)")]
 
 
 def test_full_range_model_aligns_a_portrait():
@@ -234,7 +234,7 @@ def test_min_face_drops_small_faces():
 
 def test_min_score_drops_weak_detections():
     assert align(photo("astronaut.jpg"), origin="a.jpg", min_score=0.99) == [
-        artgan.Skipped("a.jpg", "no face (searched down to 26 px wide)")]
+        artgan.Skipped("a.jpg", "no face as wide as min_face (searched down to 26 px wide)")]
 
 
 def test_zoom_and_size():
@@ -320,7 +320,7 @@ def test_dataset_of_faces_with_provenance_and_reasons(tmp_path):
                                      "fill": "reflect", "color": [0, 0, 0], "model": "short-range"}]
     assert set(manifest[0]["info"]["face"]) == {"index", "score", "box", "keypoints", "yaw",
                                                 "source_size", "transform"}
-    assert report.skip_reasons() == {"turned away": 1, "no face": 1}
+    assert report.skip_reasons() == {"turned away": 1, "no face as wide as min_face": 1}
     # the same dataset, byte for byte, from two worker processes
     pooled = build(2, tmp_path / "two")
     for name in ("manifest.jsonl", "images.u8"):

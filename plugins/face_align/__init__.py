@@ -50,13 +50,14 @@ class FaceAlignOptions(artgan.Options):
                                "(eye-to-mouth distance a quarter of the side), 2 the inner face, "
                                "0.5 adds shoulders and background")
     min_score: float = Field(
-        0.6, ge=0, le=1, description="detections scoring lower (0-1) are not taken for faces, "
-                                     "at the first look and at the second (see docs/face-align.md)")
+        0.6, ge=0, le=1, description="detections scoring lower (0-1) are not taken for faces (the "
+                                     "second look, in crops of each face, takes 0.5 or this when lower)")
     min_face: float = Field(
         0.05, gt=0, description="the narrowest face searched for: pixels of the source image (1 or "
                                 f"more) or a fraction of its longer side (below 1), at least {NARROWEST} "
                                 "px; narrower faces found anyway are skipped. Smaller values search "
-                                "finer tiles and take longer")
+                                "finer tiles and take longer; 0.2 or more searches the whole image "
+                                "only (fast, enough for portraits)")
     max_faces: int = Field(
         1, ge=1, description="faces kept per image, largest first; each becomes its own image")
     frontal_only: bool = Field(
@@ -92,7 +93,7 @@ class FaceAlign(artgan.Preprocessor):
         faces = sorted(self._confirmed(image, candidates), key=lambda face: -face.box[2])
         faces = [face for index, face in enumerate(faces) if not any(worn(face, by) for by in faces[:index])]
         if not faces:
-            return [artgan.Skipped(item.origin, f"no face (searched down to {smallest:.0f} px wide)")]
+            return [artgan.Skipped(item.origin, f"no face as wide as min_face (searched down to {smallest:.0f} px wide)")]
         return list(self._aligned(item, image, faces, smallest))
 
     def smallest_face(self, size: tuple[int, int]) -> float:
