@@ -76,7 +76,6 @@ class Detector:
             except (ValueError, RuntimeError) as exc:
                 raise artgan.ArtganError(f"model_path {model}: not a face detection model that "
                                          f"mediapipe can load ({exc})") from None
-            self.faces(np.zeros((8, 8, 3), np.uint8))  # the first detection warns: here, muted
         # Close it while mediapipe's worker thread still runs (plain atexit handlers run after
         # threads are stopped): at interpreter exit its __del__ fails with a traceback.
         self._pid = os.getpid()
@@ -88,8 +87,12 @@ class Detector:
 
         height, width = pixels.shape[:2]
         frame = mediapipe.Image(image_format=mediapipe.ImageFormat.SRGB, data=np.ascontiguousarray(pixels))
+        # LiteRT warns once per process when mediapipe hands it a tensor that happens to be
+        # misaligned, which can be at any detection (a benchmark run met it after hundreds)
+        with _quiet_stderr():
+            detections = self._mediapipe.detect(frame).detections
         found = []
-        for detection in self._mediapipe.detect(frame).detections:
+        for detection in detections:
             box = detection.bounding_box
             points = np.array([(point.x * width, point.y * height) for point in detection.keypoints])
             found.append(Face((box.origin_x, box.origin_y, box.width, box.height),
@@ -153,7 +156,9 @@ def _shared(a: tuple, b: tuple) -> float:
 
 @contextmanager
 def _quiet_stderr():
-    """Mute mediapipe's C++ start-up and shut-down log lines, which bypass ``sys.stderr``."""
+    """Mute mediapipe's C++ log lines, which bypass ``sys.stderr``, by pointing the process's
+    file descriptor 2 at /dev/null meanwhile (a few microseconds; other threads' writes to
+    stderr in that time are lost too, and artgan's progress and messages go to stdout)."""
     sys.stderr.flush()
     saved = os.dup(2)
     try:
