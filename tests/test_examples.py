@@ -336,6 +336,7 @@ def test_web_faces_runs_end_to_end_against_a_local_search(image_search, tmp_path
     assert {"timelapse.mp4", "interpolation.mp4", "CREDITS.md"} <= {p.name for p in folder.iterdir()}
     dataset = json.loads((tmp_path / "data" / "web-faces" / "dataset.json").read_text())
     assert dataset["count"] == 2  # the astronaut and her mirror image; the rocket has no face
-    assert [skip["reason"] for skip in dataset["skipped"]] == ["no face"]
+    assert [skip["reason"] for skip in dataset["skipped"]] == [
+        "no face as wide as min_face (searched down to 24 px wide)"]
     credits = (folder / "CREDITS.md").read_text()
     assert credits.count("by NASA, licensed public domain") == 2
