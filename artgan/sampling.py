@@ -34,7 +34,11 @@ def load_model(target: str | Path, device) -> tuple[Model, Path]:
     renderings go to by default: the run folder given, else the checkpoint's folder."""
     path = resolve_checkpoint(target)
     folder = Path(target) if Path(target).is_dir() else path.parent
-    return checkpoint.build_model(checkpoint.load(path), device), folder
+    payload = checkpoint.load(path)
+    try:
+        return checkpoint.build_model(payload, device), folder
+    except ArtganError as exc:
+        raise ArtganError(f"{path}: {exc}") from None
 
 
 def latents(model: Model, count: int, seed: int) -> torch.Tensor:
