@@ -40,11 +40,11 @@ def check_space(folder: str | os.PathLike, needed: int) -> None:
 
 
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike, size: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
     The temporary file is named ``.NAME.PID.tmp``, so that a later run can tell whether the
     process that wrote it is gone (see artgan.folder_lock); a write that fails for lack of space
-    raises the :func:`no_space` ArtganError."""
+    raises the :func:`no_space` ArtganError (which says ``size``, the bytes to write, if given)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -55,7 +55,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError as exc:
         if exc.errno in NO_SPACE:
-            raise no_space(path.parent, exc) from None
+            raise no_space(path.parent, exc, size) from None
         raise
     finally:
         tmp.unlink(missing_ok=True)
@@ -71,7 +71,7 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     check_space(path.parent, len(data))
-    with atomic_path(path) as tmp:
+    with atomic_path(path, len(data)) as tmp:
         tmp.write_bytes(data)
 
 

@@ -1,6 +1,7 @@
 """The training loop: snapshots of fixed samples, metrics, atomic checkpoints, resume, rollback."""
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -22,7 +23,7 @@ import artgan
 from artgan import checkpoint, distributed, folder_lock, precision, progress
 from artgan.dataset import Dataset
 from artgan.errors import ArtganError
-from artgan.files import append_line, atomic_path, write_text_atomic
+from artgan.files import append_line, write_bytes_atomic, write_text_atomic
 from artgan.images import grid, to_uint8
 from artgan.kinds import Context, Model
 from artgan.plugins import hooks
@@ -363,8 +364,9 @@ def _snapshot(run: Run) -> None:
     if not distributed.is_main():
         return
     images = to_uint8(run.model.sample(run.fixed_z.to(run.device)))
-    with atomic_path(run.snapshots / f"step-{run.step:07d}.png") as tmp:
-        grid(images, columns=run.recipe.train.grid).save(tmp, format="PNG")
+    png = io.BytesIO()  # encoded first, so that a full disk is told the size needed
+    grid(images, columns=run.recipe.train.grid).save(png, format="PNG")
+    write_bytes_atomic(run.snapshots / f"step-{run.step:07d}.png", png.getbuffer())
     _announce("on_snapshot", run=run, step=run.step, images=images)
 
 
