@@ -31,12 +31,13 @@ def _per_process_rng(payload: dict) -> dict:
 UPGRADES: dict[int, Callable[[dict], dict]] = {1: _per_process_rng}
 
 
-# What every checkpoint holds (after the format upgrades), with its type: checked on load, so a
-# crafted or foreign dict is one clear error and never a KeyError deep inside a command.
-FIELDS: dict[str, type | tuple[type, ...]] = {
-    "model": dict, "resolution": int, "seed": int, "dataset": str, "step": int, "images_seen": int,
-    "seconds": (int, float), "state": dict, "trainer": dict,
-}
+# What a checkpoint holds (after the format upgrades), with its type, checked on load so that a
+# crafted or foreign dict is one clear error and never a KeyError deep inside a command. Every
+# checkpoint has the MODEL fields (enough to sample); one written by training also has the
+# TRAINING fields, which --resume needs and which must have their type wherever they are present.
+MODEL_FIELDS: dict[str, type | tuple[type, ...]] = {"model": dict, "resolution": int, "seed": int, "state": dict}
+TRAINING_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "dataset": str, "step": int, "images_seen": int, "seconds": (int, float), "trainer": dict}
 ZIP = b"PK\x03\x04"  # torch.save writes a zip file; anything else is not one of ours
 
 
@@ -50,9 +51,10 @@ def save(path: str | Path, payload: dict[str, Any]) -> Path:
     return path
 
 
-def load(path: str | Path, lazy: bool = False) -> dict[str, Any]:
+def load(path: str | Path, lazy: bool = False, resumable: bool = False) -> dict[str, Any]:
     """Read a checkpoint without running any code from it; upgrade older formats. ``lazy``
-    maps the tensors from the file instead of reading them, for a quick look at the numbers."""
+    maps the tensors from the file instead of reading them, for a quick look at the numbers;
+    ``resumable`` also requires what training needs to continue from it."""
     path = Path(path)
     if not path.is_file():
         raise ArtganError(f"{path}: checkpoint not found; give a .pt file from a run's checkpoints/ folder")
@@ -67,7 +69,7 @@ def load(path: str | Path, lazy: bool = False) -> dict[str, Any]:
     except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise ArtganError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}); "
                           "the file may be truncated or of another kind") from None
-    return _upgraded(path, payload)
+    return _upgraded(path, payload, resumable)
 
 
 def _check_kind(path: Path) -> None:
@@ -83,7 +85,7 @@ def _check_kind(path: Path) -> None:
                       "from a run's checkpoints/ folder")
 
 
-def _upgraded(path: Path, payload: Any) -> dict[str, Any]:
+def _upgraded(path: Path, payload: Any, resumable: bool) -> dict[str, Any]:
     if not isinstance(payload, dict) or "format" not in payload:
         raise ArtganError(f"{path}: not an artgan checkpoint (no format number)")
     version = payload["format"]
@@ -99,13 +101,18 @@ def _upgraded(path: Path, payload: Any) -> dict[str, Any]:
         except (KeyError, TypeError):
             raise ArtganError(f"{path}: not an artgan checkpoint (format {version} fields missing)") from None
         version = payload["format"]
-    odd = [key for key, kind in FIELDS.items()
-           if not isinstance(payload.get(key), kind) or isinstance(payload.get(key), bool)]
+    required = {**MODEL_FIELDS, **TRAINING_FIELDS} if resumable else MODEL_FIELDS
+    odd = [key for key, kind in {**MODEL_FIELDS, **TRAINING_FIELDS}.items()
+           if (key in required or key in payload) and not _is(payload.get(key), kind)]
     if not odd and not isinstance(payload["model"].get("use"), str):
         odd = ["model.use"]
     if odd:
         raise ArtganError(f"{path}: not an artgan checkpoint (missing or odd fields: {', '.join(odd)})")
     return payload
+
+
+def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
+    return isinstance(value, kind) and not isinstance(value, bool)  # True is an int to Python
 
 
 def build_model(payload: dict[str, Any], device: str = "cpu") -> Model:

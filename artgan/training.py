@@ -184,7 +184,7 @@ def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) ->
     folder = run_folder(recipe, root)
     if not distributed.is_main():
         return _train(recipe, dataset, root, resume)
-    with folder_lock.hold(folder, then=f"--resume (or --set name=... for a new run)"):
+    with folder_lock.hold(folder, then="--resume (or --set name=... for a new run)"):
         folder_lock.remove_dead_temporaries(folder)
         return _train(recipe, dataset, root, resume)
 
@@ -313,7 +313,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what timeout, Slur
 
 def _stopping(run: Run) -> bool:
     """Whether Ctrl-C or SIGTERM reached any process: then all of them stop after the same step,
-    and agree on the signal (SIGTERM over SIGINT: the job is being ended)."""
+    and agree on the signal (SIGTERM over SIGINT: the job is being ended). Code that sets
+    ``run.interrupted`` (a hook, a benchmark) stops the run as Ctrl-C does."""
+    if run.interrupted and not run.stopped_by:
+        run.stopped_by = signal.SIGINT
     term, ctrl_c = distributed.sum_all([float(run.stopped_by == signal.SIGTERM),
                                         float(run.stopped_by == signal.SIGINT)])
     run.stopped_by = signal.SIGTERM if term else signal.SIGINT if ctrl_c else 0
@@ -429,7 +432,7 @@ def _resumable(existing: list[Path], recipe: Recipe, lazy: bool = False) -> dict
     model is not ``recipe``'s, is an ArtganError that says what to do."""
     newest = existing[-1]
     try:
-        payload = checkpoint.load(newest, lazy=lazy)
+        payload = checkpoint.load(newest, lazy=lazy, resumable=True)
     except ArtganError as exc:
         raise ArtganError(f"{exc}; {_older_checkpoint(existing[:-1], newest)}") from None
     differ = _differences(payload, recipe)
@@ -447,7 +450,7 @@ def _older_checkpoint(older: list[Path], newest: Path) -> str:
     unusable = [newest]
     for path in reversed(older):
         try:
-            checkpoint.load(path, lazy=True)
+            checkpoint.load(path, lazy=True, resumable=True)
         except ArtganError:
             unusable.append(path)
             continue
