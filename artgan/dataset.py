@@ -112,18 +112,16 @@ def build_dataset(recipe: Recipe, root: Path, force: bool = False) -> BuildRepor
         if not force and (reused := _reuse(folder, key)):  # built meanwhile by a process now ended
             return reused
         folder_lock.remove_abandoned_builds(folder.parent)
+        folder_lock.remove_dead_temporaries(folder.parent / ".cache")  # half-finished downloads
         # Build beside the old dataset and swap at the end: a crash or Ctrl-C keeps the old one.
         staging = folder.with_name(f".{folder.name}.building")
         try:
             (staging / "images").mkdir(parents=True)
             report = _write(recipe, root, staging)
-        except OSError as exc:
+        except BaseException as exc:  # a failure, Ctrl-C or SIGTERM: the old dataset stays, no staging left
             shutil.rmtree(staging, ignore_errors=True)
-            if exc.errno in NO_SPACE:
+            if isinstance(exc, OSError) and exc.errno in NO_SPACE:
                 raise no_space(folder.parent, exc) from None
-            raise
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
             raise
         if folder.exists():
             shutil.rmtree(folder)
