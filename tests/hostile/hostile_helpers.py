@@ -7,8 +7,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import pytest
 from typer.testing import CliRunner
@@ -78,8 +79,9 @@ def wait_for(condition: Callable[[], bool], process: subprocess.Popen | None = N
         time.sleep(0.05)
 
 
-def holder(folder: Path, cwd: Path) -> subprocess.Popen:
-    """A real process that holds ``folder`` (artgan's lock) until it is killed; returned once it holds it."""
+@contextmanager
+def held_elsewhere(folder: Path, cwd: Path) -> Iterator[subprocess.Popen]:
+    """For the block, a real process holds ``folder`` (artgan's lock) until it ends or is killed."""
     process = python_process(f"""
         import sys, time
         from pathlib import Path
@@ -88,8 +90,12 @@ def holder(folder: Path, cwd: Path) -> subprocess.Popen:
             print("held", flush=True)
             time.sleep(600)
         """, cwd)
-    assert process.stdout.readline().strip() == "held", process.stderr.read()
-    return process
+    try:
+        assert process.stdout.readline().strip() == "held", process.stderr.read()
+        yield process
+    finally:
+        process.kill()
+        process.wait()
 
 
 def dead_pid() -> int:
