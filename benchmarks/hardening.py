@@ -1,7 +1,9 @@
 """What the hardening of issue 21 costs: the checks made before any work (the model built on the
-"meta" device), a checkpoint serialised in memory before it is written (so a full disk is told the
-size needed) against torch.save straight into the file, and the clean-up of a run folder's dead
-temporary files. Prints wall and CPU seconds (this process and its children) and the CPU.
+"meta" device), a checkpoint serialised in memory before it is written atomically (so that a full
+disk is an OSError with the size needed, not torch's "unexpected pos" RuntimeError) against
+torch.save straight into the temporary file, as before (both fsync and rename), and the clean-up
+of a run folder's dead temporary files. Prints wall and CPU seconds (this process and its
+children) and the CPU.
 
     python benchmarks/hardening.py [--repeats 5]
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 import torch
 
 from artgan import checkpoint, folder_lock, plugins, precision
+from artgan.files import atomic_path
 from artgan.kinds import Context
 
 
@@ -52,8 +55,11 @@ def main() -> None:
     payload = {"model": {"use": "stylegan2"}, "resolution": 256, "seed": 0, "dataset": "x", "step": 0,
                "images_seen": 0, "seconds": 0.0, "state": model.state_dict(), "trainer": {}}
     with tempfile.TemporaryDirectory() as folder:
-        direct = timed("checkpoint: torch.save into the file (before)",
-                       lambda: torch.save(payload, Path(folder) / "direct.pt"), repeats)
+        def save_into_the_file():  # what checkpoint.save did before: no size known until it fails
+            with atomic_path(Path(folder) / "direct.pt") as tmp:
+                torch.save(payload, tmp)
+
+        direct = timed("checkpoint: torch.save into the file (before)", save_into_the_file, repeats)
         memory = timed("checkpoint: in memory, then written atomically (after)",
                        lambda: checkpoint.save(Path(folder) / "step-0000000.pt", payload), repeats)
         size = (Path(folder) / "step-0000000.pt").stat().st_size
