@@ -1,16 +1,19 @@
 """Checkpoints: plain dicts of tensors and numbers, written atomically, read weights-only."""
 from __future__ import annotations
 
+import io
 import pickle
+import warnings
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from pydantic import ValidationError
 
 from artgan import plugins
 from artgan.errors import ArtganError
-from artgan.files import atomic_path
+from artgan.files import write_bytes_atomic
 from artgan.kinds import Context, Model
 
 FORMAT = 2
@@ -28,48 +31,106 @@ def _per_process_rng(payload: dict) -> dict:
 UPGRADES: dict[int, Callable[[dict], dict]] = {1: _per_process_rng}
 
 
+# What a checkpoint holds (after the format upgrades), with its type, checked on load so that a
+# crafted or foreign dict is one clear error and never a KeyError deep inside a command. Every
+# checkpoint has the MODEL fields (enough to sample); one written by training also has the
+# TRAINING fields, which --resume needs and which must have their type wherever they are present.
+MODEL_FIELDS: dict[str, type | tuple[type, ...]] = {"model": dict, "resolution": int, "seed": int, "state": dict}
+TRAINING_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "dataset": str, "step": int, "images_seen": int, "seconds": (int, float), "trainer": dict}
+ZIP = b"PK\x03\x04"  # torch.save writes a zip file; anything else is not one of ours
+
+
 def save(path: str | Path, payload: dict[str, Any]) -> Path:
-    """Write ``payload`` (plus the format number) to ``path`` atomically."""
+    """Write ``payload`` (plus the format number) to ``path`` atomically. It is serialised in
+    memory first, so that a disk without room for it is an error before any byte is written."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        torch.save({**payload, "format": FORMAT}, tmp)
+    buffer = io.BytesIO()
+    torch.save({**payload, "format": FORMAT}, buffer)
+    write_bytes_atomic(path, buffer.getbuffer())
     return path
 
 
-def load(path: str | Path, lazy: bool = False) -> dict[str, Any]:
+def load(path: str | Path, lazy: bool = False, resumable: bool = False) -> dict[str, Any]:
     """Read a checkpoint without running any code from it; upgrade older formats. ``lazy``
-    maps the tensors from the file instead of reading them, for a quick look at the numbers."""
+    maps the tensors from the file instead of reading them, for a quick look at the numbers;
+    ``resumable`` also requires what training needs to continue from it."""
     path = Path(path)
     if not path.is_file():
         raise ArtganError(f"{path}: checkpoint not found; give a .pt file from a run's checkpoints/ folder")
+    _check_kind(path)
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=lazy)
+        with warnings.catch_warnings():  # torch's warnings about odd files: artgan's message says it all
+            warnings.simplefilter("ignore")
+            payload = torch.load(path, map_location="cpu", weights_only=True, mmap=lazy)
     except pickle.UnpicklingError:
         raise ArtganError(f"{path}: refused: it holds pickled objects or code, not plain tensors; "
                           "artgan only loads checkpoints it wrote") from None
-    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile) as exc:
+    except (RuntimeError, EOFError, OSError, zipfile.BadZipFile, ValueError) as exc:
         raise ArtganError(f"{path}: not a readable checkpoint ({exc.__class__.__name__}); "
                           "the file may be truncated or of another kind") from None
+    return _upgraded(path, payload, resumable)
+
+
+def _check_kind(path: Path) -> None:
+    """Refuse, before torch reads a byte of it, a file that is not a torch zip file."""
+    with open(path, "rb") as file:
+        head = file.read(4)
+    if head == ZIP:
+        return
+    if head[:1] == b"\x80":  # a pickle's protocol opcode: an old-style torch file, or any pickle
+        raise ArtganError(f"{path}: refused: a raw pickle (which can hold code), not a checkpoint "
+                          "artgan wrote; artgan only loads checkpoints it wrote")
+    raise ArtganError(f"{path}: not a checkpoint (not a file torch wrote); give a .pt file "
+                      "from a run's checkpoints/ folder")
+
+
+def _upgraded(path: Path, payload: Any, resumable: bool) -> dict[str, Any]:
     if not isinstance(payload, dict) or "format" not in payload:
         raise ArtganError(f"{path}: not an artgan checkpoint (no format number)")
     version = payload["format"]
+    if type(version) is not int:
+        raise ArtganError(f"{path}: not an artgan checkpoint (its format is {version!r}, not a number)")
     if version > FORMAT:
         raise ArtganError(f"{path}: written by a newer artgan (format {version}); upgrade artgan")
     while version < FORMAT:
         if version not in UPGRADES:
             raise ArtganError(f"{path}: checkpoint format {version} is not supported")
-        payload = UPGRADES[version](payload)
+        try:
+            payload = UPGRADES[version](payload)
+        except (KeyError, TypeError):
+            raise ArtganError(f"{path}: not an artgan checkpoint (format {version} fields missing)") from None
         version = payload["format"]
+    required = {**MODEL_FIELDS, **TRAINING_FIELDS} if resumable else MODEL_FIELDS
+    odd = [key for key, kind in {**MODEL_FIELDS, **TRAINING_FIELDS}.items()
+           if (key in required or key in payload) and not _is(payload.get(key), kind)]
+    if not odd and not isinstance(payload["model"].get("use"), str):
+        odd = ["model.use"]
+    if odd:
+        raise ArtganError(f"{path}: not an artgan checkpoint (missing or odd fields: {', '.join(odd)})")
     return payload
 
 
+def _is(value: Any, kind: type | tuple[type, ...]) -> bool:
+    return isinstance(value, kind) and not isinstance(value, bool)  # True is an int to Python
+
+
 def build_model(payload: dict[str, Any], device: str = "cpu") -> Model:
-    """The model a checkpoint describes, with its weights loaded, on ``device``."""
+    """The model a checkpoint describes, with its weights loaded, on ``device``; a checkpoint
+    whose options or weights do not fit its model plugin is an ArtganError."""
     table = dict(payload["model"])
     info = plugins.get("model", table.pop("use"))
-    options = info.cls.Options.model_validate(table)
+    try:
+        options = info.cls.Options.model_validate(table)
+    except ValidationError as exc:
+        raise ArtganError(f"its [model] options do not fit the installed {info.name} plugin "
+                          f"({exc.errors()[0]['loc']}: {exc.errors()[0]['msg']})") from None
     model = info.cls(options, Context(resolution=payload["resolution"], seed=payload["seed"], device=device))
-    model.load_state_dict(payload["state"])
+    try:
+        model.load_state_dict(payload["state"])
+    except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise ArtganError(f"its weights do not fit a {info.name} model at {payload['resolution']} px "
+                          f"({str(exc).splitlines()[0]})") from None
     return model
 
 

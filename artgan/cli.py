@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import signal
 import sys
 from contextlib import contextmanager
 from enum import Enum
@@ -21,6 +22,7 @@ from artgan import bundled, distributed, plugins, progress, rendering, runner, s
 from artgan.credits import collect, dataset_of, unknown_licences, write_credits
 from artgan.dataset import build_dataset, contact_sheet, skipped_sheet
 from artgan.errors import ArtganError
+from artgan.files import NO_SPACE, ensure_writable_folder, no_space
 from artgan.kinds import KINDS
 from artgan.recipe import Recipe, load_recipe
 from artgan.sampling import write_samples
@@ -32,13 +34,19 @@ err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap
 
 
 class _Group(TyperGroup):
-    """Maps ArtganError (bad input) to a one-line message and exit status 2."""
+    """Maps ArtganError (bad input) to a one-line message and exit status 2, and so a write that
+    failed for lack of space wherever it happened (a film's encoder, a plugin's cache)."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except ArtganError as exc:
             err.print(f"error: {exc}")
+            ctx.exit(2)
+        except OSError as exc:
+            if exc.errno not in NO_SPACE:
+                raise
+            err.print(f"error: {no_space(Path(exc.filename or '.').parent, exc)}")
             ctx.exit(2)
 
 
@@ -73,6 +81,7 @@ def _say(label: str, path: Path) -> None:
 @app.command()
 def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path = OutOpt,
         resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint"),
+        rebuild: bool = typer.Option(False, "--rebuild", help="rebuild the dataset even if up to date"),
         dry_run: bool = typer.Option(False, "--dry-run", help="only validate; print the resolved recipe")):
     """Build the dataset, train, and render: the whole recipe (each run of its \\[sweep], then a
     compare film of them)."""
@@ -80,12 +89,21 @@ def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path
     if dry_run:
         sys.stdout.write(tomli_w.dumps(loaded.as_dict()))
         return
+    ensure_writable_folder(root)
+    runner.check(loaded, root, resume)
+    rebuilt: set[str] = set()  # --rebuild: each dataset once, though sweep runs share one
+
+    def run_one(variant: Recipe):
+        force = rebuild and variant.dataset not in rebuilt
+        rebuilt.add(variant.dataset)
+        return _run(variant, root, resume, force)
+
     with _job(loaded):
         if loaded.sweep:
-            for path in runner.sweep(loaded, root, lambda variant: _run(variant, root, resume)):
+            for path in runner.sweep(loaded, root, run_one):
                 _say("rendered", path)
         else:
-            _run(loaded, root, resume)
+            run_one(loaded)
 
 
 @contextmanager
@@ -96,9 +114,9 @@ def _job(loaded: Recipe):
         yield
 
 
-def _run(loaded: Recipe, root: Path, resume: bool):
+def _run(loaded: Recipe, root: Path, resume: bool, rebuild: bool = False):
     with distributed.main_first():  # rank 0 builds the dataset; the others then find it built
-        report = build_dataset(loaded, root)
+        report = build_dataset(loaded, root, force=rebuild and distributed.is_main())
     _report_dataset(report)
     trained = _train(loaded, root, resume)
     for path in runner.render(loaded, trained.dir):
@@ -111,7 +129,9 @@ def dataset(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: 
             sheet: bool = typer.Option(False, "--contact-sheet", help="also write a PNG of the dataset, and one of the dropped inputs by reason"),
             rebuild: bool = typer.Option(False, "--rebuild", help="rebuild even if up to date")):
     """Build only the dataset; print counts, skips and why."""
-    report = build_dataset(_load(recipe, set_), root, force=rebuild)
+    loaded = _load(recipe, set_)
+    ensure_writable_folder(root)
+    report = build_dataset(loaded, root, force=rebuild)
     _report_dataset(report)
     if sheet:
         _say("contact", contact_sheet(report.dataset))
@@ -125,6 +145,7 @@ def train(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Pa
           resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint")):
     """Train on an already built dataset."""
     loaded = _load(recipe, set_)
+    ensure_writable_folder(root)
     with _job(loaded):
         _train(loaded, root, resume)
 
@@ -242,6 +263,7 @@ def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder fo
     with resources.as_file(recipe_file) as path:
         loaded = _load(path, set_)
     existing = runner.training.run_folder(loaded, root)
+    ensure_writable_folder(root)
     with _job(loaded):
         _run(loaded, root, resume=existing.exists())
 
@@ -320,16 +342,17 @@ def _report_dataset(report) -> None:
 
 
 def _train(loaded: Recipe, root: Path, resume: bool):
-    """Train, report where things went; after Ctrl-C, exit with status 130."""
+    """Train, report where things went; stopped by Ctrl-C or SIGTERM, exit with the shell's
+    status for that signal (130, 143)."""
     trained = runner.train(loaded, root, resume)
     _report_run(trained)
     if trained.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(128 + trained.stopped_by)
     return trained
 
 
 def _report_run(run) -> None:
-    state = "stopped (Ctrl-C)" if run.interrupted else "trained"
+    state = f"stopped ({_SIGNALS.get(run.stopped_by, 'signal')})" if run.interrupted else "trained"
     out.print(f"{state} {run.step} steps, {run.images_seen} images seen, {run.seconds:.0f}s")
     _say("run folder", run.dir)
     _say("snapshots", run.snapshots)
@@ -339,8 +362,18 @@ def _report_run(run) -> None:
         out.print("continue with --resume")
 
 
+_SIGNALS = {int(signal.SIGINT): "Ctrl-C", int(signal.SIGTERM): "SIGTERM"}
+
+
+def _end_on_sigterm(signum, frame):
+    """SIGTERM outside training ends the command as Ctrl-C would: cleanups run, status 143.
+    (Training itself stops after its step and saves; see artgan.training.)"""
+    raise SystemExit(128 + signum)
+
+
 def main() -> None:
     """Console entry point."""
+    signal.signal(signal.SIGTERM, _end_on_sigterm)
     try:
         plugins.hooks().register_commands(app=app)
     except ArtganError as exc:  # e.g. ARTGAN_PLUGINS_DIR names a missing folder

@@ -18,9 +18,9 @@ from typing import Any, Iterator
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
 
-from artgan import plugins, progress
-from artgan.errors import ArtganError
-from artgan.files import write_text_atomic
+from artgan import folder_lock, plugins, progress
+from artgan.errors import ArtganError, BadInput, PluginError
+from artgan.files import NO_SPACE, no_space, write_text_atomic
 from artgan.images import grid, to_rgb
 from artgan.kinds import Context, Item, Skipped
 from artgan.recipe import Recipe, Step
@@ -76,9 +76,16 @@ def dataset_folder(recipe: Recipe, root: Path) -> Path:
 
 
 def cache_key(recipe: Recipe) -> str:
-    """Changes whenever anything that shapes the dataset's images changes."""
-    spec = {"format": FORMAT, **recipe.dataset_spec()}
+    """Changes whenever anything that shapes the dataset's images changes: the options, and the
+    code of the source and preprocessor plugins (see :func:`plugin_versions`)."""
+    spec = {"format": FORMAT, **recipe.dataset_spec(), "plugins": plugin_versions(recipe)}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
+
+
+def plugin_versions(recipe: Recipe) -> dict[str, str]:
+    """The version of each source and preprocessor plugin the recipe uses, by name."""
+    return {step.name: plugins.get(step.plugin.kind, step.name).version
+            for step in [*recipe.sources, *recipe.preprocess]}
 
 
 def open_dataset(recipe: Recipe, root: Path) -> Dataset:
@@ -88,29 +95,54 @@ def open_dataset(recipe: Recipe, root: Path) -> Dataset:
     if meta is None:
         raise ArtganError(f"{folder}: no dataset yet; build it with `artgan dataset {recipe.path}`")
     if meta["key"] != cache_key(recipe):
-        raise ArtganError(f"{folder}: built from other source or preprocess options; "
+        raise ArtganError(f"{folder}: built from other source or preprocess options{_changed_plugins(meta, recipe)}; "
                           f"rebuild it with `artgan dataset {recipe.path}`")
     return Dataset(folder, meta["count"], meta["resolution"])
+
+
+def _changed_plugins(meta: dict[str, Any], recipe: Recipe) -> str:
+    before, now = meta.get("plugins", {}), plugin_versions(recipe)
+    changed = [f"{name} {before.get(name, '(unknown)')} -> {version}"
+               for name, version in now.items() if before.get(name) != version]
+    return f", or other plugin code ({'; '.join(changed)})" if changed else ""
 
 
 def build_dataset(recipe: Recipe, root: Path, force: bool = False) -> BuildReport:
     """Build data/NAME/ from the recipe's sources and preprocessors, or reuse an up-to-date one."""
     folder = dataset_folder(recipe, root)
-    meta = _read_meta(folder)
-    if meta is not None and meta["key"] == cache_key(recipe) and not force:
-        dataset = Dataset(folder, meta["count"], meta["resolution"])
-        skipped = [Skipped(s["origin"], s["reason"]) for s in meta.get("skipped", [])]
-        return BuildReport(dataset, reused=True, per_source=meta.get("per_source", {}), skipped=skipped)
-    # Build beside the old dataset and swap at the end: a crash or Ctrl-C keeps the old one.
-    staging = folder.with_name(f".{folder.name}.building")
-    shutil.rmtree(staging, ignore_errors=True)
-    (staging / "images").mkdir(parents=True)
-    report = _write(recipe, root, staging)
-    if folder.exists():
-        shutil.rmtree(folder)
-    staging.rename(folder)
+    key = cache_key(recipe)
+    if not force and (reused := _reuse(folder, key)):
+        return reused
+    with folder_lock.hold(folder, then="run again (it then reuses the dataset that process built)"):
+        if not force and (reused := _reuse(folder, key)):  # built meanwhile by a process now ended
+            return reused
+        folder_lock.remove_abandoned_builds(folder.parent)
+        folder_lock.remove_dead_temporaries(folder.parent / ".cache")  # half-finished downloads
+        # Build beside the old dataset and swap at the end: a crash or Ctrl-C keeps the old one.
+        staging = folder.with_name(f".{folder.name}.building")
+        try:
+            (staging / "images").mkdir(parents=True)
+            report = _write(recipe, root, staging)
+        except BaseException as exc:  # a failure, Ctrl-C or SIGTERM: the old dataset stays, no staging left
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError) and exc.errno in NO_SPACE:
+                raise no_space(folder.parent, exc) from None
+            raise
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)
     report.dataset.folder = folder
     return report
+
+
+def _reuse(folder: Path, key: str) -> BuildReport | None:
+    """The report of the up-to-date dataset in ``folder`` (built with ``key``), if there is one."""
+    meta = _read_meta(folder)
+    if meta is None or meta["key"] != key:
+        return None
+    dataset = Dataset(folder, meta["count"], meta["resolution"])
+    skipped = [Skipped(s["origin"], s["reason"]) for s in meta.get("skipped", [])]  # without their pictures
+    return BuildReport(dataset, reused=True, per_source=meta.get("per_source", {}), skipped=skipped)
 
 
 def _write(recipe: Recipe, root: Path, staging: Path) -> BuildReport:
@@ -146,7 +178,7 @@ def _write(recipe: Recipe, root: Path, staging: Path) -> BuildReport:
         raise ArtganError(f"{recipe.path}: the dataset is empty: no image came through "
                           f"the sources and preprocessors ({reasons or 'nothing was skipped'})")
     meta = {"format": FORMAT, "key": cache_key(recipe), "name": recipe.dataset, "count": count,
-            "resolution": res, "per_source": dict(per_source),
+            "resolution": res, "plugins": plugin_versions(recipe), "per_source": dict(per_source),
             "skipped": [{"origin": s.origin, "reason": s.reason, **({"preview": previews[i]} if i in previews else {})}
                         for i, s in enumerate(skipped)]}
     write_text_atomic(staging / "dataset.json", json.dumps(meta, indent=1))
@@ -158,7 +190,7 @@ def _items(recipe: Recipe, root: Path) -> Iterator[tuple[Step, Item | Skipped]]:
     preprocessors = []
     for step in recipe.preprocess:
         with recipe.blame(step):
-            preprocessors.append((step.as_table(), step.build(_context(recipe, root, step)), step))
+            preprocessors.append((step.as_table(), step.build(_context(recipe, root, step)), step, recipe.path))
     if recipe.workers > 1 and preprocessors:
         yield from _pooled(_sourced(recipe, root), preprocessors, recipe.workers)
         return
@@ -216,7 +248,7 @@ def _preprocess_in_worker(item: Item | Skipped) -> list[Item | Skipped]:
 def _finished(step: Step, origin: str, future) -> Iterator[tuple[Step, Item | Skipped]]:
     try:
         results = future.result()
-    except BrokenExecutor:
+    except (BrokenExecutor, PluginError, ArtganError):
         raise
     except Exception as exc:  # e.g. an item that cannot be pickled: only that item is lost
         results = [Skipped(origin, f"failed in a worker process: {exc}")]
@@ -225,9 +257,11 @@ def _finished(step: Step, origin: str, future) -> Iterator[tuple[Step, Item | Sk
 
 
 def _preprocess(item: Item | Skipped, preprocessors) -> Iterator[Item | Skipped]:
-    """Run ``item`` through each preprocessor in turn; a failure skips only this item."""
+    """Run ``item`` through each preprocessor in turn. A Skipped or a BadInput skips only this
+    item; an ArtganError (bad input the user must fix) stops the build; any other exception is a
+    bug in the plugin, raised as a PluginError naming the plugin and the item."""
     items: list[Item | Skipped] = [item]
-    for table, plugin, step in preprocessors:
+    for table, plugin, step, recipe_path in preprocessors:
         passed: list[Item | Skipped] = []
         for current in items:
             if isinstance(current, Skipped):
@@ -239,8 +273,15 @@ def _preprocess(item: Item | Skipped, preprocessors) -> Iterator[Item | Skipped]
                     if isinstance(out, Item):
                         out.steps = list(steps)
                     passed.append(out)
-            except Exception as exc:  # a bad item is reported, never fatal for the rest
-                passed.append(Skipped(current.origin, f"{step.key} ({step.name}) failed: {exc}"))
+            except BadInput as exc:
+                passed.append(Skipped(current.origin, f"{step.key} ({step.name}): {exc}"))
+            except ArtganError as exc:
+                raise ArtganError(f"{recipe_path}: {step.key} ({step.name}): {exc}") from None
+            except Exception as exc:
+                raise PluginError(f"the preprocessor plugin {step.name!r} ({step.key}) failed on "
+                                  f"{current.origin}: {exc!r}; this is a bug in the plugin, not a bad "
+                                  f"image (a plugin reports bad images with artgan.Skipped or "
+                                  f"artgan.BadInput)") from exc
         items = passed
     yield from items
 

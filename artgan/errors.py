@@ -1,4 +1,5 @@
-"""The one exception type that means "the user can fix this"."""
+"""The exception types the core tells apart: bad input the user can fix, an input a plugin
+cannot use (a skip), and a bug in a plugin."""
 
 
 class ArtganError(Exception):
@@ -6,3 +7,13 @@ class ArtganError(Exception):
 
     The CLI prints it without a traceback and exits with status 2.
     """
+
+
+class BadInput(Exception):
+    """Raised by a preprocessor's ``process`` for one input it cannot use: the core reports that
+    input as skipped, with the message as the reason (as if it had returned a Skipped)."""
+
+
+class PluginError(Exception):
+    """Any other exception a plugin raised while handling one item: a bug, which stops the work
+    with a traceback naming the plugin and the item (never a skip). The cause is chained."""

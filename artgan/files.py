@@ -1,7 +1,9 @@
 """Atomic writes: a file appears whole under its name, or not at all."""
 from __future__ import annotations
 
+import errno
 import os
+import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -10,9 +12,39 @@ from typing import Iterator
 from artgan.errors import ArtganError
 
 
+# errno values that mean "no room for these bytes": disk full, file size limit (ulimit -f), quota
+NO_SPACE = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
+
+
+def no_space(folder: str | os.PathLike, exc: OSError, needed: int | None = None) -> ArtganError:
+    """The one-line error for a write into ``folder`` that failed for lack of space."""
+    folder = Path(folder)
+    try:
+        free = f"{_megabytes(shutil.disk_usage(folder).free)} free"
+    except OSError:
+        free = "free space unknown"
+    why = "the file size limit (ulimit -f) was reached" if exc.errno == errno.EFBIG else f"disk full ({free})"
+    need = f"it needs {_megabytes(needed)}; " if needed else ""
+    return ArtganError(f"{folder}: cannot write there: {why}; {need}free some space (or raise the limit) "
+                       "or choose another --out; nothing half-written was kept")
+
+
+def _megabytes(count: int) -> str:
+    return f"{count / 1e6:.1f} MB"
+
+
+def check_space(folder: str | os.PathLike, needed: int) -> None:
+    """Raise the :func:`no_space` error now if ``folder``'s disk has less than ``needed`` bytes free."""
+    if shutil.disk_usage(folder).free < needed:
+        raise no_space(folder, OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), needed)
+
+
 @contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename."""
+def atomic_path(path: str | os.PathLike, size: int | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` in one rename.
+    The temporary file is named ``.NAME.PID.tmp``, so that a later run can tell whether the
+    process that wrote it is gone (see artgan.folder_lock); a write that fails for lack of space
+    raises the :func:`no_space` ArtganError (which says ``size``, the bytes to write, if given)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -21,14 +53,44 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with open(tmp, "rb+") as handle:  # the bytes reach the disk before the name does
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno in NO_SPACE:
+            raise no_space(path.parent, exc, size) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8) atomically."""
-    with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Replace ``path`` with ``data`` atomically; too little space is an error before any write."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    check_space(path.parent, len(data))
+    with atomic_path(path, len(data)) as tmp:
+        tmp.write_bytes(data)
+
+
+def append_line(path: str | os.PathLike, line: str) -> None:
+    """Append ``line`` and a newline to ``path``, whole or not at all: a failed write (disk full)
+    is cut off again, so readers never see half a line."""
+    path = Path(path)
+    data = line.encode("utf-8") + b"\n"
+    with open(path, "ab", buffering=0) as out:
+        start = out.seek(0, os.SEEK_END)
+        try:
+            written = 0
+            while written < len(data):  # a raw write may take only part, then fail on the rest
+                written += out.write(data[written:])
+        except OSError as exc:
+            out.truncate(start)
+            if exc.errno in NO_SPACE:
+                raise no_space(path.parent, exc) from None
+            raise
 
 
 def ensure_writable(path: str | os.PathLike) -> Path:
@@ -37,16 +99,26 @@ def ensure_writable(path: str | os.PathLike) -> Path:
     path = Path(path)
     if path.is_dir():
         raise ArtganError(f"{path}: is a folder; give a file name to write")
+    ensure_writable_folder(path.parent, label=path)
+    return path
+
+
+def ensure_writable_folder(folder: str | os.PathLike, label: str | os.PathLike | None = None) -> Path:
+    """Make ``folder`` and check it accepts new files; raises ArtganError naming ``label``
+    (default: the folder) and what to do."""
+    folder = Path(folder)
+    label = folder if label is None else label
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+        blocker = next((p for p in [folder, *folder.parents] if p.exists() and not p.is_dir()), None)
         reason = f"{blocker} is a file, not a folder" if blocker else exc.strerror
-        raise ArtganError(f"{path}: cannot create its folder ({reason}); choose another output path") from None
+        raise ArtganError(f"{label}: cannot create {'its folder' if label != folder else 'the folder'} "
+                          f"({reason}); choose another output path") from None
     try:  # a real write, because permission bits say nothing for root or read-only mounts
-        with tempfile.TemporaryFile(dir=path.parent):
+        with tempfile.TemporaryFile(dir=folder):
             pass
     except OSError as exc:
-        raise ArtganError(f"{path}: cannot write into {path.parent} ({exc.strerror}); "
+        raise ArtganError(f"{label}: cannot write into {folder} ({exc.strerror}); "
                           "choose another output path") from None
-    return path
+    return folder

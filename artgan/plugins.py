@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib.util
+import inspect
 import json
 import os
 import sys
@@ -62,6 +64,17 @@ class PluginInfo:
     def summary(self) -> str:
         doc = (self.cls.__doc__ or "").strip()
         return doc.splitlines()[0] if doc else ""
+
+    @property
+    def version(self) -> str:
+        """What identifies the plugin's code: its distribution and version ("artgan 0.1.0"), and
+        the hash of the file that defines it, which changes with the code even where the version
+        does not (a loose file, an editable install)."""
+        try:
+            source = Path(inspect.getsourcefile(self.cls) or "")
+            return f"{self.distribution} sha256:{hashlib.sha256(source.read_bytes()).hexdigest()[:16]}"
+        except (OSError, TypeError):  # defined in a notebook cell or at the prompt
+            return self.distribution
 
     def describe(self) -> dict:
         """Name, kind, origin and every option with its type, default and help, as plain data."""

@@ -26,6 +26,13 @@ def render(recipe: Recipe, run_dir: Path) -> list[Path]:
     return written
 
 
+def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
+    """Raise now the ArtganError that training the recipe (each run of its [sweep]) would raise
+    at its start, so that bad input stops before the dataset is built."""
+    for _, variant in expand_sweep(recipe) if recipe.sweep else [(None, recipe)]:
+        training.check(variant, root, resume)
+
+
 def train(recipe: Recipe, root: Path, resume: bool = False) -> Run:
     """Train on the recipe's already built dataset."""
     if recipe.sweep:

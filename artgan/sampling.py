@@ -10,7 +10,7 @@ from PIL import Image
 
 from artgan import checkpoint
 from artgan.errors import ArtganError
-from artgan.files import atomic_path
+from artgan.files import atomic_path, ensure_writable_folder
 from artgan.images import to_uint8
 from artgan.kinds import Model
 from artgan.training import pick_device
@@ -34,7 +34,11 @@ def load_model(target: str | Path, device) -> tuple[Model, Path]:
     renderings go to by default: the run folder given, else the checkpoint's folder."""
     path = resolve_checkpoint(target)
     folder = Path(target) if Path(target).is_dir() else path.parent
-    return checkpoint.build_model(checkpoint.load(path), device), folder
+    payload = checkpoint.load(path)
+    try:
+        return checkpoint.build_model(payload, device), folder
+    except ArtganError as exc:
+        raise ArtganError(f"{path}: {exc}") from None
 
 
 def latents(model: Model, count: int, seed: int) -> torch.Tensor:
@@ -53,8 +57,8 @@ def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
 def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0,
                   truncation: float = 1.0, device: str = "auto") -> list[Path]:
     """Write ``count`` PNG samples of a checkpoint (or a run's newest one) into folder ``out``."""
+    out = ensure_writable_folder(out)
     model, _ = load_model(target, pick_device(device))
-    out = Path(out)
     paths = []
     for batch in generate(model, latents(model, count, seed), truncation):
         for image in batch:

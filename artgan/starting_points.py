@@ -17,7 +17,7 @@ class StartingPoint:
 
     path: Path
     model: str  # the model plugin ("use" of its [model] table)
-    dataset: str  # the name of the dataset it was trained on
+    dataset: str  # the name of the dataset it was trained on ("?" in a checkpoint without it)
     resolution: int
     step: int
 
@@ -39,6 +39,6 @@ def find_starting_points(runs: list[Path] | None = None,
         except ArtganError as exc:
             skipped.append(Skipped(str(path), str(exc).removeprefix(f"{path}: ")))
             continue
-        points.append(StartingPoint(path, payload["model"]["use"], payload["dataset"],
-                                    payload["resolution"], payload["step"]))
+        points.append(StartingPoint(path, payload["model"]["use"], payload.get("dataset", "?"),
+                                    payload["resolution"], payload.get("step", 0)))
     return points, skipped

@@ -1,6 +1,7 @@
 """The training loop: snapshots of fixed samples, metrics, atomic checkpoints, resume, rollback."""
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -19,10 +20,10 @@ import torch
 from torch import nn
 
 import artgan
-from artgan import checkpoint, distributed, precision, progress
+from artgan import checkpoint, distributed, folder_lock, precision, progress
 from artgan.dataset import Dataset
 from artgan.errors import ArtganError
-from artgan.files import atomic_path, write_text_atomic
+from artgan.files import append_line, write_bytes_atomic, write_text_atomic
 from artgan.images import grid, to_uint8
 from artgan.kinds import Context, Model
 from artgan.plugins import hooks
@@ -46,6 +47,7 @@ class Run:
     seconds: float = 0.0  # training time so far, across resumes
     fixed_z: torch.Tensor | None = None  # latents of the snapshot grid, (grid * grid, z_dim)
     interrupted: bool = field(default=False, repr=False)
+    stopped_by: int = field(default=0, repr=False)  # the signal that stopped it early (SIGINT, SIGTERM) or 0
 
     @property
     def checkpoints(self) -> Path:
@@ -146,13 +148,50 @@ def run_folder(recipe: Recipe, root: Path) -> Path:
     return Path(root) / "runs" / recipe.name
 
 
-def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) -> Run:
-    """Train ``recipe``'s model on ``dataset`` in runs/NAME/; returns the finished run."""
+def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
+    """Raise the ArtganError training would raise for ``recipe`` at its start (a run that exists,
+    a missing device, a resolution the model cannot train at), before any work such as building
+    the dataset. Cheap: the model is built on the "meta" device, which holds no numbers."""
+    existing = _refuse_existing(recipe, root, resume)
+    if existing:
+        _resumable(existing, recipe, lazy=True)
+    try:
+        pick_device(recipe.train.device)
+    except ArtganError as exc:
+        raise ArtganError(f"{recipe.path}: {exc}") from None
+    with recipe.blame(recipe.model):
+        try:
+            recipe.model.build(Context(resolution=recipe.resolution, seed=recipe.seed, device="meta"))
+        except ArtganError:
+            raise
+        except Exception:  # a model that cannot be built without real tensors: training builds it
+            pass
+
+
+def _refuse_existing(recipe: Recipe, root: Path, resume: bool) -> list[Path]:
+    """The run's checkpoints; an ArtganError if there are some and ``resume`` is off."""
     folder = run_folder(recipe, root)
     existing = checkpoint.list_checkpoints(folder / "checkpoints")
     if existing and not resume:
         raise ArtganError(f"{folder}: a run with this name exists; pass --resume to continue it, "
                           f"or --set name=... for a new one")
+    return existing
+
+
+def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) -> Run:
+    """Train ``recipe``'s model on ``dataset`` in runs/NAME/, which this process holds (rank 0
+    of a torchrun job holds it for all) while it trains; returns the finished run."""
+    folder = run_folder(recipe, root)
+    if not distributed.is_main():
+        return _train(recipe, dataset, root, resume)
+    with folder_lock.hold(folder, then="--resume (or --set name=... for a new run)"):
+        folder_lock.remove_dead_temporaries(folder)
+        return _train(recipe, dataset, root, resume)
+
+
+def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
+    folder = run_folder(recipe, root)
+    existing = _refuse_existing(recipe, root, resume)
     distributed.barrier()  # every process has looked before rank 0 writes the first checkpoint
     device = pick_device(recipe.train.device)
     chosen = precision.choose(recipe.train.precision, device)
@@ -170,7 +209,7 @@ def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) ->
     sampler = BatchSampler(dataset.images, recipe.train.batch_size, recipe.seed, device, channels_last,
                            part=(distributed.rank(), distributed.world_size()))
     if resume and existing:
-        _restore(run, sampler, checkpoint.load(existing[-1]))
+        _resume(run, sampler, existing)
     elif recipe.train.init_from is not None:
         _start_from(run, recipe.train.init_from)
     with recipe.blame(recipe.model):
@@ -223,7 +262,7 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
     options = run.recipe.train
     retries = 0
     window: list[dict[str, float]] = []
-    with _stop_on_ctrl_c(run), progress.task("train", options.steps, run.step, options.log_every) as bar:
+    with _stop_on_signals(run), progress.task("train", options.steps, run.step, options.log_every) as bar:
         started = time.perf_counter() - run.seconds
         while run.step < options.steps and not _stopping(run):
             tick = time.perf_counter()
@@ -269,33 +308,44 @@ def ramp_learning_rates(model: Model, step: int, options: TrainOptions) -> None:
             group["lr"] = group.setdefault("initial_lr", group["lr"]) * scale
 
 
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what timeout, Slurm, Kubernetes and systemd send
+
+
 def _stopping(run: Run) -> bool:
-    """Whether Ctrl-C reached any process: then all of them stop after the same step."""
-    run.interrupted = distributed.any_all(run.interrupted)
+    """Whether Ctrl-C or SIGTERM reached any process: then all of them stop after the same step,
+    and agree on the signal (SIGTERM over SIGINT: the job is being ended). Code that sets
+    ``run.interrupted`` (a hook, a benchmark) stops the run as Ctrl-C does."""
+    if run.interrupted and not run.stopped_by:
+        run.stopped_by = signal.SIGINT
+    term, ctrl_c = distributed.sum_all([float(run.stopped_by == signal.SIGTERM),
+                                        float(run.stopped_by == signal.SIGINT)])
+    run.stopped_by = signal.SIGTERM if term else signal.SIGINT if ctrl_c else 0
+    run.interrupted = bool(run.stopped_by)
     return run.interrupted
 
 
-class _stop_on_ctrl_c:
-    """The first Ctrl-C asks the loop to stop after the current step (it then saves a checkpoint);
-    a second one interrupts at once."""
+class _stop_on_signals:
+    """The first Ctrl-C or SIGTERM asks the loop to stop after the current step (it then saves a
+    checkpoint); a second one acts at once, as it would without this."""
 
     def __init__(self, run: Run):
         self.run = run
+        self.previous: dict[int, Any] = {}
 
     def __enter__(self):
-        self.previous = signal.getsignal(signal.SIGINT)
         try:
-            signal.signal(signal.SIGINT, self._ask)
-        except ValueError:  # not the main thread: leave Ctrl-C alone
-            self.previous = None
+            for number in STOP_SIGNALS:
+                self.previous[number] = signal.signal(number, self._ask)
+        except ValueError:  # not the main thread: leave the signals alone
+            pass
 
     def _ask(self, signum, frame):
-        self.run.interrupted = True
-        signal.signal(signal.SIGINT, self.previous)
+        self.run.stopped_by = self.run.stopped_by or signum
+        signal.signal(signum, self.previous[signum])
 
     def __exit__(self, *exc):
-        if self.previous is not None:
-            signal.signal(signal.SIGINT, self.previous)
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
 
 
 def _roll_back(run: Run, sampler: BatchSampler, losses: dict[str, float], attempt: int) -> None:
@@ -317,8 +367,9 @@ def _snapshot(run: Run) -> None:
     if not distributed.is_main():
         return
     images = to_uint8(run.model.sample(run.fixed_z.to(run.device)))
-    with atomic_path(run.snapshots / f"step-{run.step:07d}.png") as tmp:
-        grid(images, columns=run.recipe.train.grid).save(tmp, format="PNG")
+    png = io.BytesIO()  # encoded first, so that a full disk is told the size needed
+    grid(images, columns=run.recipe.train.grid).save(png, format="PNG")
+    write_bytes_atomic(run.snapshots / f"step-{run.step:07d}.png", png.getbuffer())
     _announce("on_snapshot", run=run, step=run.step, images=images)
 
 
@@ -365,6 +416,63 @@ def _restore(run: Run, sampler: BatchSampler, payload: dict[str, Any]) -> None:
         torch.cuda.set_rng_state(state["cuda"], run.device)
 
 
+def _resume(run: Run, sampler: BatchSampler, existing: list[Path]) -> None:
+    """Continue from the newest of the run's checkpoints ``existing``."""
+    newest = existing[-1]
+    payload = _resumable(existing, run.recipe)
+    try:
+        _restore(run, sampler, payload)
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # same options, other weights
+        raise ArtganError(f"{newest}: --resume: the checkpoint's weights do not fit this model "
+                          f"({str(exc).splitlines()[0]}); {_older_checkpoint(existing[:-1], newest)}") from None
+
+
+def _resumable(existing: list[Path], recipe: Recipe, lazy: bool = False) -> dict[str, Any]:
+    """The newest of the run's checkpoints ``existing``, read; one that cannot be read, or whose
+    model is not ``recipe``'s, is an ArtganError that says what to do."""
+    newest = existing[-1]
+    try:
+        payload = checkpoint.load(newest, lazy=lazy, resumable=True)
+    except ArtganError as exc:
+        raise ArtganError(f"{exc}; {_older_checkpoint(existing[:-1], newest)}") from None
+    differ = _differences(payload, recipe)
+    if differ:
+        sets = " ".join(f"--set {key}={value}" for key, value in differ["sets"])
+        raise ArtganError(f"{newest}: --resume: this checkpoint's model is not the recipe's "
+                          f"({', '.join(differ['lines'])}); resume with its options ({sets}), "
+                          f"or give the new run a name (--set name=...)")
+    return payload
+
+
+def _older_checkpoint(older: list[Path], newest: Path) -> str:
+    """What to do when the newest checkpoint cannot be used: name the newest older one that
+    reads, and the files to move out of the way."""
+    unusable = [newest]
+    for path in reversed(older):
+        try:
+            checkpoint.load(path, lazy=True, resumable=True)
+        except ArtganError:
+            unusable.append(path)
+            continue
+        return (f"the older {path.name} reads fine: move {', '.join(p.name for p in reversed(unusable))} "
+                f"out of {newest.parent}, then --resume again to continue from it")
+    return "no older checkpoint reads either; start a new run (--set name=...)"
+
+
+def _differences(payload: dict[str, Any], recipe: Recipe) -> dict[str, list]:
+    """How a checkpoint's model differs from ``recipe``'s: readable lines, and the --set values
+    that would make the recipe match it (empty when nothing differs)."""
+    theirs = {**payload["model"], "resolution": payload["resolution"]}
+    ours = {**recipe.model.as_table(), "resolution": recipe.resolution}
+    keys = [key for key in sorted(theirs.keys() | ours.keys()) if theirs.get(key) != ours.get(key)]
+    if not keys:
+        return {}
+    lines = [f"{key} {theirs.get(key, '(unset)')} -> {ours.get(key, '(unset)')}" for key in keys]
+    sets = [("resolution" if key == "resolution" else f"model.{key}", json.dumps(theirs[key]))
+            for key in keys if key in theirs]
+    return {"lines": lines, "sets": sets}
+
+
 def _start_from(run: Run, path: Path) -> None:
     """Load the weights of a checkpoint of the same model kind and resolution into a fresh run
     (a "starting point"); the optimisers and the step count start afresh."""
@@ -381,10 +489,9 @@ def _start_from(run: Run, path: Path) -> None:
         run.model.init_from(payload["state"])
     except ArtganError as exc:
         raise ArtganError(f"{where}: {exc}") from None
-    except (RuntimeError, KeyError) as exc:  # load_state_dict: layers of other shapes, or other layers
-        differ = [f"{key} {theirs.get(key, '(unset)')} -> {ours.get(key, '(unset)')}"
-                  for key in sorted(theirs.keys() | ours.keys()) if theirs.get(key) != ours.get(key)]
-        because = f"options that differ: {', '.join(differ)}" if differ else str(exc).splitlines()[0]
+    except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # layers of other shapes, or other layers
+        differ = _differences(payload, run.recipe)
+        because = f"options that differ: {', '.join(differ['lines'])}" if differ else str(exc).splitlines()[0]
         raise ArtganError(f"{where}: the weights in {path} do not fit this model ({because}); "
                           "use the checkpoint's model options") from None
 
@@ -402,20 +509,26 @@ def _log_metrics(run: Run, window: list[dict[str, float]]) -> None:
 
 
 def _append_metrics(run: Run, row: dict[str, Any]) -> None:
-    if not distributed.is_main():
-        return
-    with open(run.dir / "metrics.jsonl", "a", encoding="utf-8") as out:
-        out.write(json.dumps(row) + "\n")
+    if distributed.is_main():
+        append_line(run.dir / "metrics.jsonl", json.dumps(row))
 
 
 def _trim_metrics(run: Run) -> None:
-    """On resume, forget metrics logged after the checkpoint the run continues from."""
+    """On resume, forget metrics logged after the checkpoint the run continues from, and a line
+    cut short by a process killed while writing it."""
     path = run.dir / "metrics.jsonl"
     if not path.exists():
         return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line)["step"] <= run.step]
+    rows = (_json_or_none(line) for line in path.read_text(encoding="utf-8").splitlines())
+    kept = [json.dumps(row) for row in rows if isinstance(row, dict) and row.get("step", 0) <= run.step]
     write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+
+def _json_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
 
 
 def _write_lock(run: Run, dataset: Dataset) -> None:

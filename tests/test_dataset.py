@@ -43,11 +43,11 @@ def index_of(item) -> int:
 
 
 class Flaky(artgan.Preprocessor):
-    """Fails on every third shape."""
+    """Cannot use every third shape (a declared bad input: a skip)."""
 
     def process(self, item):
         if index_of(item) % 3 == 0:
-            raise ValueError(f"cannot handle {item.origin}")
+            raise artgan.BadInput(f"cannot handle {item.origin}")
         return [item]
 
 
@@ -249,7 +249,7 @@ def test_empty_result_is_an_error(tmp_path, register_plugin):
 def test_empty_result_with_skips_gives_the_reasons(tmp_path, register_plugin):
     class AllFail(artgan.Preprocessor):
         def process(self, item):
-            raise ValueError("always broken")
+            raise artgan.BadInput("always broken")
 
     register_plugin(plugin("register_preprocessors", "test-all-fail", AllFail), name="test-all-fail-plugin")
     with pytest.raises(artgan.ArtganError, match="always broken"):

@@ -32,12 +32,12 @@ def plugin(hook_name, name, cls):
 
 
 class Flaky(artgan.Preprocessor):
-    """Fails on every third shape; leaves an unpicklable lambda on every fourth."""
+    """Cannot use every third shape (a declared bad input); leaves an unpicklable lambda on every fourth."""
 
     def process(self, item):
         index = int(item.origin.rsplit("#", 1)[1])
         if index % 3 == 0:
-            raise ValueError(f"cannot handle {item.origin}")
+            raise artgan.BadInput(f"cannot handle {item.origin}")
         return [item.derive(item.image, hook=(lambda: None) if index % 4 == 0 else None)]
 
 
@@ -76,7 +76,7 @@ def test_failures_in_workers_skip_only_their_items(tmp_path, register_plugin):
     reasons = {s.origin: s.reason for s in report.skipped}
     assert sorted(reasons, key=lambda o: int(o.split("#")[1])) == [
         f"shapes#{i}" for i in (0, 3, 4, 6, 8, 9)]
-    assert reasons["shapes#3"] == "preprocess[0] (test-pool-flaky) failed: cannot handle shapes#3"
+    assert reasons["shapes#3"] == "preprocess[0] (test-pool-flaky): cannot handle shapes#3"
     assert reasons["shapes#4"].startswith("failed in a worker process:")  # the lambda cannot be pickled
     assert [m["origin"] for m in report.dataset.manifest()] == [
         f"shapes#{i}" for i in (1, 2, 5, 7, 10, 11)]

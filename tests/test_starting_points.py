@@ -137,7 +137,7 @@ def test_starting_points_lists_runs_and_the_library(tmp_path, monkeypatch):
         ["dcgan", "square", "32", "2", "runs/square/checkpoints/step-0000002.pt"],
         ["dcgan", "square", "32", "2", f"{library}/black-square.pt"],
     ]
-    assert f"skipped {library}/broken.pt: not a readable checkpoint" in result.stderr
+    assert f"skipped {library}/broken.pt: not a checkpoint" in result.stderr
 
 
 def test_starting_points_in_chosen_folders_and_missing_ones(tmp_path, monkeypatch):

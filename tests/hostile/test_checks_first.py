@@ -1,0 +1,56 @@
+"""Issue 21, item 16: what can be checked before the dataset is built is checked first (the
+model at the recipe's resolution, the device, an existing run, a sweep's runs); item 13: an
+--out folder that cannot be written is one line naming it, exit 2."""
+from __future__ import annotations
+
+import pytest
+import torch
+from hostile_helpers import invoke, one_line
+
+
+def test_a_resolution_the_model_cannot_train_at_stops_before_the_dataset(tiny, tmp_path):
+    result = invoke("run", tiny, "--out", tmp_path, "--set", "resolution=33")
+    assert result.exit_code == 2, result.output
+    assert "resolution 33 must be a power of two" in one_line(result.stderr)
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_a_missing_device_stops_before_the_dataset(tiny, tmp_path):
+    result = invoke("run", tiny, "--out", tmp_path, "--set", "train.device=cuda")
+    assert result.exit_code == 2, result.output
+    assert one_line(result.stderr) == (f"error: {tiny}: train.device: cuda is not available on this machine; "
+                                       "use auto or cpu")
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_existing_run_without_resume_stops_before_the_dataset(tiny, tmp_path):
+    assert invoke("run", tiny, "--out", tmp_path).exit_code == 0
+    result = invoke("run", tiny, "--out", tmp_path, "--set", "source.0.count=9")
+    assert result.exit_code == 2, result.output
+    assert "a run with this name exists; pass --resume" in one_line(result.stderr)
+    assert result.stdout == ""
+    assert '"count": 8' in (tmp_path / "data" / "tiny" / "dataset.json").read_text()
+
+
+def test_every_run_of_a_sweep_is_checked_before_the_first_builds(tiny, tmp_path):
+    tiny.write_text(tiny.read_text() + '\n[sweep]\n"model.d_width" = [8, 8]\nresolution = [32, 48]\n')
+    result = invoke("run", tiny, "--out", tmp_path)
+    assert result.exit_code == 2, result.output
+    assert "resolution 48 must be a power of two" in one_line(result.stderr)
+    assert not (tmp_path / "data").exists() and not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("command", ["run", "dataset", "train", "sample"])
+def test_an_out_folder_that_cannot_be_written_is_one_line(tiny, tmp_path, command):
+    args = [tmp_path / "none.pt"] if command == "sample" else [tiny]
+    result = invoke(command, *args, "--out", "/proc/artgan-out")
+    assert result.exit_code == 2, result.output
+    assert one_line(result.stderr).startswith("error: /proc/artgan-out: cannot create the folder")
+
+
+def test_an_out_path_that_is_a_file_is_one_line(tiny, tmp_path):
+    (tmp_path / "a-file").write_text("")
+    result = invoke("run", tiny, "--out", tmp_path / "a-file" / "out")
+    assert result.exit_code == 2, result.output
+    assert "a-file is a file, not a folder" in one_line(result.stderr)

@@ -1,0 +1,89 @@
+"""Issue 21, item 3: SIGTERM (what timeout, Slurm, Kubernetes and systemd send) stops training as
+Ctrl-C does: after the current step, with a checkpoint, exit status 143 and a hint to resume;
+under torchrun every process stops after the same step."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hostile_helpers import ENV, artgan_process, wait_for
+
+from artgan import checkpoint
+
+LONG = ["--set", "train.steps=100000", "--set", "train.checkpoint_every=50000", "--set", "train.snapshot_every=2"]
+
+
+def newest_step(run: Path) -> int:
+    return checkpoint.load(checkpoint.list_checkpoints(run / "checkpoints")[-1])["step"]
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_143(tiny, tmp_path):
+    snapshots = tmp_path / "runs" / "tiny" / "snapshots"
+    process = artgan_process("run", tiny, "--out", tmp_path, *LONG, cwd=tmp_path)
+    wait_for(lambda: (snapshots / "step-0000002.png").exists(), process)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 143, out + err
+    assert "stopped (SIGTERM)" in out and "continue with --resume" in out
+    assert newest_step(tmp_path / "runs" / "tiny") >= 2  # not only the checkpoint of step 0
+    assert not list((tmp_path / "runs").rglob("*.tmp"))
+
+
+def test_sigterm_while_the_dataset_builds_ends_with_143_and_leaves_nothing(tiny, tmp_path):
+    staging = tmp_path / "data" / ".tiny.building"
+    process = artgan_process("dataset", tiny, "--out", tmp_path, "--set", "source.0.count=1000000", cwd=tmp_path)
+    wait_for(lambda: len(list((staging / "images").glob("*.png"))) > 5, process)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 143, out + err
+    assert not staging.exists() and not (tmp_path / "data" / "tiny").exists()
+
+
+def rank_processes(parent: int) -> dict[int, int]:
+    """{rank: pid} of the worker processes torchrun (``parent``) started, read from /proc."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            environ = dict(item.split("=", 1) for item in (entry / "environ").read_text().split("\0") if "=" in item)
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if "RANK" in environ and environ.get("TORCHELASTIC_RUN_ID") and _ancestor(entry, parent):
+            found[int(environ["RANK"])] = int(entry.name)
+    return found
+
+
+def _ancestor(entry: Path, parent: int) -> bool:
+    pid = int(entry.name)
+    while pid > 1:
+        try:
+            pid = int((Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except OSError:
+            return False
+        if pid == parent:
+            return True
+    return False
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="finds the worker processes in /proc")
+def test_sigterm_to_one_torchrun_process_stops_every_process_after_the_same_step(tiny, tmp_path):
+    snapshots = tmp_path / "runs" / "tiny" / "snapshots"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "-m", "artgan", "--quiet", "run", str(tiny), "--out", str(tmp_path), *LONG]
+    process = subprocess.Popen(command, cwd=tmp_path, env={**ENV, "PYTHONFAULTHANDLER": "1"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    wait_for(lambda: (snapshots / "step-0000002.png").exists(), process)
+    ranks = rank_processes(process.pid)
+    assert sorted(ranks) == [0, 1]
+    os.kill(ranks[1], signal.SIGTERM)  # only the second process: it must tell the first
+    out, err = process.communicate(timeout=240)
+    assert "stopped (SIGTERM)" in out, out + err
+    assert "exitcode  : 143" in err or process.returncode == 143, out + err
+    payload = checkpoint.load(checkpoint.list_checkpoints(tmp_path / "runs" / "tiny" / "checkpoints")[-1])
+    assert payload["step"] >= 2 and len(payload["trainer"]["rng"]) == 2  # both processes' state, one step
