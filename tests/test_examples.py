@@ -330,7 +330,8 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 def test_web_faces_runs_end_to_end_against_a_local_search(image_search, tmp_path):
     runs = run("web-faces", tmp_path, "--set", "source.0.query=Ada Lovelace", "--set", "workers=1",
-               "--set", "source.0.provider=json", "--set", f"source.0.endpoint={image_search}/search.json?q={{query}}",
+               "--set", "source.0.provider=json", "--set", "source.0.allow_local=true",
+               "--set", f"source.0.endpoint={image_search}/search.json?q={{query}}",
                "--set", 'source.0.json_fields={creator = "by", license = "lic"}', "--set", "render.1.seconds=1")
     folder = runs / "web-faces"
     assert {"timelapse.mp4", "interpolation.mp4", "CREDITS.md"} <= {p.name for p in folder.iterdir()}
