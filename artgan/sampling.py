@@ -47,7 +47,9 @@ def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
     """uint8 images (b, H, W, 3) for latents ``z``, one batch at a time."""
     device = model.context.device
     for start in range(0, len(z), batch_size):
-        yield to_uint8(model.sample(z[start:start + batch_size].to(device), truncation=truncation))
+        with torch.inference_mode():  # no autograd bookkeeping, whatever the model's sample() does
+            images = to_uint8(model.sample(z[start:start + batch_size].to(device), truncation=truncation))
+        yield images  # outside the mode, which would otherwise hold in the caller's code too
 
 
 def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0,

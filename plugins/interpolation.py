@@ -15,9 +15,17 @@ from artgan.images import grid
 from artgan.kinds import Model
 
 DEFAULT_FRAMES = 60  # per transition, when neither frames nor seconds is given
+FILM_SIZE = 512  # pixels: a size people watch on a screen, not a 32 px model's thumbnail
 
 
 class InterpolationOptions(film.FilmOptions):
+    size: int = Field(FILM_SIZE, ge=16, le=8192,
+                      description=f"side of the film in pixels ({FILM_SIZE} by default, whatever the model's "
+                                  f"resolution): the picture of all grid x grid walks is scaled to it; "
+                                  f"for a small model, grid 2 to 4 fills it with walks instead of a few "
+                                  f"big pixels")
+    smooth: bool = Field(True, description="scale smoothly (Lanczos); no: show the model's pixels as crisp "
+                                           "blocks (nearest neighbour)")
     mode: Literal["slerp", "lerp", "noise-loop"] = Field(
         "slerp", description="slerp or lerp: from keyframe to keyframe along an arc or a straight line; "
                              "noise-loop: a smooth closed random curve")
@@ -62,10 +70,11 @@ class Interpolation(artgan.Renderer):
         out = o.out or folder / "interpolation.mp4"
         walk = Walk.build(model, o)
         return film.write_film(self.frames(model, walk), out, o.fps, gif=o.gif, hold=o.hold_frames,
-                               total=walk.length, label="interpolation")
+                               total=walk.length, label="interpolation", size=o.size, smooth=o.smooth)
 
     def frames(self, model: Model, walk: Walk) -> Iterator[np.ndarray]:
-        """Every frame, generated ``batch_size`` samples at a time."""
+        """Every frame at the model's resolution (the film writer scales them), generated
+        ``batch_size`` samples at a time."""
         o = self.options
         walks = o.grid * o.grid
         step = max(1, o.batch_size // walks)
@@ -74,8 +83,7 @@ class Interpolation(artgan.Renderer):
             z = walk.latents(times).reshape(-1, model.z_dim)  # (frames * walks, z_dim), frame-major
             [images] = sampling.generate(model, z, o.truncation, batch_size=len(z))
             for frame in range(len(times)):
-                picture = grid(images[frame * walks:(frame + 1) * walks], columns=o.grid)
-                yield np.asarray(film.fit(picture, o.size, o.smooth))
+                yield np.asarray(grid(images[frame * walks:(frame + 1) * walks], columns=o.grid))
 
 
 class Walk:

@@ -46,6 +46,9 @@ def test_help_shows_each_option_with_its_help_and_default():
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
     assert "--strip-count" in text and "(default: 10)" in text and "--no-caption" in text
+    words = invoke("render", "interpolation", "--help").stdout.split()
+    interpolation = " ".join(word for word in words if word != "│")  # the table's wrapped lines, joined
+    assert "side of the film in pixels (512 by default" in interpolation and "(default: 512)" in interpolation
 
 
 def test_timelapse_from_the_command_line(tmp_path):
