@@ -54,9 +54,11 @@ def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
     """uint8 images (b, H, W, 3) for latents ``z``, one batch at a time."""
     device = model.context.device
     for start in range(0, len(z), batch_size):
-        with torch.inference_mode():  # no autograd bookkeeping, whatever the model's sample() does
+        # No autograd bookkeeping, whatever the model's sample() does (no_grad, not inference_mode:
+        # what a model caches while sampling must stay usable in training).
+        with torch.no_grad():
             images = to_uint8(model.sample(z[start:start + batch_size].to(device), truncation=truncation))
-        yield images  # outside the mode, which would otherwise hold in the caller's code too
+        yield images  # outside no_grad, which would otherwise hold in the caller's code too
 
 
 def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0,
