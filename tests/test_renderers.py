@@ -3,13 +3,12 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from importlib import resources
 
 import numpy as np
 import pytest
 import torch
-from films import Projection, distance, fake_run, projection_checkpoint, read_film, tiny_recipe, tiny_run
+from films import Projection, distance, fake_run, projection_plugin, read_film, tiny_recipe, tiny_run
 from PIL import Image
 
 import artgan
@@ -45,11 +44,7 @@ def fake(tmp_path):
 @pytest.fixture
 def projection(register_plugin, tmp_path):
     """A checkpoint of a model with vivid output, so frames differ visibly after compression."""
-    module = types.ModuleType("test_projection_model")
-    module.register_models = artgan.hookimpl(lambda register: register("projection", Projection))
-    register_plugin(module, "test-projection-model")
-    Projection.batches = []
-    return projection_checkpoint(tmp_path / "projection.pt")
+    return projection_plugin(register_plugin, tmp_path, "test-projection-model")
 
 
 def keyframe(checkpoint_path, seed: int, walks: int = 1) -> np.ndarray:

@@ -1,11 +1,9 @@
 """`artgan sample`'s writer: batches generated while a pool writes the PNG files, in order."""
 from __future__ import annotations
 
-import types
-
 import numpy as np
 import pytest
-from films import Projection, projection_checkpoint
+from films import Projection, projection_plugin
 from PIL import Image
 
 import artgan
@@ -14,11 +12,8 @@ from artgan import checkpoint, sampling
 
 @pytest.fixture
 def projection(register_plugin, tmp_path):
-    module = types.ModuleType("test_projection_model_sampling")
-    module.register_models = artgan.hookimpl(lambda register: register("projection", Projection))
-    register_plugin(module, "test-projection-model-sampling")
-    Projection.batches = []
-    return projection_checkpoint(tmp_path / "projection.pt")
+    """A checkpoint of a model with vivid output, so frames differ visibly after compression."""
+    return projection_plugin(register_plugin, tmp_path, "test-projection-model-sampling")
 
 
 def test_every_sample_lands_in_its_own_file_in_order_across_batches(projection, tmp_path):
