@@ -9,7 +9,7 @@ other work hits both alike; each line prints frames/s, CPU seconds (this process
 the ratio render / encode alone of that repeat. Then `artgan sample` against generation alone.
 
     python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 120] [--sizes 512,1024]
-        [--repeats 2] [--renderers interpolation,timelapse,compare] [--samples 2000]
+        [--repeats 2] [--renderers interpolation,timelapse,compare] [--formats mp4,mp4+gif] [--samples 2000]
 """
 from __future__ import annotations
 
@@ -142,6 +142,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="512,1024", help="film sizes in pixels, comma-separated")
     parser.add_argument("--repeats", type=int, default=2, help="render / encode-alone pairs per film")
     parser.add_argument("--renderers", default="interpolation,timelapse,compare")
+    parser.add_argument("--formats", default="mp4,mp4+gif", help="mp4 alone and/or mp4 with a GIF beside it")
     parser.add_argument("--samples", type=int, default=2000, help="images for the sample benchmark (0: skip)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="render-speed-"))
@@ -163,7 +164,7 @@ def main() -> None:
     targets = {"interpolation": path, "timelapse": runs[0], "compare": runs[0]}
     for size in map(int, args.sizes.split(",")):
         for name in args.renderers.split(","):
-            for gif in (False, True):
+            for gif in [kind == "mp4+gif" for kind in args.formats.split(",")]:
                 film_speed(name, targets[name], runs, size, args.frames, gif, args.repeats, work)
     if args.samples:
         sample_speed(path, args.samples, args.repeats, work)
