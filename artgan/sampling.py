@@ -1,6 +1,9 @@
 """Images from a trained model: batched generation from seeds, and finding checkpoints."""
 from __future__ import annotations
 
+import os
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterator
 
@@ -8,12 +11,16 @@ import numpy as np
 import torch
 from PIL import Image
 
-from artgan import checkpoint
+from artgan import checkpoint, progress
 from artgan.errors import ArtganError
 from artgan.files import atomic_path, ensure_writable_folder
 from artgan.images import to_uint8
 from artgan.kinds import Model
 from artgan.training import pick_device
+
+# Threads writing sample files: the cores for PNG compression, and more, because a file's fsync
+# waits for the disk without using a core.
+WRITERS = min(32, 2 * (os.cpu_count() or 1) + 2)
 
 
 def resolve_checkpoint(target: str | Path) -> Path:
@@ -51,19 +58,38 @@ def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
     """uint8 images (b, H, W, 3) for latents ``z``, one batch at a time."""
     device = model.context.device
     for start in range(0, len(z), batch_size):
-        yield to_uint8(model.sample(z[start:start + batch_size].to(device), truncation=truncation))
+        # No autograd bookkeeping, whatever the model's sample() does (no_grad, not inference_mode:
+        # what a model caches while sampling must stay usable in training).
+        with torch.no_grad():
+            images = to_uint8(model.sample(z[start:start + batch_size].to(device), truncation=truncation))
+        yield images  # outside no_grad, which would otherwise hold in the caller's code too
 
 
 def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0,
-                  truncation: float = 1.0, device: str = "auto") -> list[Path]:
-    """Write ``count`` PNG samples of a checkpoint (or a run's newest one) into folder ``out``."""
+                  truncation: float = 1.0, device: str = "auto", batch_size: int = 64) -> list[Path]:
+    """Write ``count`` PNG samples of a checkpoint (or a run's newest one) into folder ``out``.
+
+    The model generates batch after batch while a pool of threads encodes and writes the files
+    of the previous ones (PNG compression and fsync release the GIL), so the model sets the pace.
+    """
     out = ensure_writable_folder(out)
     model, _ = load_model(target, pick_device(device))
-    paths = []
-    for batch in generate(model, latents(model, count, seed), truncation):
-        for image in batch:
-            path = out / f"sample-{seed:04d}-{len(paths):05d}.png"
-            with atomic_path(path) as tmp:
-                Image.fromarray(image).save(tmp, format="PNG")
-            paths.append(path)
+    paths = [out / f"sample-{seed:04d}-{index:05d}.png" for index in range(count)]
+    writing: deque[Future] = deque()
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="png") as pool, progress.task("sample", count) as bar:
+        batches = generate(model, latents(model, count, seed), truncation, batch_size)
+        for start, batch in zip(range(0, count, batch_size), batches):
+            writing.extend(pool.submit(_write_png, image, path)
+                           for image, path in zip(batch, paths[start:start + batch_size]))
+            while len(writing) > 2 * batch_size:  # at most two batches wait: memory stays flat
+                writing.popleft().result()
+                bar.advance(1)
+        for done in writing:
+            done.result()
+            bar.advance(1)
     return paths
+
+
+def _write_png(image: np.ndarray, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        Image.fromarray(image).save(tmp, format="PNG")

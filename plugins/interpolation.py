@@ -7,6 +7,7 @@ from typing import Iterator, Literal
 
 import numpy as np
 import torch
+from PIL import Image
 from pydantic import Field, model_validator
 
 import artgan
@@ -16,9 +17,17 @@ from artgan.images import grid
 from artgan.kinds import Model
 
 DEFAULT_FRAMES = 60  # per transition, when neither frames nor seconds is given
+FILM_SIZE = 512  # pixels: a size people watch on a screen, not a 32 px model's thumbnail
 
 
 class InterpolationOptions(film.FilmOptions):
+    size: int = Field(FILM_SIZE, ge=16, le=8192,
+                      description=f"side of the film in pixels ({FILM_SIZE} by default, whatever the model's "
+                                  f"resolution): the picture of all grid x grid walks is scaled to it; "
+                                  f"for a small model, grid 2 to 4 fills it with walks instead of a few "
+                                  f"big pixels")
+    smooth: bool = Field(True, description="scale smoothly (Lanczos); no: show the model's pixels as crisp "
+                                           "blocks (nearest neighbour)")
     mode: Literal["slerp", "lerp", "noise-loop"] = Field(
         "slerp", description="slerp or lerp: from keyframe to keyframe along an arc or a straight line; "
                              "noise-loop: a smooth closed random curve")
@@ -62,12 +71,17 @@ class Interpolation(artgan.Renderer):
         model, folder = sampling.load_model(target, self.context.device)
         out = o.out or folder / "interpolation.mp4"
         walk = Walk.build(model, o)
-        frames = with_end_card(self.frames(model, walk), [folder], o)
+        if o.end_card:  # the card is drawn at the film's size, so the frames are scaled first
+            scaled = (np.asarray(film.fit(Image.fromarray(f), o.size, o.smooth)) for f in self.frames(model, walk))
+            frames, size = with_end_card(scaled, [folder], o), None
+        else:
+            frames, size = self.frames(model, walk), o.size
         return film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
-                               total=walk.length, label="interpolation")
+                               total=walk.length, label="interpolation", size=size, smooth=o.smooth)
 
     def frames(self, model: Model, walk: Walk) -> Iterator[np.ndarray]:
-        """Every frame, generated ``batch_size`` samples at a time."""
+        """Every frame at the model's resolution (the film writer scales them), generated
+        ``batch_size`` samples at a time."""
         o = self.options
         walks = o.grid * o.grid
         step = max(1, o.batch_size // walks)
@@ -76,8 +90,7 @@ class Interpolation(artgan.Renderer):
             z = walk.latents(times).reshape(-1, model.z_dim)  # (frames * walks, z_dim), frame-major
             [images] = sampling.generate(model, z, o.truncation, batch_size=len(z))
             for frame in range(len(times)):
-                picture = grid(images[frame * walks:(frame + 1) * walks], columns=o.grid)
-                yield np.asarray(film.fit(picture, o.size, o.smooth))
+                yield np.asarray(grid(images[frame * walks:(frame + 1) * walks], columns=o.grid))
 
 
 class Walk:

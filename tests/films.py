@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import types
 from pathlib import Path
 
 import imageio_ffmpeg
@@ -92,6 +93,16 @@ class Projection(artgan.Model):
 
     def load_state_dict(self, state):
         pass
+
+
+def projection_plugin(register_plugin, folder: Path, name: str) -> Path:
+    """Register :class:`Projection` as model "projection" (through the ``register_plugin``
+    fixture, under plugin ``name``); returns a checkpoint of it in ``folder``."""
+    module = types.ModuleType(name.replace("-", "_"))
+    module.register_models = artgan.hookimpl(lambda register: register("projection", Projection))
+    register_plugin(module, name)
+    Projection.batches = []
+    return projection_checkpoint(folder / "projection.pt")
 
 
 def projection_checkpoint(path: Path, resolution: int = 16) -> Path:

@@ -1,7 +1,10 @@
 """The shared film writer: H.264 mp4 read back with ffmpeg, looping GIFs, atomic writes, framing."""
 from __future__ import annotations
 
+import os
+import signal
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -99,7 +102,9 @@ def test_frames_are_streamed_to_the_encoder_not_collected(tmp_path):
             yield frame
 
     film.write_film(frames(), tmp_path / "long.mp4", fps=30)
-    assert most <= 4  # a few frames in flight, however long the film
+    # however long the film: the queued frames, the one being written into ffmpeg's pipe, the one
+    # just sent and the one being made
+    assert most <= film.QUEUED + 3
 
 
 def test_frames_of_another_size_are_refused(tmp_path):
@@ -126,3 +131,33 @@ def test_caption_adds_an_even_bar_with_text_and_leaves_the_picture_alone():
     assert bar % 2 == 0 and bar > 0 and above.shape == below.shape
     assert (below[:40] == [0, 90, 0]).all() and (above[bar:] == [0, 90, 0]).all()
     assert below[40:].max() > 150  # light text on the black bar
+
+
+def _kill_my_encoders() -> int:
+    """SIGKILL this process's ffmpeg children (found in /proc); returns how many."""
+    killed = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            pid, comm, _, ppid = stat.read_text().split()[:4]
+        except OSError:
+            continue
+        if int(ppid) == os.getpid() and "ffmpeg" in comm:
+            os.kill(int(pid), signal.SIGKILL)
+            killed += 1
+    return killed
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds ffmpeg through /proc")
+def test_an_encoder_killed_midway_is_an_error_not_a_hang_and_leaves_nothing(tmp_path):
+    killed = []
+
+    def frames():
+        for index in range(200):
+            if index == 5:
+                killed.append(_kill_my_encoders())
+            yield np.full((64, 64, 3), index, np.uint8)
+
+    with pytest.raises((OSError, RuntimeError)):
+        film.write_film(frames(), tmp_path / "film.mp4", fps=10, gif=True)
+    assert killed == [2]  # the mp4's and the GIF's
+    assert list(tmp_path.iterdir()) == []

@@ -5,7 +5,7 @@ import types
 from pathlib import Path
 
 import pytest
-from films import Projection, fake_run, projection_checkpoint, read_film
+from films import fake_run, projection_plugin, read_film
 from pydantic import Field
 from typer.testing import CliRunner
 
@@ -28,10 +28,8 @@ def one_line_error(result, *words):
 
 @pytest.fixture
 def projection(register_plugin, tmp_path):
-    module = types.ModuleType("test_projection_model_cli")
-    module.register_models = artgan.hookimpl(lambda register: register("projection", Projection))
-    register_plugin(module, "test-projection-model-cli")
-    return projection_checkpoint(tmp_path / "projection.pt")
+    """A checkpoint of a model with vivid output, so frames differ visibly after compression."""
+    return projection_plugin(register_plugin, tmp_path, "test-projection-model-cli")
 
 
 def test_render_alone_lists_the_renderers():
@@ -46,6 +44,9 @@ def test_help_shows_each_option_with_its_help_and_default():
     assert result.exit_code == 0, result.output
     text = " ".join(result.stdout.split())
     assert "--strip-count" in text and "(default: 10)" in text and "--no-caption" in text
+    words = invoke("render", "interpolation", "--help").stdout.split()
+    interpolation = " ".join(word for word in words if word != "│")  # the table's wrapped lines, joined
+    assert "side of the film in pixels (512 by default" in interpolation and "(default: 512)" in interpolation
 
 
 def test_timelapse_from_the_command_line(tmp_path):

@@ -3,17 +3,16 @@ from __future__ import annotations
 
 import json
 import sys
-import types
 from importlib import resources
 
 import numpy as np
 import pytest
 import torch
-from films import Projection, distance, fake_run, projection_checkpoint, read_film, tiny_recipe, tiny_run
+from films import Projection, distance, fake_run, projection_plugin, read_film, tiny_recipe, tiny_run
 from PIL import Image
 
 import artgan
-from artgan import plugins, runner, sampling
+from artgan import film, plugins, runner, sampling
 from artgan.images import grid
 from artgan.kinds import Context
 from artgan_plugins.interpolation import noise_loop, slerp
@@ -45,11 +44,7 @@ def fake(tmp_path):
 @pytest.fixture
 def projection(register_plugin, tmp_path):
     """A checkpoint of a model with vivid output, so frames differ visibly after compression."""
-    module = types.ModuleType("test_projection_model")
-    module.register_models = artgan.hookimpl(lambda register: register("projection", Projection))
-    register_plugin(module, "test-projection-model")
-    Projection.batches = []
-    return projection_checkpoint(tmp_path / "projection.pt")
+    return projection_plugin(register_plugin, tmp_path, "test-projection-model")
 
 
 def keyframe(checkpoint_path, seed: int, walks: int = 1) -> np.ndarray:
@@ -126,7 +121,7 @@ def test_timelapse_errors_name_the_problem(fake, tmp_path):
 
 def test_interpolation_walks_from_the_first_seed_to_the_last(projection, tmp_path):
     out = tmp_path / "walk.mp4"
-    renderer("interpolation", seeds=[3, 17, 42], frames=4, fps=12, size=32, out=out).render(projection)
+    renderer("interpolation", seeds=[3, 17, 42], frames=4, fps=12, size=32, smooth=False, out=out).render(projection)
     meta, frames = read_film(out)
     assert (meta["codec"], meta["fps"], meta["size"], len(frames)) == ("h264", 12, (32, 32), 2 * 4 + 1)
     assert distance(frames[0], scaled(keyframe(projection, 3), 2)) < 4
@@ -173,7 +168,7 @@ def test_the_same_arguments_give_the_same_frames(projection, tmp_path):
 
 def test_a_grid_of_walks_in_batches_and_seconds_set_the_length(projection, tmp_path):
     out = tmp_path / "grid.mp4"
-    renderer("interpolation", seeds=[3, 17], grid=2, seconds=1.5, fps=10, size=64, batch_size=8,
+    renderer("interpolation", seeds=[3, 17], grid=2, seconds=1.5, fps=10, size=64, smooth=False, batch_size=8,
              out=out).render(projection)
     batches = list(Projection.batches)
     assert max(batches) <= 8 and sum(batches) == 15 * 4  # 15 frames of 4 walks, 2 frames at a time
@@ -181,6 +176,19 @@ def test_a_grid_of_walks_in_batches_and_seconds_set_the_length(projection, tmp_p
     assert meta["size"] == (64, 64) and len(frames) == 15
     assert distance(frames[0], scaled(keyframe(projection, 3, walks=4), 2)) < 4  # 4 walks, 16 px each
     assert distance(frames[-1], scaled(keyframe(projection, 17, walks=4), 2)) < 4
+
+
+def test_the_film_is_512_px_and_smooth_whatever_the_model_size(projection, tmp_path):
+    out = tmp_path / "watchable.mp4"
+    renderer("interpolation", seeds=[3, 17], frames=2, out=out).render(projection)  # a 16 px model
+    meta, frames = read_film(out)
+    assert meta["size"] == (512, 512) and len(frames) == 3
+    # scaled by ffmpeg, it looks like the picture scaled smoothly in Python
+    smooth = np.asarray(film.fit(Image.fromarray(keyframe(projection, 3)), 512, smooth=True))
+    assert distance(frames[0], smooth) < 3
+    # block edges become ramps, not the one-pixel steps of crisp blocks
+    row, blocks = frames[0, 300].astype(int), scaled(keyframe(projection, 3), 32)[300].astype(int)
+    assert np.abs(np.diff(row, axis=0)).max() < 0.5 * np.abs(np.diff(blocks, axis=0)).max()
 
 
 def test_truncation_zero_is_the_average_image(projection, tmp_path):

@@ -1,0 +1,34 @@
+"""`artgan sample`'s writer: batches generated while a pool writes the PNG files, in order."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from films import Projection, projection_plugin
+from PIL import Image
+
+import artgan
+from artgan import checkpoint, sampling
+
+
+@pytest.fixture
+def projection(register_plugin, tmp_path):
+    """A checkpoint of a model with vivid output, so frames differ visibly after compression."""
+    return projection_plugin(register_plugin, tmp_path, "test-projection-model-sampling")
+
+
+def test_every_sample_lands_in_its_own_file_in_order_across_batches(projection, tmp_path):
+    paths = sampling.write_samples(projection, 23, tmp_path / "out", seed=4, batch_size=5)
+    assert Projection.batches == [5, 5, 5, 5, 3]  # generated a batch at a time
+    assert paths == [tmp_path / "out" / f"sample-0004-{i:05d}.png" for i in range(23)]
+    assert sorted((tmp_path / "out").iterdir()) == paths  # and no temporary files left
+    model = checkpoint.build_model(checkpoint.load(projection))
+    expected = np.concatenate(list(sampling.generate(model, sampling.latents(model, 23, 4))))
+    for path, image in zip(paths, expected):
+        assert np.array_equal(np.asarray(Image.open(path)), image)
+
+
+def test_an_output_that_is_a_file_is_named_before_any_sample_is_made(projection, tmp_path):
+    (tmp_path / "taken").write_text("not a folder")
+    with pytest.raises(artgan.ArtganError, match="taken: cannot create the folder .*taken is a file, not a folder"):
+        sampling.write_samples(projection, 3, tmp_path / "taken")
+    assert Projection.batches == []
