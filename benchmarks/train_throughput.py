@@ -28,7 +28,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from artgan import precision, training
+from artgan import batches, precision, training
 from artgan.kinds import Context
 from artgan.recipe import TrainOptions
 from artgan_plugins.dcgan import DCGAN
@@ -96,7 +96,7 @@ class Artgan:
         context = Context(resolution=resolution, seed=0, device="cpu", precision=self.precision)
         self.model = model_class(model_class.Options(**options), context)
         self.model.wrap(training.wrapper(train, "cpu", self.channels_last))
-        self.sampler = training.BatchSampler(packed, batch, 0, "cpu", self.channels_last)
+        self.sampler = batches.BatchSampler(packed, batch, 0, "cpu", self.channels_last)
 
     def step(self) -> None:
         self.model.train_step(self.sampler.next())
