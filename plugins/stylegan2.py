@@ -47,7 +47,8 @@ class StyleGAN2Options(AugmentOptions):
     betas: tuple[float, float] = Field((0.0, 0.99), description="Adam betas of both networks")
     r1_gamma: float | None = Field(None, ge=0, description="weight of the R1 penalty on D's gradient at "
                                                            "real images; default 0.0002 x resolution² / "
-                                                           "batch size (StyleGAN2-ADA's rule); 0: off")
+                                                           "train.batch_size (StyleGAN2-ADA's rule; the whole "
+                                                           "batch, however many processes share it); 0: off")
     r1_every: int = Field(16, ge=1, description="steps between R1 penalties (lazy regularisation)")
     pl_weight: float = Field(2.0, ge=0, description="weight of path-length regularisation, which makes equal "
                                                     "steps in w change the image equally (0: off, faster)")
