@@ -190,7 +190,7 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
     read: list[dict[str, float]] = []  # read, for the next line of metrics.jsonl
     status = ""
     with _stop_on_ctrl_c(run), progress.task("train", options.steps, run.step, options.log_every) as bar:
-        started = since = time.perf_counter() - run.seconds
+        started, since = time.perf_counter() - run.seconds, time.perf_counter()
         # alone, a Ctrl-C during a snapshot or checkpoint (all read before them) stops at once
         while run.step < options.steps and not stop and not (run.interrupted and not pending and alone):
             batch = sampler.next()
@@ -201,7 +201,8 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
             run.step += 1
             run.images_seen += options.batch_size
             run.seconds = time.perf_counter() - started
-            if _read_due(run):
+            was_read = _read_due(run)
+            if was_read:
                 rows, stop = _read_losses(run, pending)
                 pending = []
                 bad = next((i for i, row in enumerate(rows) if not all(map(math.isfinite, row.values()))), None)
@@ -212,7 +213,6 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
                     continue
                 # measured over the steps read: on a GPU a step's own time is only how long it took to queue
                 speed = options.batch_size * len(rows) / (time.perf_counter() - since)
-                since = time.perf_counter()
                 read += [{**row, "images_per_s": speed} for row in rows]
                 status = " ".join(f"{k}={v:.3f}" for k, v in rows[-1].items()) + f" {speed:.0f} img/s"
             if run.step % options.metrics_every == 0 or run.step == options.steps:
@@ -223,6 +223,8 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
             if run.step % options.checkpoint_every == 0:
                 _checkpoint(run, sampler)
                 retries = 0
+            if was_read:  # the next speed counts from here, without this step's snapshot and checkpoint
+                since = time.perf_counter()
             bar.advance(1, status=status)
         if run.step % options.snapshot_every:
             _snapshot(run)

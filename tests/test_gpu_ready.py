@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import artgan
-from artgan import batches, precision
+from artgan import batches, precision, training
 from artgan.augment import ADA_EVERY
 from artgan.averaging import update_average
 from artgan.batches import BatchSampler
@@ -191,6 +191,16 @@ def test_the_dataset_goes_onto_the_device_a_chunk_at_a_time(tmp_path, monkeypatc
     tracemalloc.stop()
     assert torch.equal(resident, torch.from_numpy(images).permute(0, 3, 1, 2))
     assert peak < 3 * (64 << 10)  # a chunk or two in host memory, never the whole array (768 KB)
+
+
+def test_the_dataset_leaves_room_on_the_gpu_for_what_training_adds(tmp_path, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (10 << 30, 16 << 30))  # 10 GB free
+    assert batches.resident_limit("cuda:0") == (10 << 30) // 4
+    assert batches.resident_limit("cuda:0", reserved=6 << 30) == (4 << 30) // 4
+    run = train(tmp_path, "train.steps=0")
+    weights = [p for net in (run.model.generator, run.model.discriminator) for p in net.parameters()]
+    # gradients and Adam's two moments of the weights that train; the averaged G trains none
+    assert training._training_bytes(run.model) == 3 * sum(p.numel() * 4 for p in weights)
 
 
 def test_a_dataset_the_device_has_no_room_for_is_streamed(tmp_path, monkeypatch):
