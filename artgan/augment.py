@@ -54,57 +54,84 @@ class AugmentOptions(Options):
 
 
 class Augment:
-    """A model's augmentation: the operations, the probability ``p`` and ADA's running tally."""
+    """A model's augmentation: the operations, the probability ``p`` and ADA's running tally.
+
+    ``p`` and the tally live on the images' device and ADA adjusts ``p`` there, so that a training
+    step never waits to copy a number to the host (on a GPU, each such read stalls the queue)."""
 
     def __init__(self, options: AugmentOptions):
         self.mode = options.aug
         self.ops = tuple(options.aug_ops)
         self.target = options.ada_target
         self.speed = options.ada_speed
-        self.p = options.aug_p if self.mode != "none" else 0.0
-        self.signs = 0.0  # sum of sign(D(real)) since the last adjustment
-        self.count = 0  # real images behind that sum
+        self.probability = torch.tensor(options.aug_p if self.mode != "none" else 0.0)  # p, as a tensor
+        # Whether p may be above 0, known without reading it: until ADA first adjusts a p that
+        # starts at 0, the images pass untouched and no random numbers are drawn.
+        self.active = options.aug_p > 0 and self.mode != "none"
+        self.signs = torch.zeros(())  # sum of sign(D(real)) since the last adjustment
+        self.count = 0  # real images behind that sum, in this process
         self.calls = 0  # observe() calls since the last adjustment
-        self.rt: float | None = None  # the last measured mean sign: how sure D is of the reals
+        self.rt: torch.Tensor | None = None  # the last measured mean sign: how sure D is of the reals
+
+    @property
+    def p(self) -> float:
+        """The probability of each operation (read from the device: for tests and reports)."""
+        return float(self.probability)
+
+    def _follow(self, device: torch.device) -> None:
+        if self.probability.device != device:
+            self.probability, self.signs = self.probability.to(device), self.signs.to(device)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
-        """``images`` (B, 3, H, W) augmented; untouched (and no random numbers drawn) when p is 0."""
-        return augment(images, self.p, self.ops) if self.p > 0 else images
+        """``images`` (B, 3, H, W) augmented; untouched (and no random numbers drawn) while p is
+        known to be 0."""
+        if not self.active:
+            return images
+        self._follow(images.device)
+        return augment(images, self.probability, self.ops)
 
     def observe(self, real_logits: torch.Tensor) -> None:
         """Tally D's logits on (augmented) reals; with ada, adjust p every few calls."""
         if self.mode != "ada":
             return
-        # Counted over the reals of every process, so that all of them hold the same p.
-        signs, count = distributed.sum_all([real_logits.detach().sign().sum().item(), real_logits.numel()])
-        self.signs += signs
-        self.count += int(count)
+        self._follow(real_logits.device)
+        self.signs += real_logits.detach().sign().sum()
+        self.count += real_logits.numel()
         self.calls += 1
         if self.calls == ADA_EVERY:
-            self.rt = self.signs / self.count
+            # Counted over the reals of every process (all have batches of one size), so that
+            # all of them hold the same p.
+            count = self.count * distributed.world_size()
+            self.rt = distributed.sum_tensor(self.signs) / count
             # Only the sign counts: the step depends on how many images were seen, not on how far
             # r_t is from the target (ADA, section 3).
-            direction = (self.rt > self.target) - (self.rt < self.target)
-            self.p = min(max(self.p + direction * self.count / self.speed, 0.0), 1.0)
-            self.signs, self.count, self.calls = 0.0, 0, 0
+            self.probability = (self.probability + (self.rt - self.target).sign() * (count / self.speed)).clamp(0, 1)
+            self.active = True
+            self.signs, self.count, self.calls = torch.zeros_like(self.signs), 0, 0
 
-    def metrics(self) -> dict[str, float]:
-        """What train_step adds to the metrics: ``aug_p`` (and ``ada_rt`` once measured)."""
+    def metrics(self) -> dict[str, torch.Tensor]:
+        """What train_step adds to the metrics: ``aug_p`` (and ``ada_rt`` once measured), as
+        tensors on the device for the trainer to read when it logs."""
         if self.mode == "none":
             return {}
-        return {"aug_p": self.p, **({"ada_rt": self.rt} if self.rt is not None else {})}
+        return {"aug_p": self.probability, **({"ada_rt": self.rt} if self.rt is not None else {})}
 
     def state_dict(self) -> dict[str, Any]:
-        return {"p": self.p, "signs": self.signs, "count": self.count, "calls": self.calls, "rt": self.rt}
+        return {"p": self.p, "signs": float(self.signs), "count": self.count, "calls": self.calls,
+                "rt": None if self.rt is None else float(self.rt)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.p, self.signs, self.count, self.calls, self.rt = (
-            state["p"], state["signs"], state["count"], state["calls"], state["rt"])
+        device = self.probability.device
+        self.probability = torch.tensor(float(state["p"]), device=device)
+        self.signs = torch.tensor(float(state["signs"]), device=device)
+        self.count, self.calls = int(state["count"]), state["calls"]
+        self.rt = None if state["rt"] is None else torch.tensor(float(state["rt"]), device=device)
+        self.active = self.mode != "none" and (self.p > 0 or self.rt is not None)
 
 
-def augment(images: torch.Tensor, p: float, ops: tuple[str, ...] = OPS) -> torch.Tensor:
+def augment(images: torch.Tensor, p: float | torch.Tensor, ops: tuple[str, ...] = OPS) -> torch.Tensor:
     """Apply each of ``ops`` to each image of ``images`` (B, 3, H, W) in [-1, 1] with probability
-    ``p``, on the images' device. Differentiable with respect to ``images``."""
+    ``p`` (a number, or a tensor on the images' device), on the images' device. Differentiable with respect to ``images``."""
     batch = images.shape[0]
     for name in ops:
         chosen = torch.rand(batch, device=images.device) < p  # (B,)

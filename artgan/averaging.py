@@ -11,8 +11,8 @@ from torch import nn
 def update_average(average: nn.Module, live: nn.Module, beta: float) -> None:
     """Move ``average``'s parameters toward ``live``'s, keeping the fraction ``beta`` of the old
     value; buffers (batch-norm statistics, running means) are copied as they are."""
-    for avg, new in zip(average.parameters(), live.parameters()):
-        avg.lerp_(new, 1.0 - beta)
+    # One foreach call for all the weights: a loop would launch a kernel per parameter on a GPU.
+    torch._foreach_lerp_(list(average.parameters()), list(live.parameters()), 1.0 - beta)
     for avg, new in zip(average.buffers(), live.buffers()):
         avg.copy_(new)
 

@@ -12,11 +12,25 @@ import inspect
 import os
 import sys
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any, Iterator
 
 import torch
 from torch import distributed as dist
 from torch import nn
+
+
+# How long the other ranks wait while rank 0 alone works: builds the dataset (face alignment and
+# video decoding can take hours) or renders a sweep's films. A crashed rank 0 does not leave them
+# waiting that long: torchrun ends every process of a job when one fails.
+WAIT_HOURS = 48
+_waiting: Any = None  # the gloo group those waits run in, apart from the training collectives
+
+
+def _timeout(variable: str, default: timedelta | None) -> timedelta | None:
+    """A timeout in seconds from the environment variable ``variable``, else ``default``."""
+    seconds = os.environ.get(variable)
+    return timedelta(seconds=float(seconds)) if seconds else default
 
 
 def launched() -> bool:
@@ -50,17 +64,23 @@ def local_rank() -> int:
 def session(device: str) -> Iterator[None]:
     """Join the job torchrun started (gloo for CPU training, nccl for CUDA) for the block, and end
     the process when the block is done; a process started without torchrun, or already in a job,
-    just runs the block."""
+    just runs the block. Training's collectives time out after ARTGAN_DIST_TIMEOUT seconds
+    (default: torch's, 10 minutes for nccl); waits for rank 0's work alone after
+    ARTGAN_WAIT_TIMEOUT (default: WAIT_HOURS)."""
+    global _waiting
     if not launched() or active():
         yield
         return
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     if cuda:
         torch.cuda.set_device(local_rank())
-    dist.init_process_group("nccl" if cuda else "gloo")
+    dist.init_process_group("nccl" if cuda else "gloo", timeout=_timeout("ARTGAN_DIST_TIMEOUT", None))
+    # nccl's own barrier would time out with the training collectives, and would hold a GPU stream
+    _waiting = dist.new_group(backend="gloo", timeout=_timeout("ARTGAN_WAIT_TIMEOUT", timedelta(hours=WAIT_HOURS)))
     try:
         yield
     finally:
+        _waiting = None
         dist.destroy_process_group()
     _exit_now()
 
@@ -82,14 +102,21 @@ def barrier() -> None:
         dist.barrier()
 
 
+def _wait_for_each_other() -> None:
+    """A barrier without the training collectives' timeout: for waits on rank 0's work alone."""
+    if active():
+        dist.barrier(group=_waiting)
+
+
 @contextmanager
 def main_first() -> Iterator[None]:
-    """Rank 0 runs the block first; the others wait for it, then run it and find its work done."""
+    """Rank 0 runs the block first; the others wait for it (up to ARTGAN_WAIT_TIMEOUT), then run
+    it and find its work done."""
     if not is_main():
-        barrier()
+        _wait_for_each_other()
     yield
     if is_main():
-        barrier()
+        _wait_for_each_other()
 
 
 def wrap(module: nn.Module, device: str) -> nn.Module:
@@ -110,24 +137,32 @@ def _collective_device() -> str:
     return f"cuda:{local_rank()}" if dist.get_backend() == "nccl" else "cpu"
 
 
-def sum_all(values: list[float]) -> list[float]:
-    """Each of ``values`` summed over all ranks (every rank must call this at the same point)."""
+def sum_tensor(value: torch.Tensor) -> torch.Tensor:
+    """``value`` (a tensor on the training device) summed over all ranks, on the device: no
+    process waits to read it."""
     if world_size() == 1:
-        return list(values)
-    total = torch.tensor(values, dtype=torch.float64, device=_collective_device())
+        return value
+    total = value.clone()
     dist.all_reduce(total)
-    return total.tolist()
+    return total
 
 
-def mean_all(values: dict[str, float]) -> dict[str, float]:
-    """Each value averaged over all ranks."""
-    sums = sum_all(list(values.values()))
-    return {key: total / world_size() for key, total in zip(values, sums)}
-
-
-def any_all(flag: bool) -> bool:
-    """Whether ``flag`` is set on any rank."""
-    return sum_all([float(flag)])[0] > 0
+def mean_all(values: dict[str, float | torch.Tensor]) -> dict[str, float]:
+    """Each value (a number, or a one-element tensor on the training device) averaged over all
+    ranks. The tensors are read to the host in one copy, and all values summed in one collective:
+    the trainer calls this every few steps for every loss of those steps."""
+    on_device = [v.detach().reshape(()).float() for v in values.values() if isinstance(v, torch.Tensor)]
+    numbers = [float(v) for v in values.values() if not isinstance(v, torch.Tensor)]
+    stacked = torch.stack(on_device) if on_device else torch.zeros(0)
+    if world_size() == 1:
+        read = stacked.tolist() + numbers
+    else:
+        where = _collective_device()
+        total = torch.cat([stacked.to(where), torch.tensor(numbers, device=where)])
+        dist.all_reduce(total)
+        read = [value / world_size() for value in total.tolist()]
+    tensors, plain = iter(read[:len(on_device)]), iter(read[len(on_device):])
+    return {key: next(tensors if isinstance(v, torch.Tensor) else plain) for key, v in values.items()}
 
 
 def gather(value: Any) -> list[Any]:

@@ -124,9 +124,18 @@ class Model(Plugin):
         ``self.generator`` and ``self.discriminator`` into ``self.g`` and ``self.d``."""
         self.g, self.d = wrap(self.generator), wrap(self.discriminator)
 
-    def train_step(self, real) -> dict[str, float]:
-        """One optimisation step on a batch of real images; returns the losses."""
+    def train_step(self, real) -> dict[str, Any]:
+        """One optimisation step on a batch of real images; returns the losses, as numbers or as
+        one-element tensors left on the device (better: the core reads them every
+        ``train.metrics_every`` steps, in one copy, while reading a number from a GPU tensor here
+        would make every step wait for the device)."""
         raise NotImplementedError
+
+    def double_backward(self) -> list[str]:
+        """The names of the options, as set, that make training back-propagate through a
+        gradient (R1, path length): torch.compile cannot, so the core refuses train.compile with
+        them."""
+        return []
 
     def sample(self, z, truncation: float = 1.0):
         """Images (B, 3, H, W) for latents ``z`` (B, z_dim), without gradients."""

@@ -1,7 +1,7 @@
 """Reduced precision: which number format a run trains in, and how a model trains in it.
 
-``train.precision = "auto"`` picks bfloat16 on CUDA GPUs that have it (float16 with loss scaling on
-older ones) and on CPUs that compute bfloat16 natively (the avx512_bf16 or AMX flags); elsewhere
+``train.precision = "auto"`` picks bfloat16 on CUDA GPUs of compute capability 8.0 and up (Ampere
+and newer; float16 with loss scaling on older ones, whose cuDNN has no bfloat16 convolutions) and on CPUs that compute bfloat16 natively (the avx512_bf16 or AMX flags); elsewhere
 float32, because a CPU without those flags emulates bfloat16 and runs about twice as slowly. In
 every format the weights, the optimiser state and the losses stay float32: autocast runs only the
 convolutions and matrix products in the lower precision.
@@ -45,17 +45,50 @@ def cpu_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return fields.get("model name", "unknown")
 
 
-def choose(option: str, device: str, flags: frozenset[str] | None = None) -> str:
+BF16_CAPABILITY = (8, 0)  # Ampere: the first GPUs with bfloat16 tensor cores and cuDNN convolutions
+
+
+def capability(device: str) -> tuple[int, int] | None:
+    """The CUDA compute capability of ``device`` (e.g. (8, 0) for an A100); None off CUDA."""
+    if torch.device(device).type != "cuda":
+        return None
+    return torch.cuda.get_device_capability(device)
+
+
+def choose(option: str, device: str, flags: frozenset[str] | None = None,
+           cuda_capability: tuple[int, int] | None = None) -> str:
     """The precision (fp32, bf16 or fp16) a run on ``device`` trains in for ``train.precision``
-    = ``option``; ``flags`` are the CPU's (read from /proc/cpuinfo when None)."""
+    = ``option``; ``flags`` are the CPU's (read from /proc/cpuinfo when None), ``cuda_capability``
+    the GPU's (asked of the device when None). torch.cuda.is_bf16_supported() is no guide: it is
+    true on GPUs that can only store bfloat16 (T4, V100), where bf16 convolutions fail or crawl."""
     if option != "auto":
         return option
     kind = torch.device(device).type
     if kind == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+        return "bf16" if (cuda_capability or capability(device)) >= BF16_CAPABILITY else "fp16"
     if kind == "cpu":
         return "bf16" if NATIVE_BF16 & (cpu_flags() if flags is None else flags) else "fp32"
     return "fp32"
+
+
+def allow_tf32(device: str) -> bool:
+    """Let float32 matrix products and convolutions use TF32 on GPUs that have it (Ampere and
+    up: several times faster, with bfloat16's rounding of the inputs, which GAN training does not
+    notice); returns whether it is on, for the run's lock file."""
+    on = (capability(device) or (0, 0)) >= BF16_CAPABILITY
+    if on:  # cuDNN's convolutions already default to TF32; matrix products do not
+        torch.backends.cuda.matmul.fp32_precision = "tf32"
+        torch.backends.cudnn.conv.fp32_precision = "tf32"
+    return on
+
+
+def lock_entries(device: str) -> dict[str, Any]:
+    """What a run's lock file records of its GPU: the compute capability the precision was chosen
+    by, and whether float32 passes run in TF32; nothing off CUDA."""
+    found = capability(device)
+    if found is None:
+        return {}
+    return {"cuda_capability": f"{found[0]}.{found[1]}", "tf32": torch.backends.cuda.matmul.fp32_precision == "tf32"}
 
 
 class MixedPrecision:

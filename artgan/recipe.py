@@ -32,7 +32,8 @@ class TrainOptions(BaseModel):
     steps: int = Field(2000, ge=0, description="training steps (one batch each)")
     batch_size: int = Field(64, ge=1, description="real images per step")
     snapshot_every: int = Field(100, ge=1, description="steps between snapshots of the fixed sample grid")
-    metrics_every: int = Field(10, ge=1, description="steps averaged into each line of metrics.jsonl")
+    metrics_every: int = Field(10, ge=1, description="steps averaged into each line of metrics.jsonl; the losses "
+                                                     "are read from the device this often (and before checkpoints)")
     checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
     keep_checkpoints: int = Field(5, ge=0, description="newest checkpoints kept (0 keeps all)")
     grid: int = Field(8, ge=1, le=32, description="snapshots show grid x grid fixed samples")
@@ -48,14 +49,15 @@ class TrainOptions(BaseModel):
         None, description="a checkpoint (.pt) of the same model kind and resolution whose weights the run "
                           "starts from instead of random ones (a starting point; see `artgan starting-points`)")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
-        "auto", description="number format of the training passes: auto picks bf16 on GPUs that have it "
-                            "(fp16 with loss scaling on older ones) and on CPUs with native bf16 "
+        "auto", description="number format of the training passes: auto picks bf16 on GPUs of compute "
+                            "capability 8.0 and up (fp16 with loss scaling on older ones) and on CPUs with native bf16 "
                             "(avx512_bf16 or AMX), fp32 elsewhere; weights, optimisers and losses stay fp32")
     channels_last: bool | Literal["auto"] = Field(
         "auto", description="keep images channels-last in memory, which speeds up convolutions; "
                             "auto: on CPUs and CUDA GPUs")
     compile: bool = Field(False, description="compile the networks with torch.compile: minutes of start-up; "
-                                             "off by default, as it did not pay off on a CPU")
+                                             "off by default, as it did not pay off on a CPU; refused with "
+                                             "penalties that take a gradient of a gradient (R1, path length)")
 
 
 class Section(BaseModel):

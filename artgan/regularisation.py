@@ -15,9 +15,10 @@ def lazy_adam(module: nn.Module, lr: float, betas: tuple[float, float], lazy_eve
 
 
 def r1_loss(discriminator: Callable, real: torch.Tensor, gamma: float, every: int,
-            prepare: Callable = lambda images: images) -> tuple[torch.Tensor, float]:
+            prepare: Callable = lambda images: images) -> tuple[torch.Tensor, torch.Tensor]:
     """The lazy R1 loss (gamma / 2 x D's squared gradient at the reals, times ``every`` since it
-    runs every that many steps; Mescheder et al. 2018) and the penalty itself, for the log.
+    runs every that many steps; Mescheder et al. 2018) and the penalty itself, for the log (on the
+    device: the trainer reads it when it logs).
     ``prepare`` is what the reals go through before D (augmentation)."""
     real = real.detach().requires_grad_(True)
     logits = discriminator(prepare(real))
@@ -25,4 +26,4 @@ def r1_loss(discriminator: Callable, real: torch.Tensor, gamma: float, every: in
     penalty = grad.square().sum((1, 2, 3)).mean()
     # "+ logits * 0" changes no number but ties every weight of D to the loss (D's last bias plays
     # no part in R1), as DistributedDataParallel expects (StyleGAN2-ADA's trick).
-    return penalty * (gamma / 2) * every + logits.sum() * 0, penalty.item()
+    return penalty * (gamma / 2) * every + logits.sum() * 0, penalty.detach()

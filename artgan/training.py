@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import json
 import math
-import os
 import platform
 import random
 import signal
@@ -21,6 +20,7 @@ from torch import nn
 
 import artgan
 from artgan import checkpoint, distributed, folder_lock, precision, progress
+from artgan.batches import BatchSampler
 from artgan.dataset import Dataset
 from artgan.errors import ArtganError
 from artgan.files import append_line, write_bytes_atomic, write_text_atomic
@@ -56,75 +56,6 @@ class Run:
     @property
     def snapshots(self) -> Path:
         return self.dir / "snapshots"
-
-
-def resident_limit(device: str) -> int:
-    """Datasets up to this many bytes are copied onto the device once; larger ones stay
-    memory-mapped and each batch is read from the file (from the page cache, once read)."""
-    if device.startswith("cuda"):
-        return torch.cuda.mem_get_info(device)[0] // 4
-    try:
-        ram = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
-        ram = 8 << 30
-    return ram // 4 // int(os.environ.get("LOCAL_WORLD_SIZE", "1"))  # torchrun: one copy per process
-
-
-class BatchSampler:
-    """Random batches of a uint8 image array (N, H, W, 3), each image once per epoch; resumable.
-    The processes of a torchrun job draw the same batches and each takes its own part of them.
-    ``in_memory``: copy the images onto the device once (default: if under resident_limit), or
-    read each batch from ``images`` (a memory-mapped file)."""
-
-    def __init__(self, images: np.ndarray, batch_size: int, seed: int, device: str,
-                 channels_last: bool = False, part: tuple[int, int] = (0, 1), in_memory: bool | None = None):
-        self.rank, self.parts = part
-        if batch_size % self.parts:
-            raise ArtganError(f"train.batch_size: {batch_size} images do not split evenly over {self.parts} "
-                              f"processes; make it a multiple of {self.parts}")
-        self.device = device
-        self.batch_size = batch_size
-        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        if in_memory is None:
-            in_memory = images.nbytes <= resident_limit(device)
-        if in_memory:  # read once, then (N, 3, H, W) on the device
-            self.images: torch.Tensor | np.ndarray = torch.from_numpy(np.array(images)).to(device).permute(0, 3, 1, 2)
-        else:
-            self.images = images
-        self.count = len(images)
-        self.generator = torch.Generator().manual_seed(seed)
-        self._shuffle()
-
-    def _shuffle(self) -> None:
-        # The order lives where the images do, so that picking a batch copies nothing else.
-        where = self.images.device if isinstance(self.images, torch.Tensor) else "cpu"
-        self.order = torch.randperm(self.count, generator=self.generator).to(where)
-        self.position = 0
-
-    def next(self) -> torch.Tensor:
-        """This process's part of the next batch: floats (B / processes, 3, H, W) in [-1, 1]."""
-        picked = []
-        needed = self.batch_size
-        while needed:
-            if self.position == self.count:
-                self._shuffle()
-            take = self.order[self.position:self.position + needed]
-            picked.append(take)
-            self.position += len(take)
-            needed -= len(take)
-        mine = torch.cat(picked).tensor_split(self.parts)[self.rank]
-        if isinstance(self.images, torch.Tensor):
-            batch = self.images[mine]
-        else:  # (B, H, W, 3) read from the memory-mapped file
-            batch = torch.from_numpy(self.images[mine.numpy()]).to(self.device).permute(0, 3, 1, 2)
-        return batch.float().div_(127.5).sub_(1.0).contiguous(memory_format=self.memory_format)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator.get_state(), "order": self.order.cpu(), "position": self.position}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.generator.set_state(state["generator"])
-        self.order, self.position = state["order"].to(self.order.device), state["position"]
 
 
 def pick_device(choice: str) -> str:
@@ -196,10 +127,13 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
     device = pick_device(recipe.train.device)
     chosen = precision.choose(recipe.train.precision, device)
     torch.backends.cudnn.benchmark = True  # the shapes never change: let cuDNN time its algorithms once
+    precision.allow_tf32(device)
     seed_everything(recipe.seed)
     with recipe.blame(recipe.model):
         model = recipe.model.build(Context(resolution=recipe.resolution, seed=recipe.seed, device=device,
                                            precision=chosen))
+    if recipe.train.compile:
+        _refuse_compile(recipe, model)
     if distributed.rank():  # the same weights in every process, then each its own random numbers
         torch.manual_seed(recipe.seed + RANK_SEEDS * distributed.rank())
     side = recipe.train.grid
@@ -207,7 +141,7 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
     run = Run(recipe.name, folder, recipe, model, device, chosen, fixed_z=fixed_z)
     channels_last = use_channels_last(recipe.train, device)
     sampler = BatchSampler(dataset.images, recipe.train.batch_size, recipe.seed, device, channels_last,
-                           part=(distributed.rank(), distributed.world_size()))
+                           part=(distributed.rank(), distributed.world_size()), reserved=_training_bytes(model))
     if resume and existing:
         _resume(run, sampler, existing)
     elif recipe.train.init_from is not None:
@@ -216,6 +150,9 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
         model.wrap(wrapper(recipe.train, device, channels_last))
         if recipe.train.lr_ramp_down:  # now: a model without optimizers fails before any file is written
             ramp_learning_rates(model, run.step, recipe.train)
+    if channels_last:  # also the networks wrap() is not given, such as the averaged G
+        for network in _networks(model):
+            network.to(memory_format=torch.channels_last)
     if distributed.is_main():
         _trim_metrics(run)
         _write_lock(run, dataset)
@@ -236,6 +173,32 @@ def use_channels_last(options: TrainOptions, device: str) -> bool:
     if options.channels_last == "auto":
         return torch.device(device).type in ("cpu", "cuda")
     return options.channels_last
+
+
+def _networks(model: Model) -> list[nn.Module]:
+    """The plain networks ``model`` holds: its G and D, an averaged G, and the like."""
+    return [value for value in vars(model).values()
+            if isinstance(value, nn.Module) and not isinstance(value, nn.parallel.DistributedDataParallel)]
+
+
+def _training_bytes(model: Model) -> int:
+    """What training will add on the device beside the weights: their gradients and Adam's two
+    running moments, for the weights that train."""
+    weights = {id(p): p for network in _networks(model) for p in network.parameters() if p.requires_grad}
+    return 3 * sum(p.numel() * p.element_size() for p in weights.values())
+
+
+def _refuse_compile(recipe: Recipe, model: Model) -> None:
+    """torch.compile cannot back-propagate through a gradient ("aot_autograd does not currently
+    support double backward"), which the R1 and path-length penalties do: say so before training
+    starts rather than crash at the first penalty step."""
+    options = model.double_backward()
+    if options:
+        listed = ", ".join(f"model.{name}" for name in options)
+        turn_off = " ".join(f"--set model.{name}=0" for name in options)
+        raise ArtganError(f"{recipe.path}: train.compile = true cannot train with {listed}: torch.compile does "
+                          f"not support the gradient of a gradient these penalties take; set "
+                          f"train.compile = false, or turn them off ({turn_off})")
 
 
 def wrapper(options: TrainOptions, device: str, channels_last: bool) -> Callable[[nn.Module], nn.Module]:
@@ -261,40 +224,80 @@ def _announce(hook: str, **kwargs: Any) -> None:
 def _loop(run: Run, sampler: BatchSampler) -> None:
     options = run.recipe.train
     retries = 0
-    window: list[dict[str, float]] = []
+    stop, alone = False, distributed.world_size() == 1
+    pending: list[dict[str, Any]] = []  # losses of the steps not read yet (tensors on the device)
+    read: list[dict[str, float]] = []  # read, for the next line of metrics.jsonl
+    status = ""
     with _stop_on_signals(run), progress.task("train", options.steps, run.step, options.log_every) as bar:
-        started = time.perf_counter() - run.seconds
-        while run.step < options.steps and not _stopping(run):
-            tick = time.perf_counter()
+        started, since = time.perf_counter() - run.seconds, time.perf_counter()
+        # alone, a Ctrl-C or SIGTERM during a snapshot or checkpoint (all read before them) stops at once
+        while run.step < options.steps and not stop and not (run.interrupted and not pending and alone):
             batch = sampler.next()
             with run.recipe.blame(run.recipe.model):
                 if options.lr_ramp_down:
                     ramp_learning_rates(run.model, run.step, options)
-                losses = run.model.train_step(batch)
-            losses = distributed.mean_all(losses)  # so that every process decides alike on NaN
-            if not all(math.isfinite(v) for v in losses.values()):
-                retries += 1
-                _roll_back(run, sampler, losses, retries)
-                bar.done = run.step
-                continue
+                pending.append(run.model.train_step(batch))
             run.step += 1
             run.images_seen += options.batch_size
             run.seconds = time.perf_counter() - started
-            speed = options.batch_size / (time.perf_counter() - tick)
-            window.append({**losses, "images_per_s": speed})
+            was_read = _read_due(run)
+            if was_read:
+                rows, stop = _read_losses(run, pending)
+                pending = []
+                bad = next((i for i, row in enumerate(rows) if not all(map(math.isfinite, row.values()))), None)
+                if bad is not None:
+                    retries += 1
+                    _roll_back(run, sampler, rows[bad], run.step - len(rows) + bad + 1, retries)
+                    read, since, bar.done = [], time.perf_counter(), run.step
+                    continue
+                # measured over the steps read: on a GPU a step's own time is only how long it took to queue
+                speed = options.batch_size * len(rows) / (time.perf_counter() - since)
+                read += [{**row, "images_per_s": speed} for row in rows]
+                status = " ".join(f"{k}={v:.3f}" for k, v in rows[-1].items()) + f" {speed:.0f} img/s"
             if run.step % options.metrics_every == 0 or run.step == options.steps:
-                _log_metrics(run, window)
-                window = []
+                _log_metrics(run, read)
+                read = []
             if run.step % options.snapshot_every == 0:
                 _snapshot(run)
             if run.step % options.checkpoint_every == 0:
                 _checkpoint(run, sampler)
                 retries = 0
-            bar.advance(1, status=" ".join(f"{k}={v:.3f}" for k, v in losses.items()) + f" {speed:.0f} img/s")
+            if was_read:  # the next speed counts from here, without this step's snapshot and checkpoint
+                since = time.perf_counter()
+            bar.advance(1, status=status)
         if run.step % options.snapshot_every:
             _snapshot(run)
         if run.step % options.checkpoint_every:
             _checkpoint(run, sampler)
+
+
+def _read_due(run: Run) -> bool:
+    """Whether to read the losses after this step: every metrics_every steps, before a checkpoint
+    (which must not keep a diverged model) and at the end; alone, also once Ctrl-C came. Reading
+    waits for the device, so steps in between run without stopping it."""
+    o, step = run.recipe.train, run.step
+    return (step % o.metrics_every == 0 or step % o.checkpoint_every == 0 or step == o.steps
+            or (run.interrupted and distributed.world_size() == 1))
+
+
+def _read_losses(run: Run, pending: list[dict[str, Any]]) -> tuple[list[dict[str, float]], bool]:
+    """The losses of the steps since the last read, averaged over the processes, and whether
+    Ctrl-C or SIGTERM reached any process (then all stop after this step): one copy to the host
+    and one collective for them all."""
+    if run.interrupted and not run.stopped_by:  # set by code (a hook, a benchmark): stop as Ctrl-C does
+        run.stopped_by = signal.SIGINT
+    flat = {f"{i}/{key}": value for i, row in enumerate(pending) for key, value in row.items()}
+    means = distributed.mean_all({**flat, "sigterm": float(run.stopped_by == signal.SIGTERM),
+                                  "sigint": float(run.stopped_by == signal.SIGINT)})
+    # every process stops after the same step, agreeing on the signal (SIGTERM over SIGINT: the job is being ended)
+    sigterm, sigint = means.pop("sigterm"), means.pop("sigint")
+    run.stopped_by = signal.SIGTERM if sigterm else signal.SIGINT if sigint else 0
+    run.interrupted = bool(run.stopped_by)
+    rows: list[dict[str, float]] = [{} for _ in pending]
+    for name, value in means.items():
+        i, key = name.split("/", 1)
+        rows[int(i)][key] = value
+    return rows, run.interrupted
 
 
 def ramp_learning_rates(model: Model, step: int, options: TrainOptions) -> None:
@@ -309,19 +312,6 @@ def ramp_learning_rates(model: Model, step: int, options: TrainOptions) -> None:
 
 
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # Ctrl-C, and what timeout, Slurm, Kubernetes and systemd send
-
-
-def _stopping(run: Run) -> bool:
-    """Whether Ctrl-C or SIGTERM reached any process: then all of them stop after the same step,
-    and agree on the signal (SIGTERM over SIGINT: the job is being ended). Code that sets
-    ``run.interrupted`` (a hook, a benchmark) stops the run as Ctrl-C does."""
-    if run.interrupted and not run.stopped_by:
-        run.stopped_by = signal.SIGINT
-    term, ctrl_c = distributed.sum_all([float(run.stopped_by == signal.SIGTERM),
-                                        float(run.stopped_by == signal.SIGINT)])
-    run.stopped_by = signal.SIGTERM if term else signal.SIGINT if ctrl_c else 0
-    run.interrupted = bool(run.stopped_by)
-    return run.interrupted
 
 
 class _stop_on_signals:
@@ -341,6 +331,7 @@ class _stop_on_signals:
 
     def _ask(self, signum, frame):
         self.run.stopped_by = self.run.stopped_by or signum
+        self.run.interrupted = True
         signal.signal(signum, self.previous[signum])
 
     def __exit__(self, *exc):
@@ -348,14 +339,13 @@ class _stop_on_signals:
             signal.signal(number, handler)
 
 
-def _roll_back(run: Run, sampler: BatchSampler, losses: dict[str, float], attempt: int) -> None:
+def _roll_back(run: Run, sampler: BatchSampler, losses: dict[str, float], failed_at: int, attempt: int) -> None:
     """Go back to the newest checkpoint with fresh randomness, or stop after too many tries."""
     bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not math.isfinite(v))
     if attempt > run.recipe.train.nan_retries:
-        raise ArtganError(f"training diverged at step {run.step + 1} ({bad}) after "
+        raise ArtganError(f"training diverged at step {failed_at} ({bad}) after "
                           f"{attempt - 1} rollbacks; lower the model's learning rates and --resume")
     newest = checkpoint.list_checkpoints(run.checkpoints)[-1]
-    failed_at = run.step + 1
     _restore(run, sampler, checkpoint.load(newest))
     # the same randomness would fail the same way
     torch.manual_seed(run.recipe.seed + 7919 * attempt + RANK_SEEDS * distributed.rank())
@@ -535,6 +525,7 @@ def _write_lock(run: Run, dataset: Dataset) -> None:
     lock = {**run.recipe.as_dict(), "lock": {
         "artgan": artgan.__version__, "torch": torch.__version__, "python": platform.python_version(),
         "device": run.device, "precision": run.precision, "cpu": precision.cpu_name(),
+        **precision.lock_entries(run.device),
         "channels_last": use_channels_last(run.recipe.train, run.device), "processes": distributed.world_size(),
         "dataset": str(dataset.folder), "dataset_images": dataset.count,
         "command": " ".join(sys.argv),

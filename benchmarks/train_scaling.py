@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artgan import training
+from artgan import batches, training
 from artgan.dataset import build_dataset
 from artgan.recipe import parse_recipe
 from artgan_plugins.dcgan import DCGAN
@@ -55,7 +55,7 @@ def sampler_row(folder: Path, count: int, batch: int, streamed: bool) -> str:
         del packed
     mapped = np.memmap(path, np.uint8, "r", shape=(count, 64, 64, 3))
     started = time.perf_counter()
-    sampler = training.BatchSampler(mapped, batch, 0, "cpu", channels_last=True, in_memory=not streamed)
+    sampler = batches.BatchSampler(mapped, batch, 0, "cpu", channels_last=True, in_memory=not streamed)
     start_s = time.perf_counter() - started
     sampler.next()
     per_batch = min(timed(sampler.next) for _ in range(20))

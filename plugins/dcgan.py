@@ -155,7 +155,7 @@ class DCGAN(artgan.Model):
         images = self.augment(images)
         return images + stddev * torch.randn_like(images) if stddev > 0 else images
 
-    def _d_step(self, real) -> float:
+    def _d_step(self, real) -> torch.Tensor:
         o = self.options
         noise = self.rng.uniform(*o.instance_noise)
         z = torch.randn(real.shape[0], self.z_dim, device=real.device)
@@ -174,9 +174,9 @@ class DCGAN(artgan.Model):
             loss = (F.binary_cross_entropy_with_logits(real_logits, real_target)
                     + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(real_target)))
         self.precision.step(self.opt_d, loss)
-        return loss.item()
+        return loss.detach()  # read by the trainer when it logs: no wait for the device here
 
-    def _g_step(self, batch: int, device) -> float:
+    def _g_step(self, batch: int, device) -> torch.Tensor:
         noise = self.rng.uniform(*self.options.instance_noise)
         # No weight gradients for D during G's step: they would be thrown away. So D runs as the
         # plain network here, outside DistributedDataParallel, which expects them.
@@ -190,7 +190,7 @@ class DCGAN(artgan.Model):
             loss = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
         self.precision.step(self.opt_g, loss)
         self.discriminator.requires_grad_(True)
-        return loss.item()
+        return loss.detach()
 
     def _update_ema(self) -> None:
         # Warm up: early on, average over the few steps there are, not over the random init.
@@ -206,11 +206,14 @@ class DCGAN(artgan.Model):
         recompute_batchnorm(self.generator_ema, latents.split(64))
         self.ema_statistics_stale = False
 
-    def _r1_step(self, real) -> float:
+    def _r1_step(self, real) -> torch.Tensor:
         """Penalise D's gradient at the reals: D stays smooth where the data is."""
         loss, penalty = r1_loss(self.d, real, self.options.r1_gamma, self.options.r1_every, self.augment)
         self.precision.step(self.opt_d, loss)
         return penalty
+
+    def double_backward(self):
+        return ["r1_gamma"] if self.options.r1_gamma > 0 else []
 
     def train_step(self, real):
         o = self.options

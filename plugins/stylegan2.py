@@ -47,7 +47,8 @@ class StyleGAN2Options(AugmentOptions):
     betas: tuple[float, float] = Field((0.0, 0.99), description="Adam betas of both networks")
     r1_gamma: float | None = Field(None, ge=0, description="weight of the R1 penalty on D's gradient at "
                                                            "real images; default 0.0002 x resolution² / "
-                                                           "batch size (StyleGAN2-ADA's rule); 0: off")
+                                                           "train.batch_size (StyleGAN2-ADA's rule; the whole "
+                                                           "batch, however many processes share it); 0: off")
     r1_every: int = Field(16, ge=1, description="steps between R1 penalties (lazy regularisation)")
     pl_weight: float = Field(2.0, ge=0, description="weight of path-length regularisation, which makes equal "
                                                     "steps in w change the image equally (0: off, faster)")
@@ -84,10 +85,16 @@ def upsample(x):  # (B, C, H, W) -> (B, C, 2H, 2W)
     return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
-def downsample(x):  # (B, C, H, W) -> (B, C, H/2, W/2)
-    # Blur with [1, 3, 3, 1] before dropping every other pixel, so that D does not alias.
-    taps = torch.tensor([1.0, 3.0, 3.0, 1.0], device=x.device, dtype=x.dtype)
-    kernel = (torch.outer(taps, taps) / 64).expand(x.shape[1], 1, 4, 4)  # (C, 1, 4, 4)
+def blur_kernel() -> torch.Tensor:
+    """StyleGAN2's [1, 3, 3, 1] filter as a (1, 1, 4, 4) kernel: kept as a buffer of each layer
+    that downsamples, since a tensor built from numbers on every call is a blocking copy to the GPU."""
+    taps = torch.tensor([1.0, 3.0, 3.0, 1.0])
+    return (torch.outer(taps, taps) / 64)[None, None]
+
+
+def downsample(x, kernel):  # (B, C, H, W), (1, 1, 4, 4) -> (B, C, H/2, W/2)
+    # Blur before dropping every other pixel, so that D does not alias.
+    kernel = kernel.to(x.dtype).expand(x.shape[1], 1, 4, 4)  # (C, 1, 4, 4)
     return F.conv2d(x, kernel, stride=2, padding=1, groups=x.shape[1])
 
 
@@ -115,10 +122,12 @@ class Conv(nn.Module):
         self.weight = nn.Parameter(torch.randn(c_out, c_in, kernel, kernel))
         self.bias = nn.Parameter(torch.zeros(c_out)) if bias else None
         self.scale, self.act, self.down = 1 / math.sqrt(c_in * kernel * kernel), act, down
+        if down:  # not saved: checkpoints hold only what training changes
+            self.register_buffer("blur", blur_kernel(), persistent=False)
 
     def forward(self, x):  # (B, c_in, H, W) -> (B, c_out, H or H/2, W or W/2)
         if self.down:
-            x = downsample(x)
+            x = downsample(x, self.blur)
         x = F.conv2d(x, self.weight * self.scale, self.bias, padding=self.weight.shape[-1] // 2)
         return lrelu(x) if self.act else x
 
@@ -186,8 +195,10 @@ class StyleLayer(nn.Module):
         if noise == "random":
             x = x + torch.randn_like(x[:, :1]) * self.noise_strength
         elif noise == "const":
-            x = x + self.noise_const * self.noise_strength
-        return lrelu(x + self.bias[None, :, None, None])
+            x = x + (self.noise_const * self.noise_strength).to(x.dtype)
+        # The float32 bias cast to the activations' dtype: added as it is, it would turn every
+        # bf16/fp16 layer output into float32, and autocast would be half effective.
+        return lrelu(x + self.bias[None, :, None, None].to(x.dtype))
 
 
 class SynthesisBlock(nn.Module):
@@ -208,7 +219,8 @@ class SynthesisBlock(nn.Module):
             x = self.conv0(x, ws[:, 0], noise)
         x = self.conv1(x, ws[:, self.num_convs - 1], noise)  # (B, c_out, side, side)
         # The RGB output uses the next block's first w, as in StyleGAN2.
-        y = self.to_rgb(x, ws[:, self.num_convs]) + self.rgb_bias[None, :, None, None]
+        y = self.to_rgb(x, ws[:, self.num_convs])
+        y = y + self.rgb_bias[None, :, None, None].to(y.dtype)
         return x, y if rgb is None else upsample(rgb) + y
 
 
@@ -315,8 +327,10 @@ class StyleGAN2(artgan.Model):
         self.opt_d = lazy_adam(self.discriminator, o.lr_d, o.betas, o.r1_every if o.r1_gamma != 0 else None)
         self.augment = Augment(o)
         self.steps = 0  # train_step calls, for the lazy regularisation schedule
-        self.images_seen = 0  # for the warm-up of the average
-        self.pl_mean = 0.0  # running mean of path lengths, the length the penalty pulls toward
+        self.images_seen = 0  # by all processes together, for the warm-up of the average
+        # running mean of path lengths, the length the penalty pulls toward; on the device, read
+        # only for checkpoints
+        self.pl_mean = torch.zeros((), device=device)
 
     def wrap(self, wrap):
         # G's two networks are wrapped apart: the path-length penalty needs the styles between them.
@@ -329,7 +343,7 @@ class StyleGAN2(artgan.Model):
     def _fake(self, batch: int, device, track: bool = False):  # -> (B, 3, H, W)
         return self.synthesis(self._styles(torch.randn(batch, self.z_dim, device=device), track))
 
-    def _d_step(self, real) -> float:
+    def _d_step(self, real) -> torch.Tensor:
         with torch.no_grad(), self.precision.autocast():
             fake = self._fake(real.shape[0], real.device)
         with self.precision.autocast():
@@ -338,9 +352,9 @@ class StyleGAN2(artgan.Model):
         self.augment.observe(real_logits)
         loss = F.softplus(fake_logits).mean() + F.softplus(-real_logits).mean()  # non-saturating logistic
         self.precision.step(self.opt_d, loss)
-        return loss.item()
+        return loss.detach()
 
-    def _g_step(self, batch: int, device) -> float:
+    def _g_step(self, batch: int, device) -> torch.Tensor:
         # No weight gradients for D during G's step: they would be thrown away. So D runs as the
         # plain network here, outside DistributedDataParallel, which expects them.
         self.discriminator.requires_grad_(False)
@@ -349,17 +363,27 @@ class StyleGAN2(artgan.Model):
         loss = F.softplus(-logits).mean()
         self.precision.step(self.opt_g, loss)
         self.discriminator.requires_grad_(True)
-        return loss.item()
+        return loss.detach()
 
-    def _r1_step(self, real) -> float:
-        """Penalise D's gradient at the reals: D stays smooth where the data is."""
+    def r1_weight(self, batch: int) -> float:
+        """R1's gamma for steps of ``batch`` images (the whole batch, over every process)."""
         res = self.context.resolution
-        gamma = self.options.r1_gamma if self.options.r1_gamma is not None else 0.0002 * res * res / real.shape[0]
-        loss, penalty = r1_loss(self.d, real, gamma, self.options.r1_every, self.augment)
+        return self.options.r1_gamma if self.options.r1_gamma is not None else 0.0002 * res * res / batch
+
+    def average_beta(self, batch: int) -> float:
+        """The fraction of the averaged G kept by a step of ``batch`` images (over every process)."""
+        half_life = self.options.ema_images
+        if self.options.ema_rampup is not None:  # early on, average over the images there are
+            half_life = min(half_life, self.images_seen * self.options.ema_rampup)
+        return 0.5 ** (batch / max(half_life, 1e-8))
+
+    def _r1_step(self, real, batch: int) -> torch.Tensor:
+        """Penalise D's gradient at the reals: D stays smooth where the data is."""
+        loss, penalty = r1_loss(self.d, real, self.r1_weight(batch), self.options.r1_every, self.augment)
         self.precision.step(self.opt_d, loss)
         return penalty
 
-    def _pl_step(self, batch: int, device) -> float:
+    def _pl_step(self, batch: int, device) -> torch.Tensor:
         """Penalise how unevenly the image changes for a step in w (StyleGAN2's path length)."""
         z = torch.randn(max(1, batch // PL_BATCH_SHRINK), self.z_dim, device=device)
         ws = self._styles(z)  # (N, num_ws, w_dim)
@@ -368,31 +392,32 @@ class StyleGAN2(artgan.Model):
         (grad,) = torch.autograd.grad((images * noise).sum(), ws, create_graph=True)  # (N, num_ws, w_dim)
         lengths = grad.square().sum(2).mean(1).sqrt()  # (N,)
         # The running mean is of every process's path lengths, so that all hold the same one.
-        length = distributed.mean_all({"pl": lengths.mean().item()})["pl"]
-        self.pl_mean += PL_DECAY * (length - self.pl_mean)
+        length = distributed.sum_tensor(lengths.mean().detach()) / distributed.world_size()
+        self.pl_mean = self.pl_mean.lerp(length, PL_DECAY)
         penalty = (lengths - self.pl_mean).square().mean()
         # "+ images * 0": every weight of G tied to the loss, as for R1.
         self.precision.step(self.opt_g, penalty * self.options.pl_weight * self.options.pl_every
                             + images[:, 0, 0, 0].sum() * 0)
-        return penalty.item()
+        return penalty.detach()
 
-    def _update_average(self, batch: int) -> None:
-        half_life = self.options.ema_images
-        if self.options.ema_rampup is not None:  # early on, average over the images there are
-            half_life = min(half_life, self.images_seen * self.options.ema_rampup)
-        update_average(self.generator_ema, self.generator, 0.5 ** (batch / max(half_life, 1e-8)))
+    def double_backward(self):
+        return [name for name, on in (("r1_gamma", self.options.r1_gamma != 0), ("pl_weight", self.options.pl_weight > 0))
+                if on]
 
     def train_step(self, real):
-        o, batch = self.options, real.shape[0]
+        o, batch = self.options, real.shape[0]  # batch: this process's part of the step's batch
+        # R1's weight and the average's pace follow the whole batch (docs/stylegan2.md): under
+        # torchrun they must not change with the number of processes.
+        whole = batch * distributed.world_size()
         self.steps += 1
-        self.images_seen += batch
+        self.images_seen += whole
         losses = {"loss_d": self._d_step(real), "loss_g": self._g_step(batch, real.device)}
         # Lazy regularisation: the penalties run every few steps, scaled up to match.
         if o.r1_gamma != 0 and self.steps % o.r1_every == 0:
-            losses["r1"] = self._r1_step(real)
+            losses["r1"] = self._r1_step(real, whole)
         if o.pl_weight > 0 and self.steps % o.pl_every == 0:
             losses["pl"] = self._pl_step(batch, real.device)
-        self._update_average(batch)
+        update_average(self.generator_ema, self.generator, self.average_beta(whole))
         return {**losses, **self.augment.metrics()}
 
     @torch.no_grad()
@@ -412,7 +437,7 @@ class StyleGAN2(artgan.Model):
             "augment": self.augment.state_dict(),
             "steps": self.steps,
             "images_seen": self.images_seen,
-            "pl_mean": self.pl_mean,
+            "pl_mean": float(self.pl_mean),
             "precision": self.precision.state_dict(),
         }
 
@@ -421,7 +446,8 @@ class StyleGAN2(artgan.Model):
         self.opt_g.load_state_dict(state["opt_g"])
         self.opt_d.load_state_dict(state["opt_d"])
         self.augment.load_state_dict(state["augment"])
-        self.steps, self.images_seen, self.pl_mean = state["steps"], state["images_seen"], state["pl_mean"]
+        self.steps, self.images_seen = state["steps"], state["images_seen"]
+        self.pl_mean = torch.tensor(float(state["pl_mean"]), device=self.pl_mean.device)
         self.precision.load_state_dict(state.get("precision", {}))
 
     def init_from(self, state):

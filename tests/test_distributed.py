@@ -1,5 +1,5 @@
 """Training on two CPU processes started by torchrun (gloo): identical weights, one set of files,
-an exact resume."""
+an exact resume, the same R1 weight and averaging pace as one process, and a slow rank 0."""
 import json
 import os
 import subprocess
@@ -23,14 +23,14 @@ MODELS = {
 }
 
 
-def recipe(folder: Path, model: str) -> Path:
+def recipe(folder: Path, model: str, source: str = "shapes") -> Path:
     path = folder / "pair.toml"
     path.write_text(textwrap.dedent("""\
         name = "pair"
         seed = 5
         resolution = 32
         [[source]]
-        use = "shapes"
+        use = "{source}"
         count = 12
         [model]
         use = "probe-{model}"
@@ -43,20 +43,21 @@ def recipe(folder: Path, model: str) -> Path:
         metrics_every = 1
         grid = 2
         keep_checkpoints = 0
-        """).format(model=model, options=MODELS[model].replace("\n", "\n        ")))
+        """).format(model=model, source=source, options=MODELS[model].replace("\n", "\n        ")))
     return path
 
 
-def torchrun(folder: Path, *args: str) -> subprocess.CompletedProcess:
-    """``artgan ARGS`` in two processes, as ``torchrun --nproc_per_node=2 -m artgan ARGS``."""
+def torchrun(folder: Path, *args: str, processes: int = 2, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``artgan ARGS`` in two processes, as ``torchrun --nproc_per_node=2 -m artgan ARGS`` (in one
+    without torchrun when ``processes`` is 1), with ``env`` added to the environment."""
     probe = folder / "probe"
     probe.mkdir(exist_ok=True)
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-               "-m", "artgan", "--plugins-dir", str(PLUGINS), "--quiet", *args]
+    launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] if processes == 2 else []
+    command = [sys.executable, *launch, "-m", "artgan", "--plugins-dir", str(PLUGINS), "--quiet", *args]
     # PYTHONFAULTHANDLER: should a process abort (once in CI, at exit: "terminate called without an
     # active exception"), its Python stack is in the output below
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "ARTGAN_PROBE_DIR": str(probe), "PYTHONFAULTHANDLER": "1"})
+                          env={**os.environ, "ARTGAN_PROBE_DIR": str(probe), "PYTHONFAULTHANDLER": "1", **(env or {})})
     assert done.returncode == 0, done.stdout + done.stderr
     return done
 
@@ -117,3 +118,25 @@ def test_a_resumed_two_process_run_continues_identically(trained, tmp_path):
         for name, value in a["state"][part].items():
             assert torch.equal(value, b["state"][part][name]), f"{part}.{name}"
     assert len(a["trainer"]["rng"]) == 2  # each process's random state, for the resume
+
+
+def test_stylegan2_weighs_r1_and_averages_alike_on_one_process_and_on_two(trained, tmp_path):
+    pair, _ = trained("stylegan2")
+    torchrun(tmp_path, "run", str(recipe(tmp_path, "stylegan2")), "--out", str(tmp_path), processes=1)
+    alone = held(tmp_path, 0)["used"]
+    # R1 every 2nd of 4 steps, gamma from the whole batch of 8 (docs/stylegan2.md), not a rank's 4
+    assert alone["r1_gamma"] == [0.0002 * 32 * 32 / 8] * 2
+    assert len(alone["ema_beta"]) == 4
+    for rank in (0, 1):
+        used = held(pair, rank)["used"]
+        assert used["r1_gamma"] == alone["r1_gamma"]
+        assert used["ema_beta"] == pytest.approx(alone["ema_beta"], abs=0)  # warm-up and half-life alike
+
+
+def test_the_others_wait_out_a_rank_0_that_takes_longer_than_the_group_timeout(tmp_path):
+    # rank 0 builds the dataset alone for 12 s; the training collectives time out after 5 s
+    path = recipe(tmp_path, "dcgan", source="slow-shapes")
+    done = torchrun(tmp_path, "run", str(path), "--out", str(tmp_path),
+                    env={"ARTGAN_DIST_TIMEOUT": "5", "ARTGAN_SLOW_SECONDS": "12"})
+    assert done.stdout.count("trained 4 steps") == 1
+    assert (tmp_path / "runs" / "pair" / "checkpoints" / "step-0000004.pt").exists()

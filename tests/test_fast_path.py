@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from artgan import checkpoint, training
+from artgan import batches, checkpoint
 from artgan.errors import ArtganError
-from artgan.training import BatchSampler
+from artgan.batches import BatchSampler
 from test_training import metrics, train
 
 
@@ -28,7 +28,7 @@ def test_a_dataset_too_large_for_memory_is_read_from_the_memory_mapped_file(tmp_
     packed[:] = images()
     packed.flush()
     mapped = np.memmap(tmp_path / "images.u8", np.uint8, "r", shape=(10, 8, 8, 3))
-    assert training.resident_limit("cpu") > mapped.nbytes  # so by default it goes into memory
+    assert batches.resident_limit("cpu") > mapped.nbytes  # so by default it goes into memory
     resident = BatchSampler(mapped, 4, seed=1, device="cpu")
     streamed = BatchSampler(mapped, 4, seed=1, device="cpu", channels_last=True, in_memory=False)
     assert isinstance(resident.images, torch.Tensor) and isinstance(streamed.images, np.memmap)

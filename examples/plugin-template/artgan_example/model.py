@@ -62,7 +62,7 @@ class TinyGAN(artgan.Model):
         self.opt_g.zero_grad(set_to_none=True)
         loss_g.backward()
         self.opt_g.step()
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}  # the core reads them every few steps
 
     @torch.no_grad()
     def sample(self, z, truncation=1.0):
