@@ -196,7 +196,7 @@ def test_interpolation_and_compare_films_end_with_the_card_too(register_plugin, 
     interpolation(interpolation.Options(out=film, fps=10, seconds=1, end_card=0.5)).render(point)
     _, frames = read_film(film)
     assert len(frames) == 10 + 5
-    assert distance(frames[-1], np.asarray(credits_card([runs[0]], (64, 64)))) < 8
+    assert distance(frames[-1], np.asarray(credits_card([runs[0]], (frames.shape[2], frames.shape[1])))) < 8  # drawn at the film's size
     compare = plugins.get("renderer", "compare").cls
     film = tmp_path / "side-by-side.mp4"
     compare(compare.Options(runs=[runs[1]], out=film, fps=10, hold=0, end_card=0.5)).render(runs[0])
