@@ -1,8 +1,10 @@
 """Does the DCGAN of examples/ellipses.toml learn clean ellipses without collapse?
 
 Trains the recipe from scratch (time limited by its own step count), then checks 256 samples:
-each must be one clean, single-coloured filled ellipse (see ellipse_analysis.py), and the spread
-of position, size and colour must match the training data's.
+each must be one clean, single-coloured filled ellipse (see ellipse_analysis.py), the spread
+of position, size and colour must match the training data's, and the samples must have no more
+fine texture (a checkerboard) than the data: their share of energy at periods of 4 px or less.
+Given an --out that holds a finished run, it only checks that run's samples.
 
     python benchmarks/ellipse_quality.py [--recipe examples/ellipses.toml] [--set KEY=VALUE]...
 """
@@ -24,12 +26,13 @@ from artgan.precision import cpu_name
 from artgan.recipe import load_recipe
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ellipse_analysis import analyse, spread_report  # noqa: E402
+from ellipse_analysis import analyse, high_frequency_energy, spread_report  # noqa: E402
 
 SAMPLES = 256
 BAR = 0.90  # fraction of samples that must be clean ellipses
 STD_RATIO = (0.8, 1.25)  # sample spread / data spread, per feature
 MAX_W1 = 0.25  # distance between sample and data distributions, in data standard deviations
+MAX_TEXTURE_RATIO = 1.5  # high-frequency energy of the samples / the data's
 
 
 def main() -> None:
@@ -55,9 +58,9 @@ def main() -> None:
 
     model = checkpoint.build_model(checkpoint.load(sampling.resolve_checkpoint(run.dir)))
     images = np.concatenate(list(sampling.generate(model, sampling.latents(model, SAMPLES, seed=12345))))
-    samples = [analyse(image) for image in images]
-    data = [analyse(image) for image in np.asarray(dataset.images[:1000])]
-    report(samples, data)
+    data_images = np.asarray(dataset.images[:1000])
+    report([analyse(image) for image in images], [analyse(image) for image in data_images])
+    report_texture(images, data_images)
 
 
 def report(samples: list[dict], data: list[dict]) -> None:
@@ -76,6 +79,14 @@ def report(samples: list[dict], data: list[dict]) -> None:
         print(f"{feature:<11}{figures['std_ratio']:>10.2f}{figures['w1_in_std']:>8.2f}  {'ok' if ok else 'off'}")
     print(f"spread like the data (std ratio in {STD_RATIO}, W1 <= {MAX_W1} std): "
           f"{'PASS' if spread_ok else 'FAIL'}")
+
+
+def report_texture(images: np.ndarray, data_images: np.ndarray) -> None:
+    """The checkerboard figure: high-frequency energy of the samples against the data's."""
+    samples, data = high_frequency_energy(images), high_frequency_energy(data_images)
+    ratio = samples / data
+    print(f"energy at periods <= 4 px: samples {samples:.2%}, data {data:.2%}, ratio {ratio:.2f} "
+          f"(bar {MAX_TEXTURE_RATIO}; a checkerboard raises it) -> {'PASS' if ratio <= MAX_TEXTURE_RATIO else 'FAIL'}")
 
 
 if __name__ == "__main__":
