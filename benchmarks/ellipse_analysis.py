@@ -77,3 +77,19 @@ def spread_report(data: list[dict], samples: list[dict]) -> dict[str, dict[str, 
 def _unwrap_hue(h: np.ndarray) -> np.ndarray:
     """Hue as its distance around the colour circle from red, in [0, 0.5]."""
     return np.minimum(h, 1 - h)
+
+
+def checkerboard_energy(images: np.ndarray) -> float:
+    """Share of the (N, H, W, 3) images' energy in patterns that repeat every 2 pixels across or down.
+
+    A generator that upsamples with strided transposed convolutions weighs alternate pixels
+    differently: a checkerboard, whose energy sits at that period (the highest frequency an image
+    holds), where filled ellipses with smooth edges have little. Each channel's mean is removed
+    first, so flat colour counts for nothing; energy is summed over all images before the share.
+    """
+    pixels = images.astype(np.float64) / 255
+    pixels -= pixels.mean(axis=(1, 2), keepdims=True)
+    power = (np.abs(np.fft.fft2(pixels, axes=(1, 2))) ** 2).sum(axis=(0, 3))  # (H, W)
+    fy = np.abs(np.fft.fftfreq(power.shape[0]))[:, None]  # cycles per pixel, 0 to 0.5
+    fx = np.abs(np.fft.fftfreq(power.shape[1]))[None, :]
+    return float(power[(fy == 0.5) | (fx == 0.5)].sum() / power.sum())

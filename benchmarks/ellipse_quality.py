@@ -1,8 +1,10 @@
 """Does the DCGAN of examples/ellipses.toml learn clean ellipses without collapse?
 
 Trains the recipe from scratch (time limited by its own step count), then checks 256 samples:
-each must be one clean, single-coloured filled ellipse (see ellipse_analysis.py), and the spread
-of position, size and colour must match the training data's.
+each must be one clean, single-coloured filled ellipse (see ellipse_analysis.py), the spread
+of position, size and colour must match the training data's, and the samples must have no more
+checkerboard than the data: their share of energy at a period of 2 px, across or down.
+Given an --out that holds a finished run, it only checks that run's samples.
 
     python benchmarks/ellipse_quality.py [--recipe examples/ellipses.toml] [--set KEY=VALUE]...
 """
@@ -24,12 +26,13 @@ from artgan.precision import cpu_name
 from artgan.recipe import load_recipe
 
 sys.path.insert(0, str(Path(__file__).parent))
-from ellipse_analysis import analyse, spread_report  # noqa: E402
+from ellipse_analysis import analyse, checkerboard_energy, spread_report  # noqa: E402
 
 SAMPLES = 256
 BAR = 0.90  # fraction of samples that must be clean ellipses
 STD_RATIO = (0.8, 1.25)  # sample spread / data spread, per feature
 MAX_W1 = 0.25  # distance between sample and data distributions, in data standard deviations
+MAX_CHECKERBOARD = 2.0  # energy at a period of 2 px of the samples / the data's
 
 
 def main() -> None:
@@ -55,9 +58,9 @@ def main() -> None:
 
     model = checkpoint.build_model(checkpoint.load(sampling.resolve_checkpoint(run.dir)))
     images = np.concatenate(list(sampling.generate(model, sampling.latents(model, SAMPLES, seed=12345))))
-    samples = [analyse(image) for image in images]
-    data = [analyse(image) for image in np.asarray(dataset.images[:1000])]
-    report(samples, data)
+    data_images = np.asarray(dataset.images[:1000])
+    report([analyse(image) for image in images], [analyse(image) for image in data_images])
+    report_checkerboard(images, data_images)
 
 
 def report(samples: list[dict], data: list[dict]) -> None:
@@ -77,6 +80,13 @@ def report(samples: list[dict], data: list[dict]) -> None:
     print(f"spread like the data (std ratio in {STD_RATIO}, W1 <= {MAX_W1} std): "
           f"{'PASS' if spread_ok else 'FAIL'}")
 
+
+def report_checkerboard(images: np.ndarray, data_images: np.ndarray) -> None:
+    """The checkerboard figure: energy at a period of 2 px in the samples against the data's."""
+    samples, data = checkerboard_energy(images), checkerboard_energy(data_images)
+    ratio = samples / data
+    print(f"checkerboard (energy at a period of 2 px): samples {samples:.3%}, data {data:.3%}, "
+          f"ratio {ratio:.2f} (bar {MAX_CHECKERBOARD}) -> {'PASS' if ratio <= MAX_CHECKERBOARD else 'FAIL'}")
 
 if __name__ == "__main__":
     main()

@@ -54,6 +54,10 @@ class DCGANOptions(AugmentOptions):
         False, description="D also sees each pixel's darkest channel as one more input; beside the brightest "
                            "(d_brightness) that is how saturated its colour is, which batch normalisation "
                            "hides too, and G's colours come out paler or greyer than the data's")
+    upsample: Literal["transpose", "resize"] = Field(
+        "transpose", description="how G doubles its resolution: transpose: strided transposed convolutions, as "
+                                 "in the paper, which leave a faint checkerboard; resize: nearest-neighbour "
+                                 "upsampling then a 3x3 convolution (Odena et al. 2016), which cannot")
     mbstd_group: int = Field(
         4, ge=0, description="D's last layer also sees the standard deviation across groups of this many "
                              "samples, so it notices a lack of variety (mode collapse); 0: the paper's D")
@@ -72,16 +76,22 @@ def _widths(resolution: int, base: int, cap: int) -> list[int]:
     return [min(base * 2 ** (layers - 1 - i), cap) for i in range(layers)]
 
 
+def _doubling(c_in: int, c_out: int, upsample: str, bias: bool) -> list[nn.Module]:
+    """Layers that double the resolution: a strided transposed convolution, or resize-then-convolve."""
+    if upsample == "resize":
+        return [nn.Upsample(scale_factor=2, mode="nearest"), nn.Conv2d(c_in, c_out, 3, 1, 1, bias=bias)]
+    return [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=bias)]
+
+
 class Generator(nn.Module):
-    def __init__(self, z_dim: int, resolution: int, width: int, cap: int):
+    def __init__(self, z_dim: int, resolution: int, width: int, cap: int, upsample: str):
         super().__init__()
         widths = _widths(resolution, width, cap)
         layers = [nn.ConvTranspose2d(z_dim, widths[0], 4, 1, 0, bias=False),
                   nn.BatchNorm2d(widths[0]), nn.ReLU(True)]
         for c_in, c_out in zip(widths, widths[1:]):
-            layers += [nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False),
-                       nn.BatchNorm2d(c_out), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(widths[-1], 3, 4, 2, 1), nn.Tanh()]
+            layers += [*_doubling(c_in, c_out, upsample, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(True)]
+        layers += [*_doubling(widths[-1], 3, upsample, bias=True), nn.Tanh()]
         self.net = nn.Sequential(*layers)
 
     def forward(self, z):  # (B, z_dim) -> (B, 3, H, W)
@@ -134,7 +144,7 @@ class DCGAN(artgan.Model):
         if res < 32 or res > 512 or res & (res - 1):
             raise artgan.ArtganError(f"dcgan: resolution {res} must be a power of two from 32 to 512")
         self.z_dim = o.z_dim
-        self.generator = Generator(o.z_dim, res, o.g_width, o.max_width).to(device)
+        self.generator = Generator(o.z_dim, res, o.g_width, o.max_width, o.upsample).to(device)
         self.discriminator = Discriminator(res, o.d_width, o.max_width, o.mbstd_group, o.d_batchnorm,
                                            o.d_brightness, o.d_saturation).to(device)
         self.generator.apply(_init_weights)

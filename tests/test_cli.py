@@ -237,9 +237,9 @@ def test_demo_trains_renders_and_prints_where_everything_went(tmp_path):
         "step-0000000.png", "step-0000002.png", "step-0000004.png"]
     assert (run / "checkpoints" / "step-0000004.pt").is_file()
     printed = result.stdout
-    for path in (run / "grid.png", run / "timelapse.mp4", run / "interpolation.mp4"):
-        assert str(path) in printed
+    for name in ("grid.png", "timelapse.mp4", "timelapse.gif", "interpolation.mp4"):
+        assert str(run / name) in printed
     info, frames = read_film(run / "interpolation.mp4")
-    assert len(frames) == info["fps"] * 1 and frames.shape[1:3] == (256, 256)
+    assert len(frames) == info["fps"] * 1 and frames.shape[1:3] == (512, 512)
     with Image.open(run / "grid.png") as grid:
         assert grid.size[0] > 32

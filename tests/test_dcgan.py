@@ -11,9 +11,10 @@ def tiny(resolution=32, **options):
     return DCGAN(DCGANOptions(g_width=4, d_width=4, z_dim=8, **options), artgan.Context(resolution=resolution))
 
 
+@pytest.mark.parametrize("upsample", ["transpose", "resize"])
 @pytest.mark.parametrize("resolution", [32, 64, 128, 256, 512])
-def test_generator_and_discriminator_shapes(resolution):
-    model = tiny(resolution)
+def test_generator_and_discriminator_shapes(resolution, upsample):
+    model = tiny(resolution, upsample=upsample)
     z = torch.randn(2, 8)
     images = model.generator(z)
     assert images.shape == (2, 3, resolution, resolution)
@@ -73,6 +74,21 @@ def test_d_brightness_and_saturation_together_add_two_inputs():
     brighter.scatter_(1, image.argmax(1, keepdim=True), 1.0)  # brightest channel raised, darkest kept
     assert torch.allclose(d(image), d(brighter))
     assert not torch.allclose(d(image), d(image * 0.5))
+
+
+@pytest.mark.parametrize("upsample, flat", [("transpose", False), ("resize", True)])
+def test_only_resize_upsampling_keeps_flat_features_flat(upsample, flat):
+    """G from its 4x4 layer on, given the same features at every position: strided transposed
+    convolutions weigh alternate pixels differently (a checkerboard), resize-then-convolve cannot."""
+    torch.manual_seed(0)
+    g = tiny(upsample=upsample).generator.eval()
+    assert sum(isinstance(m, torch.nn.ConvTranspose2d) for m in g.modules()) == (4 if upsample == "transpose" else 1)
+    features = torch.randn(1, g.net[0].out_channels, 1, 1).expand(-1, -1, 4, 4)
+    with torch.no_grad():
+        picture = g.net[3:](features)  # (1, 3, 32, 32)
+    middle = picture[..., 8:24, 8:24]  # away from the zero padding at the borders
+    assert picture.shape == (1, 3, 32, 32)
+    assert torch.allclose(middle, middle[..., :1, :1].expand_as(middle), atol=1e-6) == flat
 
 
 def test_ranges_must_be_ordered():

@@ -281,10 +281,14 @@ def test_recipe_render_steps_run_on_the_trained_run(trained, tmp_path):
     assert len(read_film(run / "interpolation.mp4")[1]) == 2 * 4
 
 
-def test_the_demo_ends_with_a_timelapse_and_a_ten_second_looping_film(trained, tmp_path):
+def test_the_demo_ends_with_a_timelapse_also_as_gif_and_a_ten_second_looping_film(trained, tmp_path):
     run = trained
     demo = tomllib.loads((resources.files("artgan") / "demo.toml").read_text())
     written = runner.render(tiny_recipe(tmp_path, renders=demo["render"]), run)
-    assert written == [run / "grid.png", run / "timelapse.mp4", run / "interpolation.mp4"]
+    assert written == [run / "grid.png", run / "timelapse.mp4", run / "timelapse.gif", run / "interpolation.mp4"]
     meta, frames = read_film(run / "interpolation.mp4")
-    assert (meta["fps"], meta["size"], len(frames)) == (30, (256, 256), 300)
+    assert (meta["fps"], meta["size"], len(frames)) == (30, (512, 512), 300)
+    meta, frames = read_film(run / "timelapse.mp4")
+    assert meta["size"][0] == 512  # the caption adds height below the 512 px grid
+    with Image.open(run / "timelapse.gif") as gif:
+        assert (gif.size, gif.n_frames) == (meta["size"], len(frames))
