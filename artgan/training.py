@@ -25,6 +25,7 @@ from artgan.errors import ArtganError
 from artgan.files import atomic_path, write_text_atomic
 from artgan.images import grid, to_uint8
 from artgan.kinds import Context, Model
+from artgan.pace import Pace
 from artgan.plugins import hooks
 from artgan.recipe import Recipe, TrainOptions
 
@@ -44,6 +45,7 @@ class Run:
     step: int = 0
     images_seen: int = 0
     seconds: float = 0.0  # training time so far, across resumes
+    started_at: int = 0  # the step this session started from (above 0 when resumed)
     fixed_z: torch.Tensor | None = None  # latents of the snapshot grid, (grid * grid, z_dim)
     interrupted: bool = field(default=False, repr=False)
 
@@ -169,8 +171,10 @@ def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) ->
     channels_last = use_channels_last(recipe.train, device)
     sampler = BatchSampler(dataset.images, recipe.train.batch_size, recipe.seed, device, channels_last,
                            part=(distributed.rank(), distributed.world_size()))
-    if resume and existing:
-        _restore(run, sampler, checkpoint.load(existing[-1]))
+    resumed_from = existing[-1] if resume and existing else None
+    if resumed_from is not None:
+        _restore(run, sampler, checkpoint.load(resumed_from))
+        run.started_at = run.step
     elif recipe.train.init_from is not None:
         _start_from(run, recipe.train.init_from)
     with recipe.blame(recipe.model):
@@ -181,11 +185,12 @@ def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) ->
         _trim_metrics(run)
         _write_lock(run, dataset)
     _announce("on_run_start", run=run)
+    tracker = Pace(run, dataset.count, resumed_from)
     try:
         if run.step == 0:
             _snapshot(run)
             _checkpoint(run, sampler)
-        _loop(run, sampler)
+        _loop(run, sampler, tracker)
     finally:
         _announce("on_run_end", run=run)
     return run
@@ -219,7 +224,7 @@ def _announce(hook: str, **kwargs: Any) -> None:
         getattr(hooks(), hook)(**kwargs)
 
 
-def _loop(run: Run, sampler: BatchSampler) -> None:
+def _loop(run: Run, sampler: BatchSampler, tracker: Pace) -> None:
     options = run.recipe.train
     retries = 0
     window: list[dict[str, float]] = []
@@ -241,6 +246,7 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
             run.step += 1
             run.images_seen += options.batch_size
             run.seconds = time.perf_counter() - started
+            tracker.stepped()
             speed = options.batch_size / (time.perf_counter() - tick)
             window.append({**losses, "images_per_s": speed})
             if run.step % options.metrics_every == 0 or run.step == options.steps:
