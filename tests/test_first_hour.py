@@ -186,11 +186,18 @@ def test_threads_given_are_used_and_said(tmp_path, two_threads):
 
 
 def test_a_run_far_slower_than_at_its_start_says_so_once_with_the_fix(tmp_path, register_plugin):
-    class Slowdown:  # from step 20 on, as if other work took the CPU: every step takes 60 ms more
+    class Slowdown:
+        """From step 20 on, as if other work took the CPU: every step takes five times as long."""
+
+        seen: list[float] = []
+
         @artgan.hookimpl
         def on_snapshot(self, step):
-            if step >= 20:
-                time.sleep(0.06)
+            if step < 20:
+                self.seen.append(time.perf_counter())
+            else:
+                usual = sorted(b - a for a, b in zip(self.seen, self.seen[1:]))[len(self.seen) // 2]
+                time.sleep(4 * usual)
 
     register_plugin(Slowdown(), "slowdown")
     result = invoke("run", "white-ellipses", *TINY, "--set", "train.steps=70", "--set", "train.threads=1",
