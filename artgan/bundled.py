@@ -5,6 +5,7 @@ so an installed artgan has them too.
 """
 from __future__ import annotations
 
+import difflib
 import sys
 from dataclasses import dataclass
 from importlib import resources
@@ -60,5 +61,6 @@ def find_recipe(path: Path) -> Path:
     bundled = folder() / f"{path}.toml"
     if bundled.is_file():
         return bundled
-    raise ArtganError(f"{path}: no such recipe file, and no bundled recipe of that name; "
-                      "see `artgan recipes`")
+    close = difflib.get_close_matches(str(path), [p.stem for p in folder().glob("*.toml")], n=1, cutoff=0.6)
+    hint = f'did you mean "{close[0]}"?' if close else "see `artgan recipes`"
+    raise ArtganError(f"{path}: no such recipe file, and no bundled recipe of that name; {hint}")

@@ -1,8 +1,11 @@
 """The ``artgan`` command line: parses arguments, calls the library, prints with rich."""
 from __future__ import annotations
 
+import difflib
 import inspect
 import json
+import os
+import shlex
 import signal
 import sys
 from contextlib import contextmanager
@@ -16,26 +19,43 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
-from typer.core import TyperGroup
+from typer.core import TyperGroup, TyperOption
 
-from artgan import bundled, distributed, plugins, progress, rendering, runner, scaffold
+import artgan
+from artgan import bundled, plugins, progress, rendering, scaffold
 from artgan.credits import collect, dataset_of, unknown_licences, write_credits
 from artgan.dataset import build_dataset, contact_sheet, skipped_sheet
 from artgan.errors import ArtganError
 from artgan.files import NO_SPACE, ensure_writable_folder, no_space
 from artgan.kinds import KINDS
 from artgan.recipe import Recipe, load_recipe
-from artgan.sampling import write_samples
-from artgan.starting_points import find_starting_points
+
+# Commands that do not train or sample never import torch (seconds of start-up): the modules
+# that need it are imported inside the commands that use them.
 
 # Paths, recipes and plugin help are printed as they are: no markup, emoji codes or wrapping.
 out = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 
+def _hide_flag_types() -> None:
+    """Typer's rich help (0.2x) shows every flag as if it took a value (``--quiet -q <bool>``);
+    its plain help does not. Show flags bare."""
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is not None:
+        TyperOption.display_type_rich = lambda self, ctx: None if self.is_flag else shown(self, ctx)
+
+
+_hide_flag_types()
+
+
 class _Group(TyperGroup):
     """Maps ArtganError (bad input) to a one-line message and exit status 2, and so a write that
-    failed for lack of space wherever it happened (a film's encoder, a plugin's cache)."""
+    failed for lack of space wherever it happened (a film's encoder, a plugin's cache); adds the
+    commands of plugins (register_commands) only when a command is looked for or listed, so that
+    loading every plugin is not the price of --version."""
+
+    plugin_commands_added = False
 
     def invoke(self, ctx):
         try:
@@ -49,14 +69,45 @@ class _Group(TyperGroup):
             err.print(f"error: {no_space(Path(exc.filename or '.').parent, exc)}")
             ctx.exit(2)
 
+    def list_commands(self, ctx):
+        self._add_plugin_commands()
+        return super().list_commands(ctx)
+
+    def get_command(self, ctx, name):
+        if name not in self.commands:
+            self._add_plugin_commands()
+        return super().get_command(ctx, name)
+
+    def _add_plugin_commands(self) -> None:
+        if self.plugin_commands_added:
+            return
+        self.plugin_commands_added = True
+        known_commands, known_groups = len(app.registered_commands), len(app.registered_groups)
+        try:
+            plugins.hooks().register_commands(app=app)
+        except ArtganError as exc:  # e.g. ARTGAN_PLUGINS_DIR names a missing folder
+            err.print(f"error: {exc}")
+            sys.exit(2)
+        style = {"pretty_exceptions_short": True, "rich_markup_mode": app.rich_markup_mode}
+        for info in app.registered_commands[known_commands:]:
+            self.add_command(typer.main.get_command_from_info(info, **style))
+        for info in app.registered_groups[known_groups:]:
+            self.add_command(typer.main.get_group_from_info(info, suggest_commands=True, **style))
+
 
 app = typer.Typer(cls=_Group, no_args_is_help=True, pretty_exceptions_enable=False,
                   add_completion=False, help="Train GANs on deliberately wrong image sets; film the training.")
 
 RecipeArg = typer.Argument(..., help="recipe file (.toml), or the name of a bundled recipe (see `artgan recipes`)",
                            show_default=False)
-SetOpt = typer.Option(None, "--set", help="override a recipe key: --set train.steps=3000 (repeatable)")
+SetOpt = typer.Option(None, "--set", metavar="KEY=VALUE", help="override a recipe key: --set train.steps=3000 (repeatable)")
 OutOpt = typer.Option(Path("."), "--out", help="folder that holds data/ and runs/")
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"artgan {artgan.__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -64,6 +115,8 @@ def _options(
     plugins_dir: Optional[Path] = typer.Option(None, "--plugins-dir", help="load loose plugin .py files from DIR",
                                               envvar="ARTGAN_PLUGINS_DIR"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="plain progress lines instead of bars"),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
+                                 help="print artgan's version and exit"),
 ):
     if plugins_dir is not None:
         plugins.load_plugins_dir(plugins_dir)
@@ -83,20 +136,22 @@ def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path
         resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint"),
         rebuild: bool = typer.Option(False, "--rebuild", help="rebuild the dataset even if up to date"),
         dry_run: bool = typer.Option(False, "--dry-run", help="only validate; print the resolved recipe")):
-    """Build the dataset, train, and render: the whole recipe (each run of its \\[sweep], then a
-    compare film of them)."""
+    """Build the dataset, train and render: the whole recipe (with a \\[sweep], each run, then a film of them)."""
     loaded = _load(recipe, set_)
     if dry_run:
         sys.stdout.write(tomli_w.dumps(loaded.as_dict()))
         return
+    from artgan import runner
+
     ensure_writable_folder(root)
     runner.check(loaded, root, resume)
+    again = _command("run", str(recipe), *_set_words(set_), "--out", str(root), "--resume")
     rebuilt: set[str] = set()  # --rebuild: each dataset once, though sweep runs share one
 
     def run_one(variant: Recipe):
         force = rebuild and variant.dataset not in rebuilt
         rebuilt.add(variant.dataset)
-        return _run(variant, root, resume, force)
+        return _run(variant, root, resume, again, force)
 
     with _job(loaded):
         if loaded.sweep:
@@ -109,16 +164,21 @@ def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path
 @contextmanager
 def _job(loaded: Recipe):
     """Started by torchrun: join the job for the block, and let only rank 0 print."""
+    from artgan import distributed
+
     with distributed.session(loaded.train.device):
         out.quiet = not distributed.is_main()
         yield
 
 
-def _run(loaded: Recipe, root: Path, resume: bool, rebuild: bool = False):
+def _run(loaded: Recipe, root: Path, resume: bool, again: str, rebuild: bool = False):
+    """Build, train and render; ``again`` is the command that continues after Ctrl-C or SIGTERM."""
+    from artgan import distributed, runner
+
     with distributed.main_first():  # rank 0 builds the dataset; the others then find it built
         report = build_dataset(loaded, root, force=rebuild and distributed.is_main())
     _report_dataset(report)
-    trained = _train(loaded, root, resume)
+    trained = _train(loaded, root, resume, again)
     for path in runner.render(loaded, trained.dir):
         _say("rendered", path)
     return trained
@@ -147,7 +207,7 @@ def train(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Pa
     loaded = _load(recipe, set_)
     ensure_writable_folder(root)
     with _job(loaded):
-        _train(loaded, root, resume)
+        _train(loaded, root, resume, _command("train", str(recipe), *_set_words(set_), "--out", str(root), "--resume"))
 
 
 @app.command()
@@ -158,6 +218,8 @@ def sample(checkpoint_path: Path = typer.Argument(..., metavar="CHECKPOINT", hel
            truncation: float = typer.Option(1.0, "--truncation", min=0.0, help="below 1: closer to the average"),
            device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps")):
     """Write N sample images from a checkpoint as PNG files."""
+    from artgan.sampling import write_samples
+
     paths = write_samples(checkpoint_path, n, out_dir, seed, truncation, device)
     out.print(f"wrote {len(paths)} images to {out_dir}")
 
@@ -181,6 +243,8 @@ def starting_points(runs: Optional[List[Path]] = typer.Option(None, "--runs", he
                     library: Optional[Path] = typer.Option(None, "--library", envvar="ARTGAN_LIBRARY",
                                                            help="your folder of starting points")):
     """List checkpoints to start new runs from (train.init_from): model, dataset, resolution, step."""
+    from artgan.starting_points import find_starting_points
+
     points, skipped = find_starting_points(runs, library)
     if points:
         # Plain columns with the path last and never wrapped, so it can be copied into a recipe.
@@ -201,9 +265,12 @@ def list_plugins(name: Optional[str] = typer.Argument(None, help="show this plug
     """List installed plugins, or one plugin's options."""
     found = plugins.all_plugins()
     if name is not None:
+        names = sorted({info.name for info in found})
         found = [info for info in found if info.name == name]
         if not found:
-            raise ArtganError(f'no plugin named "{name}"; see `artgan plugins`')
+            close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+            hint = f"did you mean `artgan plugins {close[0]}`?" if close else "see `artgan plugins`"
+            raise ArtganError(f'no plugin named "{name}"; {hint}')
     described = [info.describe() for info in found]
     if as_json:
         out.print_json(json.dumps(described))
@@ -262,10 +329,12 @@ def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder fo
     recipe_file = resources.files("artgan") / "demo.toml"
     with resources.as_file(recipe_file) as path:
         loaded = _load(path, set_)
-    existing = runner.training.run_folder(loaded, root)
+    from artgan.training import run_folder
+
+    existing = run_folder(loaded, root)
     ensure_writable_folder(root)
     with _job(loaded):
-        _run(loaded, root, resume=existing.exists())
+        _run(loaded, root, existing.exists(), _command("demo", "--out", str(root), *_set_words(set_)))
 
 
 class _RenderGroup(TyperGroup):
@@ -341,25 +410,45 @@ def _report_dataset(report) -> None:
             out.print(f"    {count} x {reason}")
 
 
-def _train(loaded: Recipe, root: Path, resume: bool):
-    """Train, report where things went; stopped by Ctrl-C or SIGTERM, exit with the shell's
-    status for that signal (130, 143)."""
+def _train(loaded: Recipe, root: Path, resume: bool, again: str):
+    """Train, report where things went; stopped by Ctrl-C or SIGTERM, say how to go on and exit
+    with the shell's status for that signal (130, 143)."""
+    from artgan import runner
+
     trained = runner.train(loaded, root, resume)
     _report_run(trained)
     if trained.interrupted:
+        out.print(f"continue (then it renders): {again}")
+        if loaded.render:
+            out.print("render what there is now:")
+            for step in loaded.render:
+                out.print("  " + shlex.join(rendering.command_line(step.name, trained.dir, step.options)))
         raise typer.Exit(128 + trained.stopped_by)
     return trained
 
 
 def _report_run(run) -> None:
-    state = f"stopped ({_SIGNALS.get(run.stopped_by, 'signal')})" if run.interrupted else "trained"
-    out.print(f"{state} {run.step} steps, {run.images_seen} images seen, {run.seconds:.0f}s")
+    now = run.step - run.started_at
+    if run.interrupted:
+        out.print(f"stopped ({_SIGNALS.get(run.stopped_by, 'signal')}) at step {run.step} of "
+                  f"{run.recipe.train.steps}, {run.images_seen} images seen, {run.seconds:.0f}s of training")
+    elif now:
+        resumed = f" ({now} in this session)" if run.started_at else ""
+        out.print(f"trained {run.step} steps{resumed}, {run.images_seen} images seen, {run.seconds:.0f}s")
     _say("run folder", run.dir)
     _say("snapshots", run.snapshots)
     _say("checkpoints", run.checkpoints)
     _say("metrics", run.dir / "metrics.jsonl")
-    if run.interrupted:
-        out.print("continue with --resume")
+
+
+def _command(*words: str) -> str:
+    """An artgan command line to print, with the --plugins-dir folders this one loaded."""
+    folders = [] if os.environ.get("ARTGAN_PLUGINS_DIR") else plugins.loaded_dirs()
+    return shlex.join(["artgan", *[w for folder in folders for w in ("--plugins-dir", folder)], *words])
+
+
+def _set_words(overrides: Optional[List[str]]) -> list[str]:
+    return [word for override in overrides or [] for word in ("--set", override)]
 
 
 _SIGNALS = {int(signal.SIGINT): "Ctrl-C", int(signal.SIGTERM): "SIGTERM"}
@@ -374,11 +463,6 @@ def _end_on_sigterm(signum, frame):
 def main() -> None:
     """Console entry point."""
     signal.signal(signal.SIGTERM, _end_on_sigterm)
-    try:
-        plugins.hooks().register_commands(app=app)
-    except ArtganError as exc:  # e.g. ARTGAN_PLUGINS_DIR names a missing folder
-        err.print(f"error: {exc}")
-        sys.exit(2)
     app()
 
 

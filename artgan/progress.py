@@ -10,8 +10,6 @@ from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
-from artgan import distributed
-
 QUIET = False  # set by the CLI's --quiet: plain lines even on a terminal
 
 
@@ -66,6 +64,8 @@ class _RichTask(Task):
 def task(label: str, total: int | None = None, start: int = 0, every: float = 10.0) -> Iterator[Task]:
     """Report progress of one piece of work; ``every`` is the seconds between plain lines. In a
     torchrun job only rank 0 reports."""
+    from artgan import distributed  # here, so that importing this module does not import torch
+
     if not distributed.is_main():
         silent = _Silent(label, total, every)
         silent.done = start

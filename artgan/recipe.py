@@ -1,6 +1,7 @@
 """Recipes: TOML files that name the plugins of each stage and their options."""
 from __future__ import annotations
 
+import difflib
 import json
 import re
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path, PurePath
 from types import UnionType
 from typing import Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from artgan import plugins
 from artgan.errors import ArtganError
@@ -58,6 +59,17 @@ class TrainOptions(BaseModel):
     compile: bool = Field(False, description="compile the networks with torch.compile: minutes of start-up; "
                                              "off by default, as it did not pay off on a CPU; refused with "
                                              "penalties that take a gradient of a gradient (R1, path length)")
+    threads: int | Literal["auto"] = Field(
+        "auto", description="CPU threads of the training passes; auto: on the CPU, the first steps are timed "
+                            "with 1, 2, 4… threads up to the cores, and the fastest is kept (on a busy "
+                            "machine one thread can be several times faster than all of them)")
+
+    @field_validator("threads")
+    @classmethod
+    def _positive_threads(cls, value):
+        if isinstance(value, int) and value < 1:
+            raise ValueError("threads must be 1 or more, or auto")
+        return value
 
 
 class Section(BaseModel):
@@ -165,9 +177,15 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
 
 
 def parse_recipe(data: dict[str, Any], path: Path, overrides: list[str] = ()) -> Recipe:
-    """Validate recipe ``data`` (as read from ``path``) after applying ``key=value`` overrides."""
-    for override in overrides:
-        apply_override(data, override, path)
+    """Validate recipe ``data`` (as read from ``path``) after applying ``key=value`` overrides.
+    An error in a key given with --set blames that --set, not the file."""
+    given = {apply_override(data, override, path): f"--set {override}" for override in overrides}
+
+    def blame(loc: tuple) -> str:
+        """Who gave the value at ``loc``: the --set that covers it, else the file."""
+        covering = [origin for where, origin in given.items() if loc[:len(where)] == where]
+        return covering[-1] if covering else str(path)
+
     _type_overrides(data, RecipeFile)
     if isinstance(data.get("sweep"), dict):  # keys written unquoted (train.steps = [...]) nest in TOML
         data["sweep"] = _flatten(data["sweep"])
@@ -175,19 +193,20 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: list[str] = ()) ->
     try:
         shape = RecipeFile.model_validate(data)
     except ValidationError as exc:
-        raise ArtganError(f"{path}: {_describe(exc)}") from None
+        raise _invalid(exc, RecipeFile, (), blame) from None
     _check_sweep(shape.sweep, path)
 
     def resolve(kind: str, key: str, section: Section) -> Step:
+        loc = _loc_of(key)
         try:
             info = plugins.get(kind, section.use)
         except ArtganError as exc:
-            raise ArtganError(f"{path}: {key}.use: {exc}") from None
+            raise ArtganError(f"{blame(loc + ('use',))}: {key}.use: {exc}") from None
         extra = _type_overrides(dict(section.model_extra or {}), info.cls.Options)
         try:
             options = info.cls.Options.model_validate(extra)
         except ValidationError as exc:
-            raise ArtganError(f"{path}: {_describe(exc, prefix=key)}") from None
+            raise _invalid(exc, info.cls.Options, loc, blame) from None
         return Step(key, section.use, info.cls, options)
 
     return Recipe(
@@ -202,25 +221,34 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: list[str] = ()) ->
     )
 
 
-def apply_override(data: dict[str, Any], override: str, path: Path) -> None:
+def apply_override(data: dict[str, Any], override: str, path: Path) -> tuple:
     """Set ``a.b.c=value`` in ``data``; list tables take an index (``source.0.count``),
-    which may be left out when the list has one entry."""
+    which may be left out when the list has one entry. Returns where it went, as a
+    validation error's location: ``("source", 0, "count")``."""
     key, sep, text = override.partition("=")
     if not sep or not key.strip():
         raise ArtganError(f"--set {override}: expected KEY=VALUE, e.g. --set train.steps=3000")
-    set_key(data, key.strip(), _Override(text), path, "--set")
+    return set_key(data, key.strip(), _Override(text), path, "--set")
 
 
-def set_key(data: dict[str, Any], key: str, value: Any, path: Path, origin: str) -> None:
+def set_key(data: dict[str, Any], key: str, value: Any, path: Path, origin: str) -> tuple:
     """Set the dotted ``key`` of recipe ``data`` to ``value``, as ``--set`` does; ``origin``
-    ("--set", "sweep") says in errors where the key came from."""
+    ("--set", "sweep") says in errors where the key came from. Returns the key's location,
+    list indexes included."""
     parts = key.split(".")
     node: Any = data
+    loc: list = []
     for i, part in enumerate(parts[:-1]):
+        if isinstance(node, list):
+            loc.append(int(part) if part.isdigit() else 0)
+        if not (isinstance(node, list) and part.isdigit()):
+            loc.append(part)
         node = _descend(node, part, f"{origin} {'.'.join(parts[: i + 1])}", path)
     if isinstance(node, list):
+        loc.append(0)
         node = _descend(node, None, f"{origin} {key}", path)
     node[parts[-1]] = value
+    return tuple(loc + [parts[-1]])
 
 
 class _Override(str):
@@ -384,20 +412,41 @@ def _parse_value(text: str) -> Any:
         return text
 
 
-def _describe(exc: ValidationError, prefix: str = "") -> str:
-    """The first validation error as ``key.path: message``, counting any others."""
+def _invalid(exc: ValidationError, schema: type[BaseModel], prefix: tuple, blame) -> ArtganError:
+    """The first validation error as ``FILE or --set: key.path: message``, counting any others;
+    a misspelt key gets the closest known one. ``schema`` was validated at ``prefix``."""
     errors = exc.errors()
     first = errors[0]
-    loc = _loc(first["loc"], prefix)
-    message = "unknown key; remove it or check its spelling" if first["type"] == "extra_forbidden" else first["msg"]
+    loc = prefix + tuple(first["loc"])
+    if first["type"] == "extra_forbidden":
+        known = _keys_at(schema, first["loc"][:-1])
+        close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        message = f'unknown key; did you mean "{close[0]}"?' if close else \
+            "unknown key; remove it or check its spelling"
+    else:
+        message = first["msg"]
     if "input" in first and first["type"] not in ("missing", "extra_forbidden"):
         message += f" (got {first['input']!r})"
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{loc}: {message}{more}"
+    return ArtganError(f"{blame(loc)}: {_loc(loc)}: {message}{more}")
 
 
-def _loc(parts: tuple, prefix: str) -> str:
-    text = prefix
+def _keys_at(schema: Any, parts: tuple) -> list[str]:
+    """The option names of the table at ``parts`` inside model ``schema``."""
+    for part in parts:
+        if isinstance(part, int):
+            continue
+        field = schema.model_fields.get(part) if isinstance(schema, type) and issubclass(schema, BaseModel) else None
+        if field is None:
+            return []
+        schema = field.annotation
+        if get_origin(schema) is list:
+            schema = get_args(schema)[0]
+    return list(schema.model_fields) if isinstance(schema, type) and issubclass(schema, BaseModel) else []
+
+
+def _loc(parts: tuple) -> str:
+    text = ""
     for part in parts:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text or "recipe"
@@ -409,6 +458,12 @@ def _options_table(options: Options) -> dict[str, Any]:
     fields = type(options).model_fields
     return {key: "none" if value is None else value for key, value in options.model_dump(mode="json").items()
             if value is not None or fields[key].default is not None}
+
+
+def _loc_of(key: str) -> tuple:
+    """``source[0]`` as a location: ``("source", 0)``."""
+    name, _, index = key.partition("[")
+    return (name, int(index.rstrip("]"))) if index else (name,)
 
 
 def _drop_none(table: dict[str, Any]) -> dict[str, Any]:

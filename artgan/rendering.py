@@ -13,7 +13,6 @@ from artgan import plugins
 from artgan.errors import ArtganError
 from artgan.kinds import Context, Options
 from artgan.recipe import typed_value  # read exactly as recipe --set values are
-from artgan.training import pick_device
 
 
 def targets_option(cls: type) -> str | None:
@@ -45,6 +44,20 @@ def flag(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def command_line(name: str, target: Path, options: Options) -> list[str]:
+    """The `artgan render` command that runs renderer ``name`` on ``target`` with the options a
+    recipe gave it (the others keep their defaults)."""
+    words = ["artgan", "render", name, str(target)]
+    for key, value in options.model_dump(mode="json", include=options.model_fields_set).items():
+        if isinstance(value, bool):
+            words.append(flag(key) if value else f"--no-{flag(key)[2:]}")
+        elif isinstance(value, list):
+            words += [flag(key), ",".join(map(str, value))]
+        elif value is not None:
+            words += [flag(key), str(value)]
+    return words
+
+
 def options_from_text(cls: type[Options], given: dict[str, Any]) -> Options:
     """Validate options typed on the command line: values are TOML literals or bare text, and
     list options also take comma-separated values (``3,17,42``). ``None`` means not given."""
@@ -72,6 +85,8 @@ def render(name: str, targets: list[Path], given: dict[str, Any], device: str = 
     if extra is not None:
         given = {**given, extra: [str(path) for path in rest]}
     options = options_from_text(info.cls.Options, given)
+    from artgan.training import pick_device  # here: torch only when a film is made, not for --help
+
     return info.cls(options, Context(device=pick_device(device))).render(first)
 
 

@@ -26,6 +26,7 @@ from artgan.errors import ArtganError
 from artgan.files import append_line, write_bytes_atomic, write_text_atomic
 from artgan.images import grid, to_uint8
 from artgan.kinds import Context, Model
+from artgan.pace import Pace
 from artgan.plugins import hooks
 from artgan.recipe import Recipe, TrainOptions
 
@@ -45,6 +46,7 @@ class Run:
     step: int = 0
     images_seen: int = 0
     seconds: float = 0.0  # training time so far, across resumes
+    started_at: int = 0  # the step this session started from (above 0 when resumed)
     fixed_z: torch.Tensor | None = None  # latents of the snapshot grid, (grid * grid, z_dim)
     interrupted: bool = field(default=False, repr=False)
     stopped_by: int = field(default=0, repr=False)  # the signal that stopped it early (SIGINT, SIGTERM) or 0
@@ -142,8 +144,10 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
     channels_last = use_channels_last(recipe.train, device)
     sampler = BatchSampler(dataset.images, recipe.train.batch_size, recipe.seed, device, channels_last,
                            part=(distributed.rank(), distributed.world_size()), reserved=_training_bytes(model))
-    if resume and existing:
+    resumed_from = existing[-1] if resume and existing else None
+    if resumed_from is not None:
         _resume(run, sampler, existing)
+        run.started_at = run.step
     elif recipe.train.init_from is not None:
         _start_from(run, recipe.train.init_from)
     with recipe.blame(recipe.model):
@@ -157,11 +161,12 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
         _trim_metrics(run)
         _write_lock(run, dataset)
     _announce("on_run_start", run=run)
+    tracker = Pace(run, dataset.count, resumed_from)
     try:
         if run.step == 0:
             _snapshot(run)
             _checkpoint(run, sampler)
-        _loop(run, sampler)
+        _loop(run, sampler, tracker)
     finally:
         _announce("on_run_end", run=run)
     return run
@@ -221,7 +226,7 @@ def _announce(hook: str, **kwargs: Any) -> None:
         getattr(hooks(), hook)(**kwargs)
 
 
-def _loop(run: Run, sampler: BatchSampler) -> None:
+def _loop(run: Run, sampler: BatchSampler, tracker: Pace) -> None:
     options = run.recipe.train
     retries = 0
     stop, alone = False, distributed.world_size() == 1
@@ -240,6 +245,7 @@ def _loop(run: Run, sampler: BatchSampler) -> None:
             run.step += 1
             run.images_seen += options.batch_size
             run.seconds = time.perf_counter() - started
+            tracker.stepped()
             was_read = _read_due(run)
             if was_read:
                 rows, stop = _read_losses(run, pending)

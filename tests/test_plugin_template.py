@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import site
 import subprocess
 import sys
 import textwrap
@@ -120,6 +121,25 @@ def clean_env(venv: Path) -> dict:
     return env
 
 
+def outer_site_dirs() -> list[str]:
+    """The folders this interpreter imports installed packages from: its own site-packages (a
+    venv's, a conda env's or a system python's), the base ones a venv with system site-packages
+    adds, and the user's."""
+    dirs = site.getsitepackages() + ([site.getusersitepackages()] if site.ENABLE_USER_SITE else [])
+    return [d for d in dict.fromkeys(dirs) if os.path.isdir(d)]
+
+
+def see_outer_packages(venv_python: Path) -> None:
+    """Let the venv import what this interpreter imports. `venv --system-site-packages` would not:
+    made from inside a venv it sees the *base* interpreter's packages, not this venv's. A .pth
+    line that starts with `import` runs, and addsitedir also runs the .pth files of each folder
+    (editable installs, setuptools' distutils shim)."""
+    purelib = subprocess.run([str(venv_python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+                             capture_output=True, text=True, check=True, timeout=60).stdout.strip()
+    lines = [f"import site; site.addsitedir({folder!r})\n" for folder in outer_site_dirs()]
+    (Path(purelib) / "_artgan_test_outer.pth").write_text("".join(lines), encoding="utf-8")
+
+
 class Venv:
     """A virtual environment that sees this interpreter's packages, with artgan installed from a
     wheel built from this checkout (so it has only what the wheel ships)."""
@@ -152,9 +172,9 @@ class Venv:
 def venv(tmp_path_factory):
     root = tmp_path_factory.mktemp("venv")
     # without a pip of its own: this interpreter's pip and setuptools serve it, no network needed
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(root / "env")],
-                   check=True, timeout=300)
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root / "env")], check=True, timeout=300)
     env = Venv(root / "env")
+    see_outer_packages(env.folder / "bin" / "python")
     source = root / "artgan-src"  # a copy, so that building leaves nothing in the checkout
     leftovers = shutil.ignore_patterns("__pycache__", "*.egg-info", ".pytest_cache", "build")
     for part in ("artgan", "plugins", "examples"):
