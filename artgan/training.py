@@ -279,11 +279,12 @@ def _loop(run: Run, sampler: BatchSampler, tracker: Pace) -> None:
 
 def _read_due(run: Run) -> bool:
     """Whether to read the losses after this step: every metrics_every steps, before a checkpoint
-    (which must not keep a diverged model) and at the end; alone, also once Ctrl-C came. Reading
-    waits for the device, so steps in between run without stopping it."""
+    (which must not keep a diverged model), before a snapshot (which waits for the device anyway,
+    and after which a Ctrl-C that came during it stops at once) and at the end; alone, also once
+    Ctrl-C came. Reading waits for the device, so steps in between run without stopping it."""
     o, step = run.recipe.train, run.step
-    return (step % o.metrics_every == 0 or step % o.checkpoint_every == 0 or step == o.steps
-            or (run.interrupted and distributed.world_size() == 1))
+    return (step % o.metrics_every == 0 or step % o.snapshot_every == 0 or step % o.checkpoint_every == 0
+            or step == o.steps or (run.interrupted and distributed.world_size() == 1))
 
 
 def _read_losses(run: Run, pending: list[dict[str, Any]]) -> tuple[list[dict[str, float]], bool]:

@@ -130,7 +130,7 @@ def test_ctrl_c_prints_commands_that_resume_and_render_and_a_rerun_says_it_only_
     assert rerun.exit_code == 0, rerun.output
     assert "already trained 6 steps" in rerun.stdout and "rendering only" in rerun.stdout
     assert "trained 6 steps," not in rerun.stdout and "resuming" not in rerun.stdout
-    assert rerun.stdout.count("rendered ") == 3
+    assert rerun.stdout.count("rendered ") == 4  # the grid, the timelapse (mp4 and GIF), the interpolation film
 
 
 def test_a_run_resume_hint_keeps_the_recipe_its_sets_and_out(tmp_path, ctrl_c_at_step):

@@ -82,7 +82,7 @@ def test_malformed_sweeps_are_one_line_errors(tmp_path, sweep, message):
 
 def test_a_bad_value_names_the_key_and_the_run(tmp_path):
     message = error_of(tmp_path, {"model.lr_gg": [0.1, 0.2]})
-    assert message == f"{tmp_path / 'tiny.toml'}: model.lr_gg: unknown key; remove it or check its spelling (in sweep run 0.1)"
+    assert message == f"{tmp_path / 'tiny.toml'}: model.lr_gg: unknown key; did you mean \"lr_g\"? (in sweep run 0.1)"
     assert "train.steps" in error_of(tmp_path, {"train.steps": [1, "lots"]})
 
 

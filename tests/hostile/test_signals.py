@@ -28,7 +28,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tiny, tmp_path):
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 143, out + err
-    assert "stopped (SIGTERM)" in out and "continue with --resume" in out
+    assert "stopped (SIGTERM)" in out and "continue (then it renders): artgan run" in out and "--resume" in out
     assert newest_step(tmp_path / "runs" / "tiny") >= 2  # not only the checkpoint of step 0
     assert not list((tmp_path / "runs").rglob("*.tmp"))
 
