@@ -166,7 +166,7 @@ def test_white_ellipses_is_ellipses_in_white():
 def test_the_demo_trains_the_model_of_ellipses_upsampling_by_resize():
     """The demo's [model] and learning-rate ramp are ellipses.toml's (it trains for fewer steps on
     fewer images): when the tuned settings change, change artgan/demo.toml the same way. Only its
-    upsampling differs: in the demo's 3,000 steps transposed convolutions left a checkerboard, and
+    upsampling differs: in the demo's few thousand steps transposed convolutions left a checkerboard, and
     ellipses.toml's benchmark runs were all made with them (re-run them before it changes too)."""
     ellipses = tomllib.loads((EXAMPLES / "ellipses.toml").read_text())
     demo = tomllib.loads((Path(bundled.__file__).parent / "demo.toml").read_text())
