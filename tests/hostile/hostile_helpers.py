@@ -45,6 +45,11 @@ def invoke(*args):
     return CliRunner().invoke(app, [str(a) for a in args])
 
 
+def add_preprocessor(recipe_file: Path, name: str) -> None:
+    """Give the recipe in ``recipe_file`` (tiny.toml) a [[preprocess]] step using plugin ``name``."""
+    recipe_file.write_text(recipe_file.read_text().replace("[model]", f'[[preprocess]]\nuse = "{name}"\n\n[model]'))
+
+
 def one_line(text: str) -> str:
     """The only line of ``text``, asserting that there is exactly one."""
     (line,) = text.strip().splitlines()

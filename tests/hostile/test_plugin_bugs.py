@@ -4,7 +4,7 @@ traceback naming the plugin and the item, in this process and in worker processe
 from __future__ import annotations
 
 import pytest
-from hostile_helpers import artgan_process, invoke
+from hostile_helpers import add_preprocessor, artgan_process, invoke
 
 from artgan import plugins
 from artgan.dataset import build_dataset
@@ -46,7 +46,7 @@ def divide(tiny, tmp_path, restore_plugins):
     folder.mkdir()
     (folder / "divide.py").write_text(PLUGIN)
     plugins.load_plugins_dir(folder)
-    tiny.write_text(tiny.read_text().replace("[model]", '[[preprocess]]\nuse = "test-divide"\n\n[model]'))
+    add_preprocessor(tiny, "test-divide")
     return tiny
 
 

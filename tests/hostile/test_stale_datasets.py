@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hostile_helpers import invoke, one_line
+from hostile_helpers import add_preprocessor, invoke, one_line
 
 from artgan import plugins
 
@@ -31,7 +31,7 @@ def darken(tiny, tmp_path, restore_plugins):
     """tiny.toml with the test-darken preprocessor; ``darken(divisor)`` (re)writes its plugin file."""
     folder = tmp_path / "plugins"
     folder.mkdir()
-    tiny.write_text(tiny.read_text().replace("[model]", '[[preprocess]]\nuse = "test-darken"\n\n[model]'))
+    add_preprocessor(tiny, "test-darken")
 
     def write(divisor: int):
         (folder / "darken.py").write_text(PLUGIN.format(divisor=divisor))
