@@ -23,28 +23,30 @@ def say(text: str) -> None:
         print(text, flush=True)
 
 
-def thread_trials(option: int | str, device: str, steps_left: int) -> list[int]:
-    """The thread counts to time, fastest first chosen, for ``train.threads`` = ``option``: none
-    when one is given (a number, OMP_NUM_THREADS, a GPU, several processes, or too short a run to
-    measure), else 1, 2, 4… up to torch's default (the machine's cores)."""
-    most = torch.get_num_threads()
-    if (option != "auto" or os.environ.get("OMP_NUM_THREADS") or torch.device(device).type != "cpu"
-            or distributed.launched() or most == 1 or steps_left < 4 * (TRIAL_STEPS + 1) * most.bit_length()):
-        return []
-    trials = [1]
-    while trials[-1] * 2 < most:
-        trials.append(trials[-1] * 2)
-    return trials + [most]
-
-
-def _threads_reason(option: int | str, device: str) -> str:
+def fixed_threads(option: int | str, device: str, steps_left: int) -> str | None:
+    """Why the run keeps one thread count for ``train.threads`` = ``option`` (a number given,
+    OMP_NUM_THREADS, a GPU, several processes, or too short a run to measure), or None when its
+    first steps time 1, 2, 4… threads."""
     if option != "auto":
         return "train.threads"
     if os.environ.get("OMP_NUM_THREADS"):
         return "OMP_NUM_THREADS"
     if torch.device(device).type != "cpu":
         return "torch's default"
-    return "torch's default; too few steps to time others" if not distributed.launched() else "per process"
+    if distributed.launched():
+        return "per process"
+    most = torch.get_num_threads()
+    if most == 1 or steps_left < 4 * (TRIAL_STEPS + 1) * most.bit_length():
+        return "torch's default; too few steps to time others"
+    return None
+
+
+def thread_trials(most: int) -> list[int]:
+    """The thread counts to time, in order: 1, 2, 4… up to ``most`` (torch's default: the cores)."""
+    trials = [1]
+    while trials[-1] * 2 < most:
+        trials.append(trials[-1] * 2)
+    return trials + [most]
 
 
 def _threads(count: int) -> str:
@@ -69,7 +71,8 @@ class Pace:
         self.option = options.threads
         if isinstance(self.option, int):
             torch.set_num_threads(self.option)
-        self.trials = thread_trials(self.option, run.device, options.steps - run.step)
+        self.fixed = fixed_threads(self.option, run.device, options.steps - run.step)
+        self.trials = [] if self.fixed else thread_trials(torch.get_num_threads())
         self.speeds: dict[int, float] = {}
         self.times: list[float] = []
         self.reference: float | None = None  # img/s measured at the start
@@ -82,7 +85,7 @@ class Pace:
     def _start_line(self, dataset_count: int, resumed_from) -> None:
         run, options = self.run, self.run.recipe.train
         threads = (f"threads: timing {', '.join(map(str, self.trials))} on the first steps" if self.trials else
-                   f"{_threads(torch.get_num_threads())} ({_threads_reason(self.option, run.device)})")
+                   f"{_threads(torch.get_num_threads())} ({self.fixed})")
         processes = f", {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
         say(f"training on {run.device}{processes}, {run.precision}, {threads}; {dataset_count} images, "
             f"{options.steps} steps of {options.batch_size}")
