@@ -44,7 +44,7 @@ class Context:
     seed: int = 0
     cache_dir: Path | None = None  # a folder kept between runs, keyed by the plugin's options
     device: str = "cpu"
-    precision: str = "fp32"  # what a model trains in: fp32, bf16 or fp16 (see artgan.precision)
+    precision: str = "fp32"  # what a model trains in: fp32, bf16 or fp16 (see artgan.toolkit.precision)
 
 
 class Options(BaseModel):

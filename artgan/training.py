@@ -19,7 +19,8 @@ import torch
 from torch import nn
 
 import artgan
-from artgan import checkpoint, distributed, folder_lock, precision, progress
+from artgan import checkpoint, distributed, folder_lock, progress
+from artgan.toolkit import precision
 from artgan.batches import BatchSampler
 from artgan.dataset import Dataset
 from artgan.errors import ArtganError
@@ -42,7 +43,7 @@ class Run:
     recipe: Recipe
     model: Model
     device: str
-    precision: str = "fp32"  # what the passes run in: fp32, bf16 or fp16 (see artgan.precision)
+    precision: str = "fp32"  # what the passes run in: fp32, bf16 or fp16 (see artgan.toolkit.precision)
     step: int = 0
     images_seen: int = 0
     seconds: float = 0.0  # training time so far, across resumes

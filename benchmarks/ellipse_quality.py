@@ -22,7 +22,7 @@ import torch
 
 from artgan import checkpoint, runner, sampling
 from artgan.dataset import build_dataset
-from artgan.precision import cpu_name
+from artgan.toolkit.precision import cpu_name
 from artgan.recipe import load_recipe
 
 sys.path.insert(0, str(Path(__file__).parent))

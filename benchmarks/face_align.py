@@ -30,7 +30,7 @@ from PIL import Image
 
 import artgan
 from artgan.dataset import build_dataset
-from artgan.precision import cpu_name
+from artgan.toolkit.precision import cpu_name
 from artgan.recipe import parse_recipe
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))

@@ -19,7 +19,8 @@ from pathlib import Path
 
 import torch
 
-from artgan import checkpoint, folder_lock, plugins, precision
+from artgan import checkpoint, folder_lock, plugins
+from artgan.toolkit import precision
 from artgan.files import atomic_path
 from artgan.kinds import Context
 

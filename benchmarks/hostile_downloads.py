@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import artgan
-from artgan.precision import cpu_name
+from artgan.toolkit.precision import cpu_name
 from artgan_plugins.web_search import WebSearch
 
 

@@ -16,7 +16,7 @@ from PIL import Image, ImageOps
 import artgan
 from artgan import plugins, runner
 from artgan.dataset import build_dataset
-from artgan.precision import cpu_name
+from artgan.toolkit.precision import cpu_name
 from artgan.recipe import parse_recipe
 
 FIXTURES = Path(__file__).parents[1] / "tests" / "fixtures"

@@ -25,7 +25,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artgan import bundled, precision, training
+from artgan import bundled, training
+from artgan.toolkit import precision
 from artgan.kinds import Context
 from artgan.recipe import load_recipe, required_keys
 

@@ -31,7 +31,7 @@ from artgan import checkpoint, film, plugins, runner, sampling
 from artgan.dataset import build_dataset
 from artgan.images import grid
 from artgan.kinds import Context
-from artgan.precision import cpu_name
+from artgan.toolkit.precision import cpu_name
 from artgan.recipe import load_recipe
 
 FPS = 30

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from artgan import batches, precision, training
+from artgan import batches, training
+from artgan.toolkit import precision
 from artgan.kinds import Context
 from artgan.recipe import TrainOptions
 from artgan_plugins.dcgan import DCGAN

@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
 from clips import soft_focus_pan, still_shot_with_a_walker, write_video  # noqa: E402
 
 import artgan
-from artgan.precision import cpu_name
+from artgan.toolkit.precision import cpu_name
 
 NO_FILTERS = dict(min_brightness=None, min_contrast=None, blur_ratio=None, duplicate_change=None,
                   crop_bars=False)

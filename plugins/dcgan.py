@@ -12,11 +12,11 @@ from torch import nn
 from torch.nn import functional as F
 
 import artgan
-from artgan.augment import Augment, AugmentOptions
-from artgan.averaging import recompute_batchnorm, update_average
-from artgan.layers import minibatch_stddev
-from artgan.precision import MixedPrecision
-from artgan.regularisation import lazy_adam, r1_loss
+from artgan.toolkit.augment import Augment, AugmentOptions
+from artgan.toolkit.averaging import recompute_batchnorm, update_average
+from artgan.toolkit.layers import minibatch_stddev
+from artgan.toolkit.precision import MixedPrecision
+from artgan.toolkit.regularisation import lazy_adam, r1_loss
 
 
 class DCGANOptions(AugmentOptions):

@@ -18,11 +18,11 @@ from torch.nn import functional as F
 
 import artgan
 from artgan import distributed
-from artgan.augment import AUG_HELP, Augment, AugMode, AugmentOptions
-from artgan.averaging import update_average
-from artgan.layers import minibatch_stddev
-from artgan.precision import MixedPrecision
-from artgan.regularisation import lazy_adam, r1_loss
+from artgan.toolkit.augment import AUG_HELP, Augment, AugMode, AugmentOptions
+from artgan.toolkit.averaging import update_average
+from artgan.toolkit.layers import minibatch_stddev
+from artgan.toolkit.precision import MixedPrecision
+from artgan.toolkit.regularisation import lazy_adam, r1_loss
 
 MAPPING_LR = 0.01  # the mapping network learns 100x slower than the rest (StyleGAN)
 W_AVG_BETA = 0.995  # the running mean of w keeps this much of itself per step

@@ -4,7 +4,7 @@ import torch
 from pydantic import ValidationError
 
 import artgan
-from artgan.augment import ADA_EVERY, OPS, Augment, AugmentOptions, augment
+from artgan.toolkit.augment import ADA_EVERY, OPS, Augment, AugmentOptions, augment
 from artgan_plugins.dcgan import DCGAN, DCGANOptions
 
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from films import tiny_run
 
-from artgan.precision import choose
+from artgan.toolkit.precision import choose
 from artgan.recipe import parse_recipe
 
 SCRIPT = Path(__file__).parent.parent / "benchmarks" / "gpu_check.py"

@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import artgan
-from artgan import batches, precision, training
-from artgan.augment import ADA_EVERY
-from artgan.averaging import update_average
+from artgan import batches, training
+from artgan.toolkit import precision
+from artgan.toolkit.augment import ADA_EVERY
+from artgan.toolkit.averaging import update_average
 from artgan.batches import BatchSampler
 from artgan_plugins import stylegan2
 from artgan_plugins.dcgan import DCGAN

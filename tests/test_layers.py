@@ -1,7 +1,7 @@
 """Layers the built-in models share."""
 import torch
 
-from artgan.layers import minibatch_stddev
+from artgan.toolkit.layers import minibatch_stddev
 
 
 def test_minibatch_stddev_sees_variety_across_the_batch():

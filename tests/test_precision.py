@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import artgan
-from artgan import precision
+from artgan.toolkit import precision
 from artgan_plugins.dcgan import DCGAN
 from artgan_plugins.stylegan2 import StyleGAN2
 from test_training import metrics, train

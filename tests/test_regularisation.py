@@ -3,7 +3,7 @@ import pytest
 import torch
 from torch import nn
 
-from artgan.regularisation import lazy_adam, r1_loss
+from artgan.toolkit.regularisation import lazy_adam, r1_loss
 
 
 def test_r1_loss_is_the_scaled_squared_gradient_and_trains_d_toward_a_flat_slope():

@@ -241,7 +241,7 @@ def test_lr_ramp_down_falls_linearly_to_zero_over_the_end_of_the_run(tmp_path, i
     run = train(tmp_path, "train.lr_ramp_down=0.5", "model.lr_g=0.003", "model.lr_d=0.001",
                 "model.r1_gamma=1", "model.r1_every=4", model="rate-dcgan")
     assert run.step == 6
-    lazy = 4 / 5  # R1 every 4 steps shrinks D's Adam rate by 4/5 (see artgan.regularisation)
+    lazy = 4 / 5  # R1 every 4 steps shrinks D's Adam rate by 4/5 (see artgan.toolkit.regularisation)
     for step, (lr_g, lr_d) in enumerate(RateRecordingDCGAN.rates):
         scale = min(1, (6 - step) / 3)  # full for steps 0-3, then 2/3 and 1/3 of it
         assert lr_g == pytest.approx(0.003 * scale) and lr_d == pytest.approx(0.001 * lazy * scale)
