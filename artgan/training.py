@@ -19,15 +19,16 @@ import torch
 from torch import nn
 
 import artgan
-from artgan import checkpoint, distributed, folder_lock, progress
+from artgan import checkpoint, distributed, folder_lock, progress, run_folder
 from artgan.toolkit import precision
 from artgan.batches import BatchSampler
 from artgan.dataset import Dataset
+from artgan.diversity import CollapseWatch, reference
 from artgan.errors import ArtganError
 from artgan.files import append_line, write_bytes_atomic, write_text_atomic
 from artgan.images import grid, to_uint8
 from artgan.kinds import Context, Model
-from artgan.pace import Pace
+from artgan.pace import Pace, say
 from artgan.plugins import hooks
 from artgan.recipe import Recipe, TrainOptions
 
@@ -51,6 +52,7 @@ class Run:
     fixed_z: torch.Tensor | None = None  # latents of the snapshot grid, (grid * grid, z_dim)
     interrupted: bool = field(default=False, repr=False)
     stopped_by: int = field(default=0, repr=False)  # the signal that stopped it early (SIGINT, SIGTERM) or 0
+    collapse: CollapseWatch | None = field(default=None, repr=False)  # measures each snapshot (rank 0)
 
     @property
     def checkpoints(self) -> Path:
@@ -161,6 +163,7 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
     if distributed.is_main():
         _trim_metrics(run)
         _write_lock(run, dataset)
+        run.collapse = _collapse_watch(run, dataset)
     _announce("on_run_start", run=run)
     tracker = Pace(run, dataset.count, resumed_from)
     try:
@@ -368,7 +371,30 @@ def _snapshot(run: Run) -> None:
     png = io.BytesIO()  # encoded first, so that a full disk is told the size needed
     grid(images, columns=run.recipe.train.grid).save(png, format="PNG")
     write_bytes_atomic(run.snapshots / f"step-{run.step:07d}.png", png.getbuffer())
+    if run.collapse is not None:
+        _append_metrics(run, {"step": run.step, "event": "snapshot",
+                              "diversity": round(run.collapse.check(run.step, images), 4)})
     _announce("on_snapshot", run=run, step=run.step, images=images)
+
+
+def _collapse_watch(run: Run, dataset: Dataset) -> CollapseWatch:
+    """The watch over the run's snapshots, knowing the diversity of those before a resume."""
+    watch = CollapseWatch(reference(dataset.images), say, lambda step: _sample_hint(run, step))
+    if (run.dir / "metrics.jsonl").exists():
+        for row in run_folder.metrics(run.dir):
+            if row.get("event") == "snapshot":
+                watch.remember(row["step"], row["diversity"])
+    return watch
+
+
+def _sample_hint(run: Run, step: int) -> str:
+    """How to sample the model as it was at ``step``: from the newest checkpoint kept up to then."""
+    kept = [path for path in checkpoint.list_checkpoints(run.checkpoints)
+            if int(path.stem.removeprefix("step-")) <= step]
+    if not kept:
+        return (f"no checkpoint of step {step} or before was kept (raise train.keep_checkpoints or "
+                f"lower train.checkpoint_every to keep one)")
+    return f"to sample the model of then: artgan sample {kept[-1]} --n 16 --out picks"
 
 
 def _checkpoint(run: Run, sampler: BatchSampler) -> None:

@@ -175,7 +175,9 @@ def train(tmp_path, resume=False, **train_options):
 
 
 def metrics(run):
-    return [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    """The lines of metrics.jsonl but the snapshots' diversity (tests/test_diversity.py)."""
+    rows = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    return [row for row in rows if row.get("event") != "snapshot"]
 
 
 def test_ada_raises_the_augmentation_probability_when_d_memorises_four_images(tmp_path):

@@ -1,0 +1,64 @@
+"""The collapse measure: varied samples score near the dataset, collapsed ones near 0; training
+logs it at each snapshot and warns once when the samples collapse."""
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from artgan.diversity import CollapseWatch, diversity, reference, spread
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+def crops(count: int, seed: int) -> np.ndarray:
+    """``count`` 32 px crops at random places of the three fixture photos: a varied image set."""
+    rng = np.random.default_rng(seed)
+    photos = [np.asarray(Image.open(FIXTURES / name).convert("RGB")) for name in
+              ("astronaut.jpg", "cameraman.jpg", "rocket.jpg")]
+    picked = []
+    for index in range(count):
+        photo = photos[index % 3]
+        top, left = rng.integers(0, photo.shape[0] - 96), rng.integers(0, photo.shape[1] - 96)
+        picked.append(np.asarray(Image.fromarray(photo[top:top + 96, left:left + 96]).resize((32, 32))))
+    return np.stack(picked)
+
+
+def collapsed(count: int, seed: int) -> np.ndarray:
+    """One crop ``count`` times, each with a little pixel noise: what a collapsed GAN draws."""
+    rng = np.random.default_rng(seed)
+    one = crops(1, seed).astype(int)
+    return np.clip(one + rng.integers(-12, 13, (count, *one.shape[1:])), 0, 255).astype(np.uint8)
+
+
+def test_varied_samples_score_near_the_dataset_and_collapsed_ones_near_zero():
+    dataset = crops(120, seed=0)
+    ref = reference(dataset)
+    varied, one = diversity(crops(16, seed=1), ref), diversity(collapsed(16, seed=2), ref)
+    assert 0.7 < varied < 1.3
+    assert one < 0.1
+    assert spread(dataset[:1]) == 0.0 and diversity(dataset, 0.0) == 0.0
+
+
+def test_the_watch_warns_once_with_the_best_step_and_how_to_sample_it():
+    said = []
+    watch = CollapseWatch(reference(crops(60, seed=0)), said.append, lambda step: f"sample step {step}")
+    for step, samples in [(100, crops(16, 1)), (200, crops(16, 2)), (300, collapsed(16, 3)),
+                          (400, collapsed(16, 4))]:
+        watch.check(step, samples)
+    assert len(said) == 1  # once, not at every collapsed snapshot
+    assert "step 300" in said[0] and f"step {watch.best_step}" in said[0] and watch.best_step in (100, 200)
+    assert said[0].endswith(f"sample step {watch.best_step}")
+    watch.check(500, crops(16, 5))  # recovered: a later collapse is news again
+    watch.check(600, collapsed(16, 6))
+    assert len(said) == 2
+
+
+def test_training_logs_the_diversity_of_each_snapshot(tmp_path):
+    from test_training import train
+
+    run = train(tmp_path, "train.steps=4")
+    rows = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
+    shots = [row for row in rows if row.get("event") == "snapshot"]
+    assert [row["step"] for row in shots] == [0, 2, 4]
+    assert all(0 <= row["diversity"] < 5 for row in shots)
