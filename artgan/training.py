@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 import artgan
-from artgan import checkpoint, distributed, folder_lock, progress, run_folder
+from artgan import checkpoint, distributed, folder_lock, progress
 from artgan.toolkit import precision
 from artgan.batches import BatchSampler
 from artgan.dataset import Dataset
@@ -29,6 +29,7 @@ from artgan.files import append_line, write_bytes_atomic, write_text_atomic
 from artgan.images import grid, to_uint8
 from artgan.kinds import Context, Model
 from artgan.pace import Pace, say
+from artgan.run_folder import metrics as logged_metrics
 from artgan.plugins import hooks
 from artgan.recipe import Recipe, TrainOptions
 
@@ -381,7 +382,7 @@ def _collapse_watch(run: Run, dataset: Dataset) -> CollapseWatch:
     """The watch over the run's snapshots, knowing the diversity of those before a resume."""
     watch = CollapseWatch(reference(dataset.images), say, lambda step: _sample_hint(run, step))
     if (run.dir / "metrics.jsonl").exists():
-        for row in run_folder.metrics(run.dir):
+        for row in logged_metrics(run.dir):
             if row.get("event") == "snapshot":
                 watch.remember(row["step"], row["diversity"])
     return watch
