@@ -337,6 +337,21 @@ def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder fo
         _run(loaded, root, existing.exists(), _command("demo", "--out", str(root), *_set_words(set_)))
 
 
+@app.command()
+def studio(workspace: Path = typer.Option(Path("."), "--workspace", help="folder that holds runs/ and data/"),
+           port: int = typer.Option(8765, "--port", help="port to listen on (another free one if taken; 0: any)"),
+           host: str = typer.Option("127.0.0.1", "--host", help="address to listen on; any other than loopback "
+                                                                "needs the token printed at start"),
+           no_browser: bool = typer.Option(False, "--no-browser", help="do not open a browser")):
+    """Open the studio: watch runs train live, compare them and compose films in the browser."""
+    from artgan import studio as web  # here: starlette and uvicorn only for this command
+
+    try:
+        web.serve(workspace, host, port, browser=not no_browser, say=out.print)
+    except KeyboardInterrupt:
+        pass
+
+
 class _RenderGroup(TyperGroup):
     """`artgan render NAME`: one command per installed renderer, its options made from the plugin's."""
 

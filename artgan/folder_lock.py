@@ -53,6 +53,16 @@ def hold(folder: Path, then: str) -> Iterator[None]:
         lock.release()
 
 
+def held(folder: Path) -> bool:
+    """Whether a live process holds ``folder`` now (read from its owner file: looking never takes
+    the lock, which would turn away a process starting at that moment)."""
+    try:
+        owner = json.loads(_owner_file(lock_file(folder)).read_text(encoding="utf-8"))
+        return _alive(int(owner["pid"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
 def _owner_file(path: Path) -> Path:
     return path.with_name(path.name + ".owner")
 

@@ -11,6 +11,7 @@ import time
 import torch
 
 from artgan import distributed
+from artgan.progress import duration
 
 TRIAL_STEPS = 6  # timed steps per thread count tried, after one untimed warm-up step
 WINDOW = 50  # steps per speed check after the start
@@ -51,14 +52,6 @@ def thread_trials(most: int) -> list[int]:
 
 def _threads(count: int) -> str:
     return f"{count} thread{'s' if count > 1 else ''}"
-
-
-def _duration(seconds: float) -> str:
-    seconds = round(seconds)
-    if seconds < 60:
-        return f"{seconds} s"
-    hours, minutes = divmod(round(seconds / 60), 60)
-    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 class Pace:
@@ -141,7 +134,7 @@ class Pace:
     def _estimate(self) -> None:
         left = self.run.recipe.train.steps - self.run.step
         seconds = left * self.run.recipe.train.batch_size / self.reference
-        say(f"about {_duration(seconds)} for the {left} steps left ({self.reference:.0f} images/s)")
+        say(f"about {duration(seconds)} for the {left} steps left ({self.reference:.0f} images/s)")
 
     def _watch(self) -> None:
         speed = self._speed()

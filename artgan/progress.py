@@ -4,13 +4,25 @@ from __future__ import annotations
 import sys
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from contextvars import ContextVar
+from typing import Callable, Iterator
 
 from rich.console import Console
 from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgressColumn, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
 QUIET = False  # set by the CLI's --quiet: plain lines even on a terminal
+# (label, done, total) -> None: where a thread's progress goes instead of the terminal (the studio's renders)
+_OBSERVER: ContextVar[Callable[[str, int, int | None], None] | None] = ContextVar("progress_observer", default=None)
+
+
+def duration(seconds: float) -> str:
+    """A time as people say it: 42 s, 7 min, 2 h 5 min."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
 class Task:
@@ -46,6 +58,27 @@ class _Silent(Task):
         pass
 
 
+class _Observed(Task):
+    """Hands its counts to an observer (see :func:`observed`) instead of printing them."""
+
+    def __init__(self, label: str, total: int | None, start: int, observer):
+        super().__init__(label, total, every=0.2)
+        self.done, self._observer = start, observer
+
+    def _show(self) -> None:
+        self._observer(self.label, self.done, self.total)
+
+
+@contextmanager
+def observed(observer: Callable[[str, int, int | None], None]) -> Iterator[None]:
+    """Within the block (in this thread), progress goes to ``observer(label, done, total)``."""
+    token = _OBSERVER.set(observer)
+    try:
+        yield
+    finally:
+        _OBSERVER.reset(token)
+
+
 class _RichTask(Task):
     def __init__(self, progress: Progress, label: str, total: int | None, start: int):
         super().__init__(label, total, every=0.0)
@@ -70,6 +103,12 @@ def task(label: str, total: int | None = None, start: int = 0, every: float = 10
         silent = _Silent(label, total, every)
         silent.done = start
         yield silent
+        return
+    observer = _OBSERVER.get()
+    if observer is not None:
+        watched = _Observed(label, total, start, observer)
+        yield watched
+        watched.finish()
         return
     if QUIET or not sys.stdout.isatty():
         plain = Task(label, total, every)

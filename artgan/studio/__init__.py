@@ -1,0 +1,109 @@
+"""artgan studio: a local web app to watch trainings live, compare runs and compose films
+(docs/studio.md). `artgan studio` calls :func:`serve`; tests and benchmarks call :func:`start`."""
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import socket
+import threading
+import time
+import webbrowser
+from dataclasses import dataclass
+from pathlib import Path
+
+from artgan.errors import ArtganError
+
+DEFAULT_PORT = 8765
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` only answers this machine (127.0.0.0/8, ::1, localhost)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def free_port(host: str, wanted: int) -> int:
+    """``wanted`` if it is free on ``host``, else a port the system picks (0: always the system's)."""
+    for port in ([wanted] if wanted else []) + [0]:
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            try:
+                probe.bind((host.strip("[]"), port))
+            except OSError:
+                continue
+            return probe.getsockname()[1]
+    raise ArtganError(f"--host {host}: cannot listen there; give an address of this machine (or 127.0.0.1)")
+
+
+@dataclass
+class Studio:
+    """A studio serving in a thread (see :func:`start`)."""
+
+    url: str
+    token: str | None
+    server: object
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(10)
+
+
+def _server(workspace: Path, host: str, port: int, token: str | None):
+    import uvicorn
+
+    from artgan.studio.app import create_app
+
+    config = uvicorn.Config(create_app(workspace, token), host=host.strip("[]"), port=port, log_level="warning",
+                            timeout_graceful_shutdown=1, lifespan="on")
+    return uvicorn.Server(config)
+
+
+def _check(workspace: Path, host: str) -> tuple[Path, str | None]:
+    if not workspace.is_dir():
+        raise ArtganError(f"--workspace {workspace}: no such folder; give the folder that holds runs/ "
+                          "(where you ran `artgan run`)")
+    return workspace, None if is_loopback(host) else secrets.token_urlsafe(24)
+
+
+def _url(host: str, port: int, token: str | None) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    shown = f"[{shown}]" if ":" in shown and not shown.startswith("[") else shown
+    return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
+
+
+def start(workspace: str | Path, host: str = "127.0.0.1", port: int = 0) -> Studio:
+    """Serve the studio of ``workspace`` in a background thread; returns once it answers."""
+    workspace, token = _check(Path(workspace), host)
+    port = free_port(host, port)
+    server = _server(workspace, host, port, token)
+    thread = threading.Thread(target=server.run, daemon=True, name="studio")
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise ArtganError(f"the studio did not start on {host}:{port}")
+        time.sleep(0.02)
+    return Studio(_url(host, port, token), token, server, thread)
+
+
+def serve(workspace: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT, browser: bool = True,
+          say=print) -> None:
+    """Serve the studio of ``workspace`` until Ctrl-C; ``say`` prints the lines about it."""
+    workspace, token = _check(Path(workspace), host)
+    chosen = free_port(host, port)
+    if port and chosen != port:
+        say(f"port {port} is taken: using {chosen}")
+    url = _url(host, chosen, token)
+    say(f"artgan studio of {workspace.resolve()} at {url}")
+    if token:
+        say(f"{host} answers other machines: the address above carries this studio's token; "
+            "give it only to people who may see and render these runs")
+    say("Ctrl-C stops it")
+    server = _server(workspace, host, chosen, token)
+    if browser:
+        threading.Timer(0.8, webbrowser.open, [url]).start()
+    server.run()

@@ -1,0 +1,229 @@
+"""The studio's ASGI app: pages (gallery, run, compare, composer), their JSON, the files they
+show (by ids the workspace made), live events, and the token check for hosts off loopback."""
+from __future__ import annotations
+
+import asyncio
+import secrets
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
+from starlette.requests import Request
+from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from artgan.errors import ArtganError
+from artgan.studio.composer import Composer, command, film_options
+from artgan.studio.events import Hub
+from artgan.progress import duration
+from artgan.studio.workspace import Workspace
+
+HERE = Path(__file__).parent
+COOKIE = "artgan_studio_token"
+LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]", "::1"]
+
+
+def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
+    """The studio for ``workspace``. With ``token``, every request must carry it (``?token=``
+    once, then a cookie); without, only loopback host names are answered (no DNS rebinding)."""
+    space = Workspace(workspace)
+    hub = Hub()
+    composer = Composer(hub.publish)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["duration"] = duration
+
+    def page(request: Request, template: str, **context: Any) -> Response:
+        return templates.TemplateResponse(request, template, context)
+
+    async def gallery(request: Request) -> Response:
+        runs = await run_in_threadpool(space.summaries)
+        template = "cards.html" if request.query_params.get("part") == "cards" else "gallery.html"
+        return page(request, template, runs=runs, workspace=space.root)
+
+    async def run_page(request: Request) -> Response:
+        found = await run_in_threadpool(space.page, request.path_params["name"])
+        if found is None:
+            raise HTTPException(404)
+        if request.query_params.get("part") == "films":
+            return page(request, "films.html", name=found.summary.name, films=found.films)
+        return page(request, "run.html", run=found, summary=found.summary)
+
+    async def run_json(request: Request) -> Response:
+        found = await run_in_threadpool(space.page, request.path_params["name"])
+        if found is None:
+            raise HTTPException(404)
+        return JSONResponse(asdict(found))
+
+    async def runs_json(request: Request) -> Response:
+        return JSONResponse([asdict(summary) for summary in await run_in_threadpool(space.summaries)])
+
+    async def compare(request: Request) -> Response:
+        names = request.query_params.getlist("run")
+        sweep = request.query_params.get("sweep")
+        if sweep:
+            names = [s.name for s in await run_in_threadpool(space.summaries) if s.sweep == sweep]
+        runs = {name: space.snapshot_steps(name) for name in names if space.run_dir(name)}
+        if not runs:
+            raise HTTPException(404)
+        return page(request, "compare.html", runs=runs, all_runs=space.run_names(), sweep=sweep)
+
+    async def composer_page(request: Request) -> Response:
+        name = request.path_params["name"]
+        if space.run_dir(name) is None:
+            raise HTTPException(404)
+        return page(request, "composer.html", name=name, checkpoints=space.checkpoint_steps(name),
+                    films=space.films(name))
+
+    async def snapshot_file(request: Request) -> Response:
+        return _file(space.snapshot_file(request.path_params["name"], request.path_params["step"]))
+
+    async def film_file(request: Request) -> Response:
+        return _file(space.film_file(request.path_params["name"], request.path_params["film"]))
+
+    async def dataset_file(request: Request) -> Response:
+        return _file(space.dataset_file(request.path_params["dataset"], request.path_params["sheet"]))
+
+    async def sample(request: Request) -> Response:
+        checkpoint = _checkpoint(space, request.path_params["name"], request.query_params.get("step"))
+        try:
+            seed = int(request.path_params["seed"])
+            truncation = float(request.query_params.get("truncation", 1.0))
+        except ValueError:
+            raise HTTPException(400, "seed must be a whole number and truncation a number") from None
+        if not 0 < truncation <= 2:
+            raise HTTPException(400, "truncation must be above 0 and at most 2")
+        png = await run_in_threadpool(composer.sample_png, checkpoint, seed, truncation)
+        return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
+
+    async def film_command(request: Request) -> Response:
+        name = request.path_params["name"]
+        form = await _json_body(request)
+        checkpoint = _checkpoint(space, name, form.get("step"))
+        try:
+            text = command(checkpoint, film_options(form, space.runs_dir / name / "films" / "FILM.mp4"), space.root)
+        except ArtganError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse({"command": text})
+
+    async def compose(request: Request) -> Response:
+        name = request.path_params["name"]
+        form = await _json_body(request)
+        checkpoint = _checkpoint(space, name, form.get("step"))
+        try:
+            job = composer.submit(name, space.runs_dir / name, checkpoint, form, space.root)
+        except ArtganError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400)
+        return JSONResponse(job.as_dict(), status_code=202)
+
+    async def job_json(request: Request) -> Response:
+        job = composer.jobs.get(request.path_params["id"])
+        if job is None:
+            raise HTTPException(404)
+        return JSONResponse(job.as_dict())
+
+    async def events(request: Request) -> Response:
+        return StreamingResponse(hub.stream(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        space.runs_dir.mkdir(parents=True, exist_ok=True)  # watched from the start: runs appear live
+        stop = asyncio.Event()
+        watcher = asyncio.create_task(hub.watch(space.runs_dir, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            composer.close()
+            await asyncio.wait([watcher], timeout=2)
+
+    routes = [
+        Route("/", gallery),
+        Route("/runs/{name}", run_page),
+        Route("/runs/{name}/compose", composer_page),
+        Route("/compare", compare),
+        Route("/api/runs", runs_json),
+        Route("/api/runs/{name}", run_json),
+        Route("/api/runs/{name}/command", film_command, methods=["POST"]),
+        Route("/api/runs/{name}/compose", compose, methods=["POST"]),
+        Route("/api/jobs/{id:int}", job_json),
+        Route("/events", events),
+        Route("/files/runs/{name}/snapshots/{step:int}.png", snapshot_file),
+        Route("/files/runs/{name}/samples/{seed}.png", sample),
+        Route("/files/runs/{name}/film/{film:path}", film_file),
+        Route("/files/data/{dataset}/{sheet}", dataset_file),
+        Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
+    ]
+    middleware = [Middleware(_TokenCheck, token=token)] if token else [
+        Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_NAMES)]
+    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
+                     exception_handlers={404: _not_found})
+
+
+class _TokenCheck:
+    """Answers only requests that carry the token: ``?token=`` (then remembered in a cookie) or
+    the cookie; anything else gets 403 with a line saying where the token is."""
+
+    def __init__(self, app, token: str):
+        self.app, self.token = app, token
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        request = Request(scope)
+        given = request.query_params.get("token") or request.cookies.get(COOKIE) or ""
+        if not secrets.compare_digest(given.encode(), self.token.encode()):
+            response = PlainTextResponse("403: this studio needs its token: open the address "
+                                         "`artgan studio` printed (it ends with ?token=...)", status_code=403)
+            return await response(scope, receive, send)
+        if "token" in request.query_params:
+            async def remembering(message):
+                if message["type"] == "http.response.start":
+                    cookie = f"{COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict".encode()
+                    message["headers"] = [*message.get("headers", []), (b"set-cookie", cookie)]
+                await send(message)
+            return await self.app(scope, receive, remembering)
+        return await self.app(scope, receive, send)
+
+
+def _file(path: Path | None) -> Response:
+    if path is None:
+        raise HTTPException(404)
+    return FileResponse(path)
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    return PlainTextResponse("404: not in this workspace", status_code=404)
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object. Only JSON is taken: a form another site posts cannot send it
+    without the browser asking first, so no page elsewhere can start renders here."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise HTTPException(415, "send JSON")
+    try:
+        body = await request.json()
+    except ValueError:
+        raise HTTPException(400, "not JSON") from None
+    if not isinstance(body, dict):
+        raise HTTPException(400, "send a JSON object")
+    return body
+
+
+def _checkpoint(space: Workspace, name: str, step: Any) -> Path:
+    """The checkpoint of run ``name`` at ``step`` (default: its newest), by the steps listed."""
+    try:
+        path = space.checkpoint_file(name, None if step in (None, "") else int(step))
+    except (TypeError, ValueError):
+        raise HTTPException(400, "step must be a whole number") from None
+    if path is None:
+        raise HTTPException(404)
+    return path

@@ -1,0 +1,124 @@
+"""The film composer's work: samples of a checkpoint for chosen seeds, and interpolation films
+rendered in the background (one at a time) into the run's own films/ folder, through the same
+renderer and options as `artgan render interpolation`. Torch is imported only when used."""
+from __future__ import annotations
+
+import io
+import itertools
+import os
+import shlex
+import threading
+import time
+import traceback
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from artgan import progress, rendering
+from artgan.errors import ArtganError
+
+# What the composer's form may set; everything else keeps the renderer's default.
+FORM = ("seeds", "seconds", "loop", "easing", "size", "grid", "gif", "truncation", "fps", "mode")
+
+
+@dataclass
+class Job:
+    """One film being rendered."""
+
+    id: int
+    run: str
+    out: Path
+    command: str
+    state: str = "queued"  # queued, rendering, done, failed
+    done: int = 0
+    total: int | None = None
+    error: str = ""
+    films: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "run": self.run, "state": self.state, "done": self.done, "total": self.total,
+                "error": self.error, "films": self.films, "command": self.command}
+
+
+def film_options(form: dict[str, Any], out: Path) -> dict[str, Any]:
+    """The composer form's options, as `artgan render interpolation` takes them, writing to ``out``."""
+    return {**{key: value for key, value in form.items() if key in FORM and value not in (None, "")},
+            "out": str(out)}
+
+
+def command(target: Path, given: dict[str, Any], root: Path) -> str:
+    """The `artgan render interpolation` command, typed in folder ``root``, that makes the same
+    film; an ArtganError names the option that is wrong."""
+    from artgan import plugins
+
+    given = {**given, "out": os.path.relpath(given["out"], root)}
+    options = rendering.options_from_text(plugins.get("renderer", "interpolation").cls.Options, given)
+    return shlex.join(rendering.command_line("interpolation", Path(os.path.relpath(target, root)), options))
+
+
+class Composer:
+    """Samples and renders for the studio; ``publish`` is told of every job's progress."""
+
+    def __init__(self, publish: Callable[[dict[str, Any]], None]):
+        self.publish = publish
+        self.jobs: dict[int, Job] = {}
+        self._ids = itertools.count(1)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="render")  # one film at a time: the cores are few
+        self._model_lock = threading.Lock()
+        self._model: tuple[Path, int, Any] | None = None  # (checkpoint, mtime, model): the last one used
+
+    def sample_png(self, checkpoint: Path, seed: int, truncation: float) -> bytes:
+        """The picture `artgan sample CHECKPOINT --seed S --n 1` makes, as PNG bytes."""
+        from PIL import Image
+
+        from artgan import sampling
+
+        with self._model_lock:
+            model = self._load(checkpoint)
+            image = next(sampling.generate(model, sampling.latents(model, 1, seed), truncation))[0]
+        png = io.BytesIO()
+        Image.fromarray(image).save(png, format="PNG")
+        return png.getvalue()
+
+    def _load(self, checkpoint: Path):
+        from artgan import sampling
+
+        mtime = checkpoint.stat().st_mtime_ns
+        if self._model is None or self._model[:2] != (checkpoint, mtime):
+            self._model = (checkpoint, mtime, sampling.load_model(checkpoint, "cpu")[0])
+        return self._model[2]
+
+    def submit(self, run: str, run_dir: Path, target: Path, form: dict[str, Any], root: Path) -> Job:
+        """Queue a film of ``target`` (a checkpoint of run ``run``) into ``run_dir``/films/; its
+        command is said as typed in ``root``."""
+        number = next(self._ids)
+        out = run_dir / "films" / f"composed-{time.strftime('%Y%m%d-%H%M%S')}-{number}.mp4"
+        given = film_options(form, out)
+        job = Job(number, run, out, command(target, given, root))
+        self.jobs[job.id] = job
+        self._pool.submit(self._render, job, target, given)
+        self.publish({"kind": "job", **job.as_dict()})
+        return job
+
+    def _render(self, job: Job, target: Path, given: dict[str, Any]) -> None:
+        def advanced(label: str, done: int, total: int | None) -> None:
+            job.done, job.total = done, total
+            self.publish({"kind": "job", **job.as_dict()})
+
+        job.state = "rendering"
+        try:
+            with progress.observed(advanced):
+                written = rendering.render("interpolation", [target], given)
+            job.films = [f"films/{path.name}" for path in written]
+            job.state = "done"
+        except ArtganError as exc:
+            job.state, job.error = "failed", str(exc)
+        except Exception as exc:  # a bug: said on the page and in the terminal, the studio keeps serving
+            job.state, job.error = "failed", f"{type(exc).__name__}: {exc}"
+            traceback.print_exc()
+        finally:
+            self.publish({"kind": "job", **job.as_dict()})
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,88 @@
+"""Live events: one watcher of the workspace's runs/ turns file changes into small events (a
+snapshot landed, metrics grew, a film appeared, a run started or stopped) and hands each to every
+open page, as server-sent events. Pages never poll files."""
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any, AsyncIterator
+
+import watchfiles
+
+from artgan.studio.workspace import FILMS, SNAPSHOT
+
+KEEPALIVE = 15.0  # seconds: a comment line now and then, so proxies and browsers keep the stream open
+
+
+def event_for(runs_dir: Path, path: Path) -> dict[str, Any] | None:
+    """The event a change of ``path`` under ``runs_dir`` means to a page, or None."""
+    try:
+        parts = path.relative_to(runs_dir).parts
+    except ValueError:
+        return None
+    if not parts:
+        return None
+    if len(parts) == 1:  # a run folder came or went, or its lock's holder changed (.NAME.lock.owner)
+        name = parts[0]
+        if name.startswith(".") and name.endswith(".lock.owner"):
+            return {"run": name[1:].removesuffix(".lock.owner"), "kind": "state"}
+        return None if name.startswith(".") else {"run": name, "kind": "state"}
+    run, rest, leaf = parts[0], parts[1:], parts[-1]
+    if leaf.startswith("."):  # a temporary file of an atomic write: its rename is the event
+        return None
+    if rest[0] == "snapshots" and len(rest) == 2 and (match := SNAPSHOT.fullmatch(leaf)):
+        return {"run": run, "kind": "snapshot", "step": int(match.group(1))}
+    if rest == ("metrics.jsonl",):
+        return {"run": run, "kind": "metrics"}
+    if rest in (("recipe.lock.toml",), ("checkpoints", leaf)):
+        return {"run": run, "kind": "state"}
+    if leaf.endswith(FILMS) and (len(rest) == 1 or (len(rest) == 2 and rest[0] == "films")):
+        return {"run": run, "kind": "film", "film": "/".join(rest)}
+    return None
+
+
+class Hub:
+    """Hands each event to every subscribed page; fed by :meth:`watch` and by :meth:`publish`
+    (safe from other threads, such as the composer's renders)."""
+
+    def __init__(self) -> None:
+        self.queues: set[asyncio.Queue] = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def publish(self, event: dict[str, Any]) -> None:
+        if self.loop is not None:
+            self.loop.call_soon_threadsafe(self._deliver, event)
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        for queue in self.queues:
+            queue.put_nowait(event)
+
+    async def watch(self, runs_dir: Path, stop: asyncio.Event) -> None:
+        """Follow ``runs_dir`` until ``stop`` is set (debounced 50 ms: a snapshot shows at once)."""
+        self.loop = asyncio.get_running_loop()
+        async for changes in watchfiles.awatch(runs_dir, debounce=50, step=20, stop_event=stop,
+                                               watch_filter=None, recursive=True):
+            seen = []
+            for _, path in changes:
+                event = event_for(runs_dir, Path(path))
+                if event is not None and event not in seen:
+                    seen.append(event)
+            for event in seen:
+                self._deliver(event)
+
+    async def stream(self) -> AsyncIterator[str]:
+        """The text/event-stream of one page: every event as it comes, as a JSON data line."""
+        queue: asyncio.Queue = asyncio.Queue()
+        self.queues.add(queue)
+        try:
+            yield "retry: 1000\n\n"
+            while True:
+                try:
+                    event = await asyncio.wait_for(queue.get(), KEEPALIVE)
+                except asyncio.TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                yield f"data: {json.dumps(event)}\n\n"
+        finally:
+            self.queues.discard(queue)

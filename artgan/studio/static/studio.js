@@ -1,0 +1,230 @@
+// artgan studio: live pages fed by the server's events (/events); everything else is server-rendered.
+"use strict";
+
+const $ = (selector) => document.querySelector(selector);
+const data = (id) => JSON.parse(document.getElementById(id).textContent);
+const enc = encodeURIComponent;
+const snapshotUrl = (run, step) => `/files/runs/${enc(run)}/snapshots/${step}.png`;
+
+function live(handle) {
+  const source = new EventSource("/events");
+  source.onmessage = (message) => handle(JSON.parse(message.data));
+  return source;
+}
+
+// Refresh a part of the page from the server, at most one request at a time (events come in bursts).
+function refresher(url, target) {
+  let running = false, again = false;
+  return async function refresh() {
+    if (running) { again = true; return; }
+    running = true;
+    try {
+      const response = await fetch(url);
+      if (response.ok) target.innerHTML = await response.text();
+    } finally {
+      running = false;
+      if (again) { again = false; refresh(); }
+    }
+  };
+}
+
+// A range input over a list of steps: arrow keys step (native), ▶ plays them as a flip-book.
+function scrubber(show) {
+  const range = $("#scrub"), play = $("#play");
+  let timer = null;
+  range.addEventListener("input", () => show(Number(range.value), true));
+  play.addEventListener("click", () => {
+    if (timer) { clearInterval(timer); timer = null; play.textContent = "▶"; return; }
+    play.textContent = "❚❚";
+    timer = setInterval(() => {
+      range.value = Number(range.value) >= Number(range.max) ? 0 : Number(range.value) + 1;
+      show(Number(range.value), true);
+    }, 120);
+  });
+  return range;
+}
+
+function gallery() {
+  const refresh = refresher("/?part=cards", $("#cards"));
+  live((event) => { if (event.kind !== "job") refresh(); });
+}
+
+function runPage() {
+  const run = data("run-data"), steps = run.snapshots;
+  const shot = $("#shot"), follow = $("#follow"), label = $("#shown-step");
+  const show = (index, byHand) => {
+    if (!steps.length) return;
+    if (byHand) follow.checked = index === steps.length - 1;
+    shot.hidden = false;
+    shot.src = snapshotUrl(run.name, steps[index]);
+    label.textContent = `step ${steps[index]}`;
+    document.body.dataset.shownStep = steps[index];
+  };
+  const range = scrubber(show);
+  const bestButton = $("#best-step");
+  bestButton.addEventListener("click", () => { range.value = steps.indexOf(Number(bestButton.textContent)); show(Number(range.value), true); });
+  if (steps.length) show(steps.length - 1, false);
+  const charts = metricCharts($("#charts"));
+  const loadMetrics = async () => {
+    const response = await fetch(`/api/runs/${enc(run.name)}`);
+    if (!response.ok) return;
+    const page = await response.json();
+    charts(page.metrics);
+    $("#step").textContent = page.summary.step;
+    $("#state").textContent = $("#state").className = page.summary.state;
+    $("#state").classList.add("state");
+    if (page.best_step !== null) { bestButton.textContent = page.best_step; $("#best").hidden = false; }
+  };
+  loadMetrics();
+  const films = refresher(`/runs/${enc(run.name)}?part=films`, $("#films"));
+  live((event) => {
+    if (event.run !== run.name) return;
+    if (event.kind === "snapshot" && !steps.includes(event.step)) {
+      steps.push(event.step);
+      steps.sort((a, b) => a - b);
+      range.max = steps.length - 1;
+      if ($("#noshot")) $("#noshot").remove();
+      if (follow.checked) { range.value = steps.length - 1; show(steps.length - 1, false); }
+    } else if (event.kind === "metrics" || event.kind === "state") {
+      loadMetrics();
+    } else if (event.kind === "film") {
+      films();
+    }
+  });
+}
+
+// One uPlot chart per group of columns: losses, the diversity of snapshots, speed, and the rest.
+function metricCharts(holder) {
+  const plots = {};
+  return (rows) => {
+    const losses = rows.filter((row) => !("event" in row));
+    const shots = rows.filter((row) => row.event === "snapshot");
+    const columns = [...new Set(losses.flatMap(Object.keys))].filter((key) => !["step", "images_seen", "seconds"].includes(key));
+    const groups = {"losses": columns.filter((key) => key.startsWith("loss")), "images/s": columns.filter((key) => key === "images_per_s")};
+    columns.filter((key) => !key.startsWith("loss") && key !== "images_per_s").forEach((key) => groups[key] = [key]);
+    const tables = Object.entries(groups).filter(([, keys]) => keys.length).map(([title, keys]) => [title, losses, keys]);
+    if (shots.length) tables.splice(1, 0, ["diversity of the samples (1 = as varied as the dataset)", shots, ["diversity"]]);
+    for (const [title, table, keys] of tables) {
+      const series = [table.map((row) => row.step), ...keys.map((key) => table.map((row) => row[key] ?? null))];
+      if (plots[title]) { plots[title].setData(series); continue; }
+      const box = document.createElement("div");
+      box.className = "chart";
+      box.dataset.chart = title;
+      holder.appendChild(box);
+      const colours = ["#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#495057"];
+      plots[title] = new uPlot({
+        title, width: Math.min(560, holder.clientWidth || 560), height: 200,
+        scales: {x: {time: false}},
+        series: [{label: "step"}, ...keys.map((key, i) => ({label: key, stroke: colours[i % colours.length], width: 1.5, spanGaps: true}))],
+      }, series, box);
+    }
+  };
+}
+
+function comparePage() {
+  const runs = data("compare-data");
+  const all = [...new Set(Object.values(runs).flat())].sort((a, b) => a - b);
+  const label = $("#shown-step");
+  const show = (index) => {
+    const step = all[index];
+    label.textContent = step ?? "";
+    document.body.dataset.shownStep = step;
+    for (const figure of document.querySelectorAll(".compare figure")) {
+      const own = runs[figure.dataset.run].filter((s) => s <= step);
+      const img = figure.querySelector("img");
+      if (!own.length) { img.hidden = true; figure.querySelector(".at").textContent = "not there yet"; continue; }
+      const at = own[own.length - 1];
+      img.hidden = false;
+      img.src = snapshotUrl(figure.dataset.run, at);
+      img.dataset.step = at;
+      figure.querySelector(".at").textContent = at === step ? "" : `(step ${at})`;
+    }
+  };
+  const range = scrubber(show);
+  range.max = Math.max(all.length - 1, 0);
+  range.value = range.max;
+  show(Number(range.value));
+  live((event) => {
+    if (event.kind !== "snapshot" || !(event.run in runs) || runs[event.run].includes(event.step)) return;
+    runs[event.run].push(event.step);
+    if (!all.includes(event.step)) { all.push(event.step); all.sort((a, b) => a - b); range.max = all.length - 1; }
+  });
+}
+
+function composerPage() {
+  const {name} = data("composer-data");
+  if (!$("#samples")) return;
+  const perPage = 16, keyframes = [];
+  let first = 0;
+  const form = $("#film-form"), truncation = $("#truncation");
+  const options = () => ({
+    step: $("#step").value, seeds: keyframes, truncation: Number(truncation.value),
+    seconds: Number(form.seconds.value), fps: Number(form.fps.value), size: Number(form.size.value),
+    grid: Number(form.grid.value), easing: form.easing.value, loop: form.loop.checked, gif: form.gif.checked,
+  });
+  const post = (path) => fetch(`/api/runs/${enc(name)}/${path}`, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(options())});
+  const say = (text) => { $("#error").hidden = !text; $("#error").textContent = text || ""; };
+  const updateCommand = async () => {
+    if (keyframes.length < 2) { $("#command").textContent = "(pick at least two keyframes)"; return; }
+    const answer = await (await post("command")).json();
+    $("#command").textContent = answer.command || "";
+    say(answer.error);
+  };
+  const drawKeyframes = () => {
+    const box = $("#keyframes");
+    box.innerHTML = "";
+    keyframes.forEach((seed, i) => {
+      const img = sampleImage(seed);
+      img.title = `seed ${seed}: click to remove`;
+      img.addEventListener("click", () => { keyframes.splice(i, 1); drawKeyframes(); });
+      box.appendChild(img);
+    });
+    updateCommand();
+  };
+  const sampleImage = (seed) => {
+    const img = document.createElement("img");
+    img.src = `/files/runs/${enc(name)}/samples/${seed}.png?step=${$("#step").value}&truncation=${truncation.value}`;
+    img.dataset.seed = seed;
+    img.alt = `seed ${seed}`;
+    return img;
+  };
+  const drawSamples = () => {
+    $("#seed-range").textContent = `${first}–${first + perPage - 1}`;
+    const box = $("#samples");
+    box.innerHTML = "";
+    for (let seed = first; seed < first + perPage; seed++) {
+      const img = sampleImage(seed);
+      img.title = `seed ${seed}: click to add`;
+      img.addEventListener("click", () => { keyframes.push(seed); drawKeyframes(); });
+      box.appendChild(img);
+    }
+  };
+  $("#prev").addEventListener("click", () => { first = Math.max(0, first - perPage); drawSamples(); });
+  $("#next").addEventListener("click", () => { first += perPage; drawSamples(); });
+  truncation.addEventListener("change", () => { $("#truncation-value").textContent = truncation.value; drawSamples(); drawKeyframes(); });
+  $("#step").addEventListener("change", () => { drawSamples(); drawKeyframes(); });
+  form.addEventListener("change", updateCommand);
+  const films = refresher(`/runs/${enc(name)}?part=films`, $("#films"));
+  let job = null;
+  form.addEventListener("submit", async (submitted) => {
+    submitted.preventDefault();
+    if (keyframes.length < 2) { say("pick at least two keyframes (click samples)"); return; }
+    const response = await post("compose");
+    const answer = await response.json();
+    if (!response.ok) { say(answer.error); return; }
+    say("");
+    job = answer.id;
+    $("#progress").hidden = false;
+    $("#progress").value = 0;
+  });
+  live((event) => {
+    if (event.kind !== "job" || event.id !== job) return;
+    if (event.total) { $("#progress").max = event.total; $("#progress").value = event.done; }
+    if (event.state === "failed") say(event.error);
+    if (event.state === "done") { $("#progress").value = $("#progress").max; films(); }
+  });
+  drawSamples();
+  updateCommand();
+}
+
+({gallery, run: runPage, compare: comparePage, composer: composerPage})[document.body.dataset.page]?.();
