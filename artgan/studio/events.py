@@ -15,8 +15,9 @@ from artgan.studio.workspace import FILMS, SNAPSHOT
 KEEPALIVE = 15.0  # seconds: a comment line now and then, so proxies and browsers keep the stream open
 
 
-def event_for(runs_dir: Path, path: Path) -> dict[str, Any] | None:
-    """The event a change of ``path`` under ``runs_dir`` means to a page, or None."""
+def event_for(runs_dir: Path, path: Path, gone: bool = False) -> dict[str, Any] | None:
+    """The event a change of ``path`` under ``runs_dir`` means to a page (``gone``: it was
+    deleted or renamed away), or None."""
     try:
         parts = path.relative_to(runs_dir).parts
     except ValueError:
@@ -31,6 +32,8 @@ def event_for(runs_dir: Path, path: Path) -> dict[str, Any] | None:
     run, rest, leaf = parts[0], parts[1:], parts[-1]
     if leaf.startswith("."):  # a temporary file of an atomic write: its rename is the event
         return None
+    if gone:  # a snapshot or film pruned or moved away: pages keep what they show
+        return {"run": run, "kind": "state"} if rest == ("recipe.lock.toml",) else None
     if rest[0] == "snapshots" and len(rest) == 2 and (match := SNAPSHOT.fullmatch(leaf)):
         return {"run": run, "kind": "snapshot", "step": int(match.group(1))}
     if rest == ("metrics.jsonl",):
@@ -64,8 +67,8 @@ class Hub:
         async for changes in watchfiles.awatch(runs_dir, debounce=50, step=20, stop_event=stop,
                                                watch_filter=None, recursive=True):
             seen = []
-            for _, path in changes:
-                event = event_for(runs_dir, Path(path))
+            for change, path in changes:
+                event = event_for(runs_dir, Path(path), change == watchfiles.Change.deleted)
                 if event is not None and event not in seen:
                     seen.append(event)
             for event in seen:

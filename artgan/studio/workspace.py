@@ -8,6 +8,7 @@ a half-written metrics line) or made by older versions read as well as they can.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -33,7 +34,7 @@ class RunSummary:
     """One run as the gallery shows it."""
 
     name: str
-    state: str  # training, finished, interrupted, empty
+    state: str  # training, finished, interrupted, empty, unknown
     step: int
     total: int | None
     images_per_s: float | None
@@ -43,7 +44,7 @@ class RunSummary:
     dataset: str
     dataset_images: int | None
     newest_snapshot: int | None
-    sweep: str | None = None
+    sweep: str = ""  # the [sweep] the run is one of ("" when none)
 
 
 @dataclass
@@ -70,10 +71,8 @@ class Workspace:
 
     def run_names(self) -> list[str]:
         """The run folders of the workspace, by name."""
-        if not self.runs_dir.is_dir():
-            return []
-        return sorted(entry.name for entry in self.runs_dir.iterdir()
-                      if not entry.name.startswith(".") and self._inside(entry) and entry.is_dir())
+        return sorted(name for name in _names(self.runs_dir)
+                      if not name.startswith(".") and (self.runs_dir / name).is_dir())
 
     def run_dir(self, name: str) -> Path | None:
         """The folder of run ``name`` if the workspace lists it, else None."""
@@ -83,15 +82,22 @@ class Workspace:
         """Every run, newest activity first, with its sweep when it was one of several."""
         found = [self.summary(name) for name in self.run_names()]
         found = [summary for summary in found if summary is not None]
-        groups: dict[tuple[str, str], list[RunSummary]] = {}
+        groups: dict[str, list[RunSummary]] = {}
         for summary in found:
-            command = self.lock(self.runs_dir / summary.name).get("lock", {}).get("command", "")
-            groups.setdefault((command, summary.name.rsplit("-", 1)[0]), []).append(summary)
-        for (command, base), members in groups.items():
-            if command and len(members) > 1:
+            groups.setdefault(summary.name.rsplit("-", 1)[0], []).append(summary)
+        for base, members in groups.items():
+            if len(members) > 1 and self._swept(base, members):
                 for summary in members:
                     summary.sweep = base
         return found
+
+    def _swept(self, base: str, members: list[RunSummary]) -> bool:
+        """Whether runs BASE-LABEL are one [sweep]: its compare film's folder (runs/BASE-sweep) is
+        there once it ended; while it runs, they were all started by one `artgan run` command."""
+        if (self.runs_dir / f"{base}-sweep").is_dir():
+            return True
+        commands = {self.lock(self.runs_dir / m.name).get("lock", {}).get("command", "") for m in members}
+        return len(commands) == 1 and " run " in f" {commands.pop()} "
 
     def summary(self, name: str) -> RunSummary | None:
         folder = self.runs_dir / name
@@ -156,7 +162,7 @@ class Workspace:
     def dataset(self, name: str) -> dict[str, Any]:
         """A dataset's size, skip reasons and which sheets exist; empty if it is not in data/."""
         folder = self.data_dir / name
-        if name.startswith(".") or "/" in name or not folder.is_dir() or not self._inside(folder):
+        if name not in _names(self.data_dir) or name.startswith(".") or not folder.is_dir():
             return {}
         try:
             meta = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
@@ -209,7 +215,9 @@ class Workspace:
     def _state(self, folder: Path, step: int, total: int | None) -> str:
         if folder_lock.held(folder):
             return "training"
-        if total is not None and step >= total:
+        if total is None:  # an older run without its recipe.lock.toml: how far it meant to go is unknown
+            return "unknown"
+        if step >= total:
             return "finished"
         return "interrupted" if step else "empty"
 
@@ -251,7 +259,9 @@ def _json_or_none(line: str) -> Any:
 
 
 def _names(folder: Path) -> list[str]:
+    """The names in ``folder`` but symlinks (artgan writes none; one may point out of the workspace)."""
     try:
-        return [entry.name for entry in folder.iterdir()]
+        with os.scandir(folder) as entries:
+            return [entry.name for entry in entries if not entry.is_symlink()]
     except OSError:
         return []

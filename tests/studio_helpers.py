@@ -1,0 +1,55 @@
+"""A workspace for the studio's tests: real tiny trainings beside runs made by older versions,
+broken ones, and files and folders that point out of the workspace."""
+from __future__ import annotations
+
+import http.client
+import json
+import shutil
+from pathlib import Path
+
+from test_training import tiny_recipe
+
+from artgan import runner
+from artgan.dataset import build_dataset, contact_sheet, open_dataset
+
+
+def train_run(root: Path, name: str, *overrides: str) -> Path:
+    """A real tiny training named ``name`` in workspace ``root``; returns its run folder."""
+    recipe = tiny_recipe(root, f"name={name}", *overrides)
+    build_dataset(recipe, root)
+    return runner.train(recipe, root).dir
+
+
+def make_workspace(root: Path, outside: Path) -> Path:
+    """Two finished runs of a sweep, an old one (snapshots only), a broken one (no snapshot, a half-written
+    metrics line), a run folder symlinked from ``outside`` and a snapshot symlinked out."""
+    first = train_run(root, "tiny-a")
+    train_run(root, "tiny-b", "train.snapshot_every=3")
+    (root / "runs" / "tiny-sweep").mkdir()  # where a [sweep] films its runs side by side: they are one sweep
+    contact_sheet(open_dataset(tiny_recipe(root, "name=tiny-a"), root))
+    old = root / "runs" / "old" / "snapshots"
+    old.mkdir(parents=True)
+    shutil.copy(first / "snapshots" / "step-0000002.png", old / "step-0000100.png")
+    broken = root / "runs" / "broken"
+    (broken / "snapshots").mkdir(parents=True)
+    shutil.copy(first / "recipe.lock.toml", broken / "recipe.lock.toml")
+    row = {"step": 1, "images_seen": 8, "seconds": 0.1, "loss_d": 1.0, "loss_g": 2.0, "images_per_s": 80}
+    (broken / "metrics.jsonl").write_text(json.dumps(row) + '\n{"step": 2, "loss_d": 0.')
+    (outside / "snapshots").mkdir(parents=True)
+    shutil.copy(first / "snapshots" / "step-0000002.png", outside / "snapshots" / "step-0000002.png")
+    (outside / "secret.txt").write_text("not for the browser")
+    (root / "runs" / "escape").symlink_to(outside, target_is_directory=True)
+    (first / "snapshots" / "step-0000999.png").symlink_to(outside / "secret.txt")
+    (first / "outside.mp4").symlink_to(outside / "secret.txt")
+    return root
+
+
+def raw_get(url: str, path: str, headers: dict | None = None) -> int:
+    """GET ``path`` exactly as written (no client tidies its dots or escapes); the status."""
+    host, port = url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    try:
+        connection.request("GET", path, headers=headers or {})
+        return connection.getresponse().status
+    finally:
+        connection.close()

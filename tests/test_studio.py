@@ -1,0 +1,205 @@
+"""artgan studio over real HTTP (a server on 127.0.0.1): the gallery and run pages read every
+kind of run folder, files are served only by the ids the app made, a token guards other hosts,
+and file changes become live events. tests/test_studio_browser.py drives the pages in chromium."""
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+from studio_helpers import make_workspace, raw_get
+
+from artgan.files import write_bytes_atomic
+from artgan.studio import start
+from artgan.studio.events import event_for
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    return make_workspace(tmp_path_factory.mktemp("workspace"), tmp_path_factory.mktemp("outside"))
+
+
+@pytest.fixture(scope="module")
+def studio(workspace):
+    served = start(workspace)
+    yield served
+    served.stop()
+
+
+def test_the_gallery_lists_every_run_of_the_workspace(studio):
+    runs = {run["name"]: run for run in httpx.get(studio.url + "api/runs").json()}
+    assert sorted(runs) == ["broken", "old", "tiny-a", "tiny-b"]  # not the folder symlinked from outside
+    a = runs["tiny-a"]
+    assert (a["state"], a["step"], a["total"], a["model"], a["resolution"]) == ("finished", 6, 6, "dcgan", 32)
+    assert a["dataset"] == "tiny-a" and a["dataset_images"] == 24 and a["images_per_s"] > 0
+    assert a["newest_snapshot"] == 6
+    assert (runs["old"]["state"], runs["old"]["newest_snapshot"]) == ("unknown", 100)  # made before locks
+    assert runs["broken"]["state"] == "interrupted" and runs["broken"]["newest_snapshot"] is None
+    assert runs["tiny-a"]["sweep"] == runs["tiny-b"]["sweep"] == "tiny" and runs["old"]["sweep"] == ""
+    html = httpx.get(studio.url).text
+    for name in runs:
+        assert f'href="/runs/{name}"' in html
+    assert 'src="/files/runs/tiny-a/snapshots/6.png"' in html
+    assert 'href="/compare?sweep=tiny"' in html
+
+
+def test_a_run_page_shows_snapshots_metrics_films_recipe_and_dataset(studio):
+    page = httpx.get(studio.url + "api/runs/tiny-a").json()
+    assert page["snapshots"] == [0, 2, 4, 6]  # not 999, a symlink out of the workspace
+    assert [row["step"] for row in page["metrics"] if "event" not in row] == [1, 2, 3, 4, 5, 6]
+    assert page["best_step"] in (0, 2, 4, 6)
+    assert page["dataset"]["count"] == 24 and page["dataset"]["sheets"] == ["contact-sheet.png"]
+    html = httpx.get(studio.url + "runs/tiny-a").text
+    assert 'name = &#34;tiny-a&#34;' in html and "/files/data/tiny-a/contact-sheet.png" in html
+    assert httpx.get(studio.url + "files/data/tiny-a/contact-sheet.png").headers["content-type"] == "image/png"
+    assert httpx.get(studio.url + "files/runs/tiny-a/snapshots/4.png").content[:4] == b"\x89PNG"
+
+
+def test_runs_made_by_older_versions_or_broken_still_show(studio):
+    broken = httpx.get(studio.url + "api/runs/broken").json()
+    assert [row["step"] for row in broken["metrics"]] == [1]  # the half-written line is left out
+    assert broken["snapshots"] == [] and httpx.get(studio.url + "runs/broken").status_code == 200
+    old = httpx.get(studio.url + "runs/old")
+    assert old.status_code == 200 and "older artgan" in old.text
+
+
+ESCAPES = [
+    "/files/runs/../../etc/passwd",
+    "/files/runs/%2e%2e/%2e%2e/etc/passwd",
+    "/files/runs/tiny-a/film/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/files/runs/tiny-a/film/../../../../etc/passwd",
+    "/files/runs/tiny-a/film/%2Fetc%2Fpasswd",
+    "/files/runs/tiny-a/film//etc/passwd",
+    "/files/runs/tiny-a/film/..%5C..%5Crecipe.lock.toml",
+    "/files/runs/tiny-a/film/recipe.lock.toml",  # in the run, but not a film the app listed
+    "/files/runs/tiny-a/film/checkpoints/step-0000006.pt",
+    "/files/runs/tiny-a/film/outside.mp4",  # a film name that is a symlink out of the workspace
+    "/files/runs/tiny-a/snapshots/999.png",  # a snapshot that is a symlink out
+    "/files/runs/escape/snapshots/2.png",  # a run folder that is a symlink out
+    "/files/runs/escape%2Fsnapshots/snapshots/2.png",
+    "/files/runs/%2E%2E%2Fruns%2Ftiny-a/snapshots/2.png",
+    "/files/data/..%2Fruns%2Ftiny-a/recipe.lock.toml",
+    "/files/data/tiny-a/manifest.jsonl",
+    "/files/data/tiny-a/..%2F..%2F..%2Fetc%2Fpasswd",
+    "/files/runs/tiny-a/samples/1.png?step=..%2F..%2Fetc",
+    "/static/../app.py",
+    "/static/%2e%2e/app.py",
+    "/static/..%2Fapp.py",
+    "/runs/..%2F..%2Fetc",
+    "/api/runs/%2e%2e",
+]
+
+
+@pytest.mark.parametrize("path", ESCAPES)
+def test_every_path_escape_attempt_gets_404(studio, path):
+    assert raw_get(studio.url, path) in (404, 400), path
+
+
+def test_what_escape_attempts_aim_at_is_served_by_its_own_id(studio):
+    """The same files through the ids the app made: the 404s above are the guard, not a dead route."""
+    assert raw_get(studio.url, "/files/runs/tiny-a/snapshots/2.png") == 200
+    assert raw_get(studio.url, "/files/data/tiny-a/contact-sheet.png") == 200
+    assert raw_get(studio.url, "/static/studio.js") == 200
+
+
+def test_a_loopback_studio_answers_only_loopback_host_names(studio):
+    assert raw_get(studio.url, "/", {"Host": "localhost"}) == 200
+    assert raw_get(studio.url, "/", {"Host": "attacker.example"}) == 400  # DNS rebinding
+
+
+def test_the_token_is_required_off_loopback(workspace):
+    served = start(workspace, host="0.0.0.0")
+    try:
+        assert served.token and served.url.endswith(f"?token={served.token}")
+        base = served.url.split("?")[0]
+        assert httpx.get(base).status_code == 403
+        assert httpx.get(base + "files/runs/tiny-a/snapshots/2.png").status_code == 403
+        assert httpx.get(base + "?token=wrong").status_code == 403
+        with httpx.Client() as browser:
+            first = browser.get(served.url)
+            assert first.status_code == 200 and "tiny-a" in first.text
+            assert browser.get(base + "files/runs/tiny-a/snapshots/2.png").status_code == 200  # the cookie
+    finally:
+        served.stop()
+
+
+def test_the_composer_says_the_command_and_names_a_bad_option(studio):
+    ok = httpx.post(studio.url + "api/runs/tiny-a/command", json={"seeds": [3, 17], "seconds": 2, "loop": True})
+    assert ok.json()["command"] == ("artgan render interpolation runs/tiny-a/checkpoints/step-0000006.pt "
+                                    "--seeds 3,17 --loop --seconds 2.0 --out runs/tiny-a/films/FILM.mp4")
+    bad = httpx.post(studio.url + "api/runs/tiny-a/command", json={"seeds": [3, 17], "seconds": -1})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("--seconds:")
+    assert httpx.post(studio.url + "api/runs/tiny-a/compose", data={"seeds": "3,17"}).status_code == 415
+    assert httpx.post(studio.url + "api/runs/tiny-a/compose", json={"step": 5}).status_code == 404  # not kept
+
+
+def test_a_sample_is_the_picture_of_its_seed(studio):
+    first = httpx.get(studio.url + "files/runs/tiny-a/samples/3.png")
+    assert first.status_code == 200 and first.content == httpx.get(studio.url + "files/runs/tiny-a/samples/3.png").content
+    assert first.content != httpx.get(studio.url + "files/runs/tiny-a/samples/4.png").content
+    assert httpx.get(studio.url + "files/runs/tiny-a/samples/3.png?truncation=9").status_code == 400
+
+
+def test_file_changes_become_events(tmp_path):
+    runs = tmp_path / "runs"
+    assert event_for(runs, runs / "a" / "snapshots" / "step-0000300.png") == {"run": "a", "kind": "snapshot", "step": 300}
+    assert event_for(runs, runs / "a" / "snapshots" / ".step-0000300.png.12.tmp") is None  # before its rename
+    assert event_for(runs, runs / "a" / "metrics.jsonl") == {"run": "a", "kind": "metrics"}
+    assert event_for(runs, runs / "a" / "films" / "x.mp4") == {"run": "a", "kind": "film", "film": "films/x.mp4"}
+    assert event_for(runs, runs / ".a.lock.owner") == {"run": "a", "kind": "state"}
+    assert event_for(runs, runs / "a" / "checkpoints" / "step-0000300.pt") == {"run": "a", "kind": "state"}
+    assert event_for(runs, runs / "a" / "snapshots" / "step-0000300.png", gone=True) is None  # pruned
+    assert event_for(runs, tmp_path / "elsewhere.png") is None
+
+
+def test_the_event_stream_pushes_a_new_snapshot(studio, workspace):
+    shots = workspace / "runs" / "tiny-b" / "snapshots"
+    with httpx.stream("GET", studio.url + "events", timeout=10) as stream:
+        lines = stream.iter_lines()
+        assert next(lines).startswith("retry:")
+        (shots / "step-0000006.png").rename(shots / "step-0000007.png")
+        event = next(json.loads(line[5:]) for line in lines if line.startswith("data:"))
+    assert event == {"run": "tiny-b", "kind": "snapshot", "step": 7}
+
+
+def test_artgan_studio_takes_another_port_when_its_own_is_taken(workspace):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        process = subprocess.Popen([sys.executable, "-m", "artgan", "studio", "--workspace", str(workspace),
+                                    "--port", str(port), "--no-browser"], stdout=subprocess.PIPE, text=True)
+        try:
+            said = process.stdout.readline()
+            assert said.startswith(f"port {port} is taken: using ")
+            url = re.search(r"at (http://\S+)", process.stdout.readline()).group(1)
+            for _ in range(100):
+                try:
+                    assert "tiny-a" in httpx.get(url).text
+                    break
+                except httpx.ConnectError:  # printed before it listens
+                    import time
+                    time.sleep(0.1)
+            else:
+                pytest.fail("the studio never answered")
+        finally:
+            process.terminate()
+            process.wait(10)
+
+
+def test_a_missing_workspace_is_a_one_line_error(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "artgan", "studio", "--workspace", str(tmp_path / "nope"),
+                           "--no-browser"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"error: --workspace {tmp_path / 'nope'}: no such folder; give the folder "
+                                   "that holds runs/ (where you ran `artgan run`)")
+
+
+def test_the_command_line_does_not_load_the_web_stack_until_asked():
+    probe = "import sys, artgan.cli; print(sorted({'starlette', 'uvicorn', 'torch'} & set(sys.modules)))"
+    assert subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env={**os.environ}).stdout.strip() == "[]"
