@@ -1,0 +1,149 @@
+"""The studio in a real browser (Debian's chromium, headless, driven by Playwright): the gallery,
+a training in another process showing up live, the scrubber, the film composer and compare."""
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import pytest
+from studio_helpers import CHROMIUM, chromium, make_workspace
+
+from artgan.studio import start
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":  # CI installs it (.ci/run): missing there is a failure
+            pytest.fail(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium package")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the studio's browser tests need it")
+    with chromium() as launched:
+        yield launched
+
+
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    served = start(make_workspace(tmp_path_factory.mktemp("workspace"), tmp_path_factory.mktemp("outside")))
+    yield served
+    served.stop()
+
+
+@pytest.fixture
+def page(browser):
+    opened = browser.new_page(viewport={"width": 1200, "height": 900})
+    errors = []
+    opened.on("pageerror", lambda error: errors.append(error))
+    yield opened
+    opened.close()
+    assert not errors, errors  # no script error on any page
+
+
+def test_the_gallery_lists_the_runs_of_the_workspace(studio, page):
+    page.goto(studio.url)
+    names = page.locator(".card h3 a").all_inner_texts()
+    assert sorted(names) == ["broken", "old", "tiny-a", "tiny-b"]
+    assert page.locator(".group h2").first.inner_text().startswith("sweep tiny")
+    card = page.locator('.card[data-run="tiny-a"]')
+    assert "finished" in card.inner_text() and "step 6 / 6" in card.inner_text()
+    assert card.locator("img").evaluate("img => img.complete && img.naturalWidth") == 64  # a 2x2 grid of 32 px
+
+
+def test_a_training_in_another_process_appears_and_its_snapshot_changes_without_a_reload(tmp_path, browser):
+    (tmp_path / "live.toml").write_text(textwrap.dedent("""
+        name = "live"
+        resolution = 32
+        [[source]]
+        use = "shapes"
+        count = 16
+        [model]
+        use = "dcgan"
+        g_width = 8
+        d_width = 8
+        z_dim = 16
+        [train]
+        steps = 100000
+        batch_size = 8
+        snapshot_every = 15
+        checkpoint_every = 1000
+        grid = 2
+        """))
+    served = start(tmp_path)
+    page = browser.new_page()
+    training = None
+    try:
+        page.goto(served.url)
+        assert page.locator(".card").count() == 0
+        page.evaluate("window.notReloaded = true")
+        training = subprocess.Popen([sys.executable, "-m", "artgan", "-q", "run", "live.toml"], cwd=tmp_path,
+                                    env={**os.environ, "OMP_NUM_THREADS": "1"},
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        page.locator('.card[data-run="live"] img').wait_for(timeout=60_000)  # pushed: no reload
+        assert page.evaluate("window.notReloaded") is True
+        page.click('.card[data-run="live"] h3 a')
+        page.wait_for_selector("#shot[src]")
+        first = page.get_attribute("#shot", "src")
+        page.evaluate("window.notReloaded = true")
+        page.wait_for_function("src => document.querySelector('#shot').src.split(location.host)[1] !== src",
+                               arg=first, timeout=30_000)
+        assert page.evaluate("window.notReloaded") is True
+        assert page.evaluate("document.querySelector('#shot').complete") is True
+        later = int(page.get_attribute("#shot", "src").rsplit("/", 1)[1].removesuffix(".png"))
+        assert later > int(first.rsplit("/", 1)[1].removesuffix(".png"))
+        assert page.inner_text("#state") == "training"
+    finally:
+        if training is not None:
+            training.send_signal(signal.SIGTERM)  # it saves a checkpoint and stops
+            assert training.wait(60) == 143, training.stderr.read().decode()
+        page.close()
+        served.stop()
+
+
+def test_the_scrubber_shows_a_chosen_step(studio, page):
+    page.goto(studio.url + "runs/tiny-a")
+    assert page.inner_text("#shown-step") == "step 6"
+    page.focus("#scrub")
+    page.keyboard.press("Home")
+    page.keyboard.press("ArrowRight")  # the second snapshot: step 2
+    assert page.inner_text("#shown-step") == "step 2"
+    assert page.get_attribute("#shot", "src").endswith("/snapshots/2.png")
+    page.wait_for_function("document.querySelector('#shot').complete && document.querySelector('#shot').naturalWidth > 0")
+    assert page.is_checked("#follow") is False  # looking back stops following the newest
+    assert page.locator(".chart").count() >= 3  # losses, diversity, speed
+    assert page.is_visible("#best")
+
+
+def test_a_composed_film_renders_and_plays(studio, page):
+    page.goto(studio.url + "runs/tiny-a/compose")
+    page.click('#samples img[data-seed="2"]')
+    page.click('#samples img[data-seed="5"]')
+    page.fill('input[name="seconds"]', "1")
+    page.select_option('select[name="size"]', "256")
+    page.dispatch_event("#film-form", "change")
+    page.wait_for_function("document.querySelector('#command').textContent.includes('--seeds 2,5')")
+    assert "artgan render interpolation runs/tiny-a/checkpoints/step-0000006.pt" in page.inner_text("#command")
+    page.click("#render")
+    video = page.locator('#films video[src*="composed-"]')
+    video.wait_for(timeout=60_000)
+    duration = video.evaluate("""v => new Promise((ok, fail) => {
+        if (v.readyState >= 1) ok(v.duration);
+        v.onloadedmetadata = () => ok(v.duration); v.onerror = () => fail(v.error && v.error.code); })""")
+    assert 0.9 <= duration <= 1.5
+    played = video.evaluate("""v => new Promise(ok => { v.currentTime = 0;
+        v.play().then(() => setTimeout(() => ok(v.currentTime), 600), e => ok(-1)); })""")
+    assert played > 0.1
+    assert page.locator("#progress").evaluate("p => p.value === p.max && p.max > 1")
+
+
+def test_compare_shows_two_runs_at_one_step(studio, page):
+    page.goto(studio.url + "compare?sweep=tiny")
+    shown = lambda: {fig.get_attribute("data-run"): fig.locator("img").get_attribute("src").rsplit("/", 1)[1]
+                     for fig in page.locator(".compare figure").all()}
+    assert page.inner_text("#shown-step") == "6" and shown() == {"tiny-a": "6.png", "tiny-b": "6.png"}
+    page.focus("#scrub")
+    page.keyboard.press("ArrowLeft")  # steps of both runs: 0 2 3 4 6
+    assert page.inner_text("#shown-step") == "4"
+    assert shown() == {"tiny-a": "4.png", "tiny-b": "3.png"}  # tiny-b's newest snapshot up to step 4
+    assert "(step 3)" in page.inner_text('.compare figure[data-run="tiny-b"]')
