@@ -89,7 +89,7 @@ def test_a_training_in_another_process_appears_and_its_snapshot_changes_without_
         page.wait_for_function("src => document.querySelector('#shot').src.split(location.host)[1] !== src",
                                arg=first, timeout=30_000)
         assert page.evaluate("window.notReloaded") is True
-        assert page.evaluate("document.querySelector('#shot').complete") is True
+        page.wait_for_function("document.querySelector('#shot').complete && document.querySelector('#shot').naturalWidth")
         later = int(page.get_attribute("#shot", "src").rsplit("/", 1)[1].removesuffix(".png"))
         assert later > int(first.rsplit("/", 1)[1].removesuffix(".png"))
         assert page.inner_text("#state") == "training"
