@@ -17,7 +17,8 @@ def startup():
     return module
 
 
-@pytest.mark.parametrize("args", [["--version"], ["recipes"], ["new-plugin", "glitch", "--kind", "source"]])
+@pytest.mark.parametrize("args", [["--version"], ["recipes"], ["new-plugin", "glitch", "--kind", "source"],
+                                  ["studio", "--help"]])
 def test_commands_that_do_not_train_do_not_import_torch(args):
     figures = startup().measure(args)
     assert figures["torch"] is False

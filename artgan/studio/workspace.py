@@ -11,7 +11,7 @@ import json
 import os
 import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +68,7 @@ class Workspace:
         self.runs_dir = self.root / "runs"
         self.data_dir = self.root / "data"
         self._locks: dict[Path, tuple[int, dict[str, Any]]] = {}
+        self._summaries: dict[str, tuple[tuple, RunSummary | None]] = {}
 
     def run_names(self) -> list[str]:
         """The run folders of the workspace, by name."""
@@ -76,7 +77,8 @@ class Workspace:
 
     def run_dir(self, name: str) -> Path | None:
         """The folder of run ``name`` if the workspace lists it, else None."""
-        return self.runs_dir / name if name in self.run_names() else None
+        folder = self.runs_dir / name
+        return folder if not name.startswith(".") and name in _names(self.runs_dir) and folder.is_dir() else None
 
     def summaries(self) -> list[RunSummary]:
         """Every run, newest activity first, with its sweep when it was one of several."""
@@ -100,6 +102,21 @@ class Workspace:
         return len(commands) == 1 and " run " in f" {commands.pop()} "
 
     def summary(self, name: str) -> RunSummary | None:
+        """Run ``name`` as the gallery shows it (None if the folder is not a training run); read
+        again only when one of its files or folders changed."""
+        folder = self.runs_dir / name
+        key = tuple(_changed(folder / part) for part in ("snapshots", "checkpoints", "metrics.jsonl", "recipe.lock.toml"))
+        cached = self._summaries.get(name)
+        if cached is None or cached[0] != key:
+            cached = (key, self._read_summary(name))
+            self._summaries[name] = cached
+        if cached[1] is None:
+            return None
+        summary = replace(cached[1])
+        summary.state = self._state(folder, summary.step, summary.total)  # a holder's end changes no file here
+        return summary
+
+    def _read_summary(self, name: str) -> RunSummary | None:
         folder = self.runs_dir / name
         lock = self.lock(folder)
         if not lock and not (folder / "snapshots").is_dir():
@@ -112,7 +129,7 @@ class Workspace:
         batch = lock.get("train", {}).get("batch_size")
         left = (total - step) * batch / speed if speed and batch and total is not None else None
         return RunSummary(
-            name=name, state=self._state(folder, step, total), step=step, total=total,
+            name=name, state="", step=step, total=total,
             images_per_s=speed, seconds_left=left, model=lock.get("model", {}).get("use", "?"),
             resolution=lock.get("resolution"), dataset=_dataset_name(lock),
             dataset_images=lock.get("lock", {}).get("dataset_images"),
@@ -247,8 +264,8 @@ def _last_row(path: Path) -> dict[str, Any]:
             lines = handle.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return {}
-    rows = [row for row in map(_json_or_none, reversed(lines)) if isinstance(row, dict)]
-    return next((row for row in rows if "event" not in row), rows[0] if rows else {})
+    rows = (row for row in map(_json_or_none, reversed(lines)) if isinstance(row, dict))
+    return next((row for row in rows if "event" not in row), {})
 
 
 def _json_or_none(line: str) -> Any:
@@ -256,6 +273,15 @@ def _json_or_none(line: str) -> Any:
         return json.loads(line)
     except ValueError:
         return None
+
+
+def _changed(path: Path) -> tuple[int, int] | None:
+    """What tells that ``path`` changed: its mtime, and its size (two appends may share an mtime tick)."""
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_mtime_ns, stat.st_size
 
 
 def _names(folder: Path) -> list[str]:

@@ -1,0 +1,129 @@
+"""artgan studio: how long the server takes to list a workspace of 200 runs (aim: under 100 ms),
+how long a snapshot file takes from landing on disk to showing on an open page, measured in the
+browser (aim: under 1 s), and the studio's memory.
+
+    python benchmarks/studio.py [--runs 200] [--shots 10]
+
+The studio runs as `artgan studio` in its own process; the page in Debian's chromium (headless).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))
+from studio_helpers import chromium, train_run  # noqa: E402  (the tests' tiny training and browser)
+
+from artgan.files import write_bytes_atomic  # noqa: E402
+
+
+def cpu_model() -> str:
+    for line in subprocess.run(["lscpu"], capture_output=True, text=True).stdout.splitlines():
+        if line.startswith("Model name:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown CPU"
+
+
+def workspace(root: Path, runs: int) -> Path:
+    """``runs`` copies of one real tiny run of 300 steps (300 metrics lines, 31 snapshots)."""
+    first = train_run(root, "run-000", "train.steps=300", "train.snapshot_every=10", "train.checkpoint_every=300",
+                      "train.metrics_every=1")
+    for index in range(1, runs):
+        shutil.copytree(first, root / "runs" / f"run-{index:03d}", ignore=shutil.ignore_patterns("checkpoints"))
+    return root
+
+
+def process_figures(pid: int) -> tuple[float, float]:
+    """RSS in MB and CPU seconds (user + system) of process ``pid``."""
+    rss = next(int(line.split()[1]) for line in Path(f"/proc/{pid}/status").read_text().splitlines()
+               if line.startswith("VmRSS:")) / 1024
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return rss, (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def listing(url: str, times: int = 20) -> list[float]:
+    """Seconds for GET /api/runs and for the gallery page, as the client sees them."""
+    spent = []
+    with httpx.Client() as client:
+        for path in ["api/runs", ""] * times:
+            started = time.perf_counter()
+            client.get(url + path).raise_for_status()
+            spent.append(time.perf_counter() - started)
+    return spent
+
+
+def snapshot_delays(url: str, run_dir: Path, shots: int) -> list[float]:
+    """Seconds from a snapshot's atomic rename to the open page's picture having loaded it."""
+    delays = []
+    source = (run_dir / "snapshots" / "step-0000300.png").read_bytes()
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(url + "runs/run-000")
+        page.evaluate("""() => { window.shown = {};
+            document.querySelector('#shot').addEventListener('load', e => {
+                window.shown[e.target.src.split('/').pop()] = performance.timeOrigin + performance.now(); }); }""")
+        for index in range(shots):
+            step = 1000 + index
+            landed = time.time()
+            write_bytes_atomic(run_dir / "snapshots" / f"step-{step:07d}.png", source)
+            page.wait_for_function(f"window.shown['{step}.png']", timeout=10_000)
+            delays.append(page.evaluate(f"window.shown['{step}.png']") / 1000 - landed)
+            time.sleep(0.3)
+    return delays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--shots", type=int, default=10)
+    args = parser.parse_args()
+    print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
+    with tempfile.TemporaryDirectory() as scratch:
+        root = workspace(Path(scratch), args.runs)
+        studio = subprocess.Popen([sys.executable, "-m", "artgan", "studio", "--workspace", str(root), "--port", "0",
+                                   "--no-browser"], stdout=subprocess.PIPE, text=True)
+        try:
+            url = re.search(r"at (http://\S+)", studio.stdout.readline()).group(1)
+            for _ in range(200):
+                try:
+                    httpx.get(url + "static/studio.css")  # answers without listing: the first listing stays cold
+                    break
+                except httpx.ConnectError:
+                    time.sleep(0.05)
+            rss, cpu = process_figures(studio.pid)
+            print(f"studio started: {rss:.0f} MB RSS, {cpu:.2f} CPU s")
+            first = time.perf_counter()
+            httpx.get(url + "api/runs").raise_for_status()
+            first = time.perf_counter() - first
+            spent = listing(url)
+            api, page = spent[0::2], spent[1::2]
+            print(f"list {args.runs} runs: first (cold) {first * 1000:.0f} ms; then /api/runs median "
+                  f"{statistics.median(api) * 1000:.0f} ms (max {max(api) * 1000:.0f}), gallery page median "
+                  f"{statistics.median(page) * 1000:.0f} ms (max {max(page) * 1000:.0f}); aim under 100 ms")
+            delays = snapshot_delays(url, root / "runs" / "run-000", args.shots)
+            print(f"snapshot landed -> shown in the browser: median {statistics.median(delays) * 1000:.0f} ms, "
+                  f"max {max(delays) * 1000:.0f} ms over {len(delays)}; aim under 1 s")
+            rss, cpu = process_figures(studio.pid)
+            print(f"studio at the end: {rss:.0f} MB RSS, {cpu:.2f} CPU s in all")
+        finally:
+            studio.terminate()
+            studio.wait(10)
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(f"this benchmark: {own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime:.1f} CPU s "
+          f"(itself, the studio and chromium); load average {os.getloadavg()[0]:.2f} at the end")
+
+
+if __name__ == "__main__":
+    main()
