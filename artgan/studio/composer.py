@@ -42,9 +42,13 @@ class Job:
 
 
 def film_options(form: dict[str, Any], out: Path) -> dict[str, Any]:
-    """The composer form's options, as `artgan render interpolation` takes them, writing to ``out``."""
-    return {**{key: value for key, value in form.items() if key in FORM and value not in (None, "")},
-            "out": str(out)}
+    """The composer form's options as `artgan render interpolation` takes them, writing to
+    ``out``; those left at the renderer's default are left out (a shorter command says the same)."""
+    from artgan import plugins
+
+    fields = plugins.get("renderer", "interpolation").cls.Options.model_fields
+    return {**{key: value for key, value in form.items()
+               if key in FORM and value not in (None, "") and value != fields[key].default}, "out": str(out)}
 
 
 def command(target: Path, given: dict[str, Any], root: Path) -> str:
