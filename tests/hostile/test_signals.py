@@ -13,12 +13,13 @@ import pytest
 from hostile_helpers import ENV, artgan_process, wait_for
 
 from artgan import checkpoint
+from artgan.runfolder import RunFolder
 
 LONG = ["--set", "train.steps=100000", "--set", "train.checkpoint_every=50000", "--set", "train.snapshot_every=2"]
 
 
 def newest_step(run: Path) -> int:
-    return checkpoint.load(checkpoint.list_checkpoints(run / "checkpoints")[-1])["step"]
+    return checkpoint.load(RunFolder(run).checkpoints()[-1])["step"]
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_143(tiny, tmp_path):
@@ -85,5 +86,5 @@ def test_sigterm_to_one_torchrun_process_stops_every_process_after_the_same_step
     out, err = process.communicate(timeout=240)
     assert "stopped (SIGTERM)" in out, out + err
     assert "exitcode  : 143" in err or process.returncode == 143, out + err
-    payload = checkpoint.load(checkpoint.list_checkpoints(tmp_path / "runs" / "tiny" / "checkpoints")[-1])
+    payload = checkpoint.load(RunFolder(tmp_path / "runs" / "tiny").checkpoints()[-1])
     assert payload["step"] >= 2 and len(payload["trainer"]["rng"]) == 2  # both processes' state, one step
