@@ -82,8 +82,7 @@ def sweep(recipe: Recipe, out: str | Path = ".", resume: bool = False, rebuild: 
         if runs[-1].interrupted:
             return runs
     if distributed.is_main():
-        film = RunFolder.sweep_of(recipe, root).path / "compare.mp4"
-        options = {"runs": [r.dir for r in runs[1:]], "out": film}
+        options = {"runs": [r.dir for r in runs[1:]], "out": RunFolder.sweep_film(recipe, root)}
         for path in render_typed("compare", runs[0].dir, options, recipe.train.device):
             listener.rendered(path)
     return runs

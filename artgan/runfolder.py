@@ -119,9 +119,9 @@ class RunFolder:
         return cls(Path(root) / RUNS / recipe.name)
 
     @classmethod
-    def sweep_of(cls, recipe: Recipe, root: str | Path) -> RunFolder:
-        """The folder of the film that compares the runs of ``recipe``'s [sweep]."""
-        return cls(Path(root) / RUNS / f"{recipe.name}-sweep")
+    def sweep_film(cls, recipe: Recipe, root: str | Path) -> Path:
+        """The film that compares the runs of ``recipe``'s [sweep]: runs/NAME-sweep/compare.mp4."""
+        return Path(root) / RUNS / f"{recipe.name}-sweep" / "compare.mp4"
 
     def __repr__(self) -> str:
         return f"RunFolder({str(self.path)!r})"

@@ -127,7 +127,7 @@ def test_api_open_run_refuses_what_is_not_a_run(tmp_path):
         artgan.open_run(tmp_path)
 
 
-def test_api_run_samples_are_pil_images_the_same_for_a_seed(trained):
+def test_api_Run_samples_are_pil_images_the_same_for_a_seed(trained):
     opened = artgan.open_run(trained.dir)  # from its newest checkpoint
     first = opened.samples(3, seed=7)
     assert len(first) == 3 and all(isinstance(i, Image.Image) and i.size == (32, 32) for i in first)
@@ -138,25 +138,25 @@ def test_api_run_samples_are_pil_images_the_same_for_a_seed(trained):
     assert len(opened.samples(2, seed=7, truncation=0.5)) == 2
 
 
-def test_api_run_grid_is_the_newest_snapshot_or_one_step(trained):
+def test_api_Run_grid_is_the_newest_snapshot_or_one_step(trained):
     assert trained.grid().size == (64, 64)  # 2 x 2 samples of 32 px
     assert np.asarray(trained.grid(0)).tolist() == np.asarray(Image.open(trained.snapshots()[0].path)).tolist()
     with pytest.raises(artgan.ArtganError, match="no snapshot at step 3; it has 0, 2, 4"):
         trained.grid(3)
 
 
-def test_api_run_metrics_are_rows_per_logged_step(trained):
+def test_api_Run_metrics_are_rows_per_logged_step(trained):
     rows = trained.metrics()
     assert [row["step"] for row in rows] == [1, 2, 3, 4]
     assert {"loss_d", "loss_g", "images_per_s", "images_seen"} <= rows[-1].keys()
 
 
-def test_api_run_snapshots_oldest_first(trained):
+def test_api_Run_snapshots_oldest_first(trained):
     shots = trained.snapshots()
     assert [s.step for s in shots] == [0, 2, 4] and shots[-1].picture().mode == "RGB"
 
 
-def test_api_run_render_takes_python_values_and_returns_the_files(trained, tmp_path):
+def test_api_Run_render_takes_python_values_and_returns_the_files(trained, tmp_path):
     [film] = trained.render("interpolation", seeds=[1, 2], seconds=1, fps=4, out=tmp_path / "i.mp4")
     assert film == tmp_path / "i.mp4" and len(read_film(film)[1]) == 4
     with pytest.raises(artgan.ArtganError, match=r"^fps: .*\(got -1\)"):
@@ -165,12 +165,12 @@ def test_api_run_render_takes_python_values_and_returns_the_files(trained, tmp_p
         trained.render("nope")
 
 
-def test_api_run_checkpoint_is_the_newest_and_loads_weights_only(trained):
+def test_api_Run_checkpoint_is_the_newest_and_loads_weights_only(trained):
     path = trained.checkpoint()
     assert path == trained.folder.checkpoints()[-1] and checkpoint.load(path)["step"] == 4
 
 
-def test_api_run_status_believes_training_only_while_the_folder_is_held(tmp_path):
+def test_api_Run_status_believes_training_only_while_the_folder_is_held(tmp_path):
     folder = RunFolder(tmp_path / "runs" / "old")
     folder.path.mkdir(parents=True)
     assert folder.status().state == "unknown"  # a run from before status.json
@@ -181,3 +181,25 @@ def test_api_run_status_believes_training_only_while_the_folder_is_held(tmp_path
     folder.status_file.write_text("{", encoding="utf-8")
     with pytest.raises(artgan.ArtganError, match="status.json: unreadable"):
         folder.status()
+
+
+def test_api_RunFolder_reads_a_run_of_an_older_artgan(tmp_path):
+    """A run folder as artgan 0.1 wrote it: no status record, no lock file, a loose snapshot."""
+    folder = RunFolder(tmp_path / "runs" / "old")
+    folder.snapshots_dir.mkdir(parents=True)
+    Image.new("RGB", (8, 8), "red").save(folder.snapshot_path(10))
+    (folder.path / "metrics.jsonl").write_text('{"step": 10, "loss_d": 1.0}\n{"step": 11, "lo', encoding="utf-8")
+    assert [s.step for s in folder.snapshots()] == [10] and folder.lock() == artgan.RecipeLock({}, {})
+    assert folder.status().state == "unknown" and folder.checkpoints() == [] and folder.films() == []
+    with pytest.raises(artgan.ArtganError, match="metrics.jsonl: line 2 is not JSON"):
+        folder.metrics()
+    folder.trim_metrics(10)  # what a resume does: the cut line goes
+    assert folder.metrics() == [{"step": 10, "loss_d": 1.0}]
+    assert artgan.open_run(folder.path).grid().size == (8, 8)
+
+
+def test_api_RunFolder_lock_is_typed(trained):
+    lock = trained.folder.lock()
+    assert (lock.grid, lock.steps, lock.batch_size, lock.dataset_images) == (2, 4, 8, 24)
+    assert lock.dataset == trained.dir.parents[1] / "data" / "tiny" and lock.recipe["name"] == "tiny"
+    assert artgan.RunFolder.of(artgan.load_recipe(tiny_file(trained.dir.parents[1])), trained.dir.parents[1]) == trained.folder
