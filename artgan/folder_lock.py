@@ -53,14 +53,16 @@ def hold(folder: Path, then: str) -> Iterator[None]:
         lock.release()
 
 
-def held(folder: Path) -> bool:
-    """Whether a live process holds ``folder`` now (read from its owner file: looking never takes
-    the lock, which would turn away a process starting at that moment)."""
-    try:
-        owner = json.loads(_owner_file(lock_file(folder)).read_text(encoding="utf-8"))
-        return _alive(int(owner["pid"]))
-    except (OSError, ValueError, KeyError, TypeError):
+def is_held(folder: Path) -> bool:
+    """Whether some process (this one included) holds ``folder`` now."""
+    path = lock_file(folder)
+    if not path.exists():
         return False
+    try:
+        with FileLock(path, timeout=0):
+            return False
+    except Timeout:
+        return True
 
 
 def _owner_file(path: Path) -> Path:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from test_training import tiny_recipe
 
-from artgan import runner
+from artgan import pipeline
 from artgan.dataset import build_dataset, contact_sheet, open_dataset
 
 
@@ -18,7 +18,7 @@ def train_run(root: Path, name: str, *overrides: str) -> Path:
     """A real tiny training named ``name`` in workspace ``root``; returns its run folder."""
     recipe = tiny_recipe(root, f"name={name}", *overrides)
     build_dataset(recipe, root)
-    return runner.train(recipe, root).dir
+    return pipeline.train(recipe, root).dir
 
 
 def make_workspace(root: Path, outside: Path) -> Path:

@@ -130,7 +130,7 @@ def test_the_token_is_required_off_loopback(workspace):
 def test_the_composer_says_the_command_and_names_a_bad_option(studio):
     ok = httpx.post(studio.url + "api/runs/tiny-a/command", json={"seeds": [3, 17], "seconds": 2, "loop": True})
     assert ok.json()["command"] == ("artgan render interpolation runs/tiny-a/checkpoints/step-0000006.pt "
-                                    "--seeds 3,17 --loop --seconds 2.0 --out runs/tiny-a/films/FILM.mp4")
+                                    "--seeds 3,17 --loop --seconds 2.0 --out runs/tiny-a/FILM.mp4")
     bad = httpx.post(studio.url + "api/runs/tiny-a/command", json={"seeds": [3, 17], "seconds": -1})
     assert bad.status_code == 400 and bad.json()["error"].startswith("--seconds:")
     assert httpx.post(studio.url + "api/runs/tiny-a/compose", data={"seeds": "3,17"}).status_code == 415
@@ -149,7 +149,8 @@ def test_file_changes_become_events(tmp_path):
     assert event_for(runs, runs / "a" / "snapshots" / "step-0000300.png") == {"run": "a", "kind": "snapshot", "step": 300}
     assert event_for(runs, runs / "a" / "snapshots" / ".step-0000300.png.12.tmp") is None  # before its rename
     assert event_for(runs, runs / "a" / "metrics.jsonl") == {"run": "a", "kind": "metrics"}
-    assert event_for(runs, runs / "a" / "films" / "x.mp4") == {"run": "a", "kind": "film", "film": "films/x.mp4"}
+    assert event_for(runs, runs / "a" / "x.mp4") == {"run": "a", "kind": "film", "film": "x.mp4"}
+    assert event_for(runs, runs / "a" / "status.json") == {"run": "a", "kind": "state"}
     assert event_for(runs, runs / ".a.lock.owner") == {"run": "a", "kind": "state"}
     assert event_for(runs, runs / "a" / "checkpoints" / "step-0000300.pt") == {"run": "a", "kind": "state"}
     assert event_for(runs, runs / "a" / "snapshots" / "step-0000300.png", gone=True) is None  # pruned

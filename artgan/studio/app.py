@@ -70,14 +70,14 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
         sweep = request.query_params.get("sweep")
         if sweep:
             names = [s.name for s in await run_in_threadpool(space.summaries) if s.sweep == sweep]
-        runs = {name: space.snapshot_steps(name) for name in names if space.run_dir(name)}
+        runs = {name: space.snapshot_steps(name) for name in names if space.folder(name)}
         if not runs:
             raise HTTPException(404)
         return page(request, "compare.html", runs=runs, all_runs=space.run_names(), sweep=sweep)
 
     async def composer_page(request: Request) -> Response:
         name = request.path_params["name"]
-        if space.run_dir(name) is None:
+        if space.folder(name) is None:
             raise HTTPException(404)
         return page(request, "composer.html", name=name, checkpoints=space.checkpoint_steps(name),
                     films=space.films(name))
@@ -108,7 +108,7 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
         form = await _json_body(request)
         checkpoint = _checkpoint(space, name, form.get("step"))
         try:
-            text = command(checkpoint, film_options(form, space.runs_dir / name / "films" / "FILM.mp4"), space.root)
+            text = command(checkpoint, film_options(form, space.runs_dir / name / "FILM.mp4"), space.root)
         except ArtganError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse({"command": text})
@@ -118,7 +118,7 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
         form = await _json_body(request)
         checkpoint = _checkpoint(space, name, form.get("step"))
         try:
-            job = composer.submit(name, space.runs_dir / name, checkpoint, form, space.root)
+            job = composer.submit(name, space.folder(name).path, checkpoint, form, space.root)
         except ArtganError as exc:
             return JSONResponse({"error": str(exc)}, status_code=400)
         return JSONResponse(job.as_dict(), status_code=202)

@@ -1,6 +1,6 @@
 """The film composer's work: samples of a checkpoint for chosen seeds, and interpolation films
-rendered in the background (one at a time) into the run's own films/ folder, through the same
-renderer and options as `artgan render interpolation`. Torch is imported only when used."""
+rendered in the background (one at a time) into the run's own folder, through the same renderer
+and options as `artgan render interpolation` and `Run.render`. Torch is imported only when used."""
 from __future__ import annotations
 
 import io
@@ -57,7 +57,7 @@ def command(target: Path, given: dict[str, Any], root: Path) -> str:
     from artgan import plugins
 
     given = {**given, "out": os.path.relpath(given["out"], root)}
-    options = rendering.options_from_text(plugins.get("renderer", "interpolation").cls.Options, given)
+    options = rendering.validate_options(plugins.get("renderer", "interpolation").cls.Options, given, rendering.flag)
     return shlex.join(rendering.command_line("interpolation", Path(os.path.relpath(target, root)), options))
 
 
@@ -94,10 +94,10 @@ class Composer:
         return self._model[2]
 
     def submit(self, run: str, run_dir: Path, target: Path, form: dict[str, Any], root: Path) -> Job:
-        """Queue a film of ``target`` (a checkpoint of run ``run``) into ``run_dir``/films/; its
-        command is said as typed in ``root``."""
+        """Queue a film of ``target`` (a checkpoint of run ``run``) into ``run_dir``; its command
+        is said as typed in ``root``."""
         number = next(self._ids)
-        out = run_dir / "films" / f"composed-{time.strftime('%Y%m%d-%H%M%S')}-{number}.mp4"
+        out = run_dir / f"composed-{time.strftime('%Y%m%d-%H%M%S')}-{number}.mp4"
         given = film_options(form, out)
         job = Job(number, run, out, command(target, given, root))
         self.jobs[job.id] = job
@@ -113,8 +113,8 @@ class Composer:
         job.state = "rendering"
         try:
             with progress.observed(advanced):
-                written = rendering.render("interpolation", [target], given)
-            job.films = [f"films/{path.name}" for path in written]
+                written = rendering.render_typed("interpolation", target, given)
+            job.films = [path.name for path in written]
             job.state = "done"
         except ArtganError as exc:
             job.state, job.error = "failed", str(exc)

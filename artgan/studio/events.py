@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 import watchfiles
 
-from artgan.studio.workspace import FILMS, SNAPSHOT
+from artgan.runfolder import FILMS, RunFolder
 
 KEEPALIVE = 15.0  # seconds: a comment line now and then, so proxies and browsers keep the stream open
 
@@ -24,25 +25,32 @@ def event_for(runs_dir: Path, path: Path, gone: bool = False) -> dict[str, Any] 
         return None
     if not parts:
         return None
-    if len(parts) == 1:  # a run folder came or went, or its lock's holder changed (.NAME.lock.owner)
+    if len(parts) == 1:  # a run folder came or went, or its lock's holder changed (.NAME.lock…)
         name = parts[0]
-        if name.startswith(".") and name.endswith(".lock.owner"):
-            return {"run": name[1:].removesuffix(".lock.owner"), "kind": "state"}
-        return None if name.startswith(".") else {"run": name, "kind": "state"}
-    run, rest, leaf = parts[0], parts[1:], parts[-1]
-    if leaf.startswith("."):  # a temporary file of an atomic write: its rename is the event
+        if name.startswith("."):
+            return {"run": name[1:].split(".lock", 1)[0], "kind": "state"} if ".lock" in name else None
+        return {"run": name, "kind": "state"}
+    folder = RunFolder(runs_dir / parts[0])
+    run = folder.name
+    if path.name.startswith("."):  # a temporary file of an atomic write: its rename is the event
         return None
-    if gone:  # a snapshot or film pruned or moved away: pages keep what they show
-        return {"run": run, "kind": "state"} if rest == ("recipe.lock.toml",) else None
-    if rest[0] == "snapshots" and len(rest) == 2 and (match := SNAPSHOT.fullmatch(leaf)):
-        return {"run": run, "kind": "snapshot", "step": int(match.group(1))}
-    if rest == ("metrics.jsonl",):
-        return {"run": run, "kind": "metrics"}
-    if rest in (("recipe.lock.toml",), ("checkpoints", leaf)):
+    if path in (folder.lock_file, folder.status_file) or path.parent == folder.checkpoints_dir:
         return {"run": run, "kind": "state"}
-    if leaf.endswith(FILMS) and (len(rest) == 1 or (len(rest) == 2 and rest[0] == "films")):
-        return {"run": run, "kind": "film", "film": "/".join(rest)}
+    if gone:  # a snapshot or film pruned or moved away: pages keep what they show
+        return None
+    if path.parent == folder.snapshots_dir and path == folder.snapshot_path(step := _step(path)):
+        return {"run": run, "kind": "snapshot", "step": step}
+    if path == folder.metrics_file:
+        return {"run": run, "kind": "metrics"}
+    if path.parent == folder.path and any(fnmatch(path.name, pattern) for pattern in FILMS):
+        return {"run": run, "kind": "film", "film": path.name}
     return None
+
+
+def _step(path: Path) -> int:
+    """The step in a snapshot's file name (step-0000300.png), or -1."""
+    digits = path.stem.removeprefix("step-")
+    return int(digits) if digits.isdigit() else -1
 
 
 class Hub:
