@@ -68,7 +68,8 @@ class Run:
         raise ArtganError(f"{self.dir}: no snapshot at step {step}; it has {', '.join(str(s.step) for s in shots)}")
 
     def metrics(self) -> list[dict[str, Any]]:
-        """The rows of metrics.jsonl: step, images_seen, seconds, losses, images_per_s (and rollbacks)."""
+        """The rows of metrics.jsonl: step, images_seen, seconds, losses, images_per_s (and the
+        events: rollbacks, and each snapshot's diversity)."""
         return self.folder.metrics()
 
     def checkpoint(self) -> Path:

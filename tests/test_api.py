@@ -146,7 +146,7 @@ def test_api_Run_grid_is_the_newest_snapshot_or_one_step(trained):
 
 
 def test_api_Run_metrics_are_rows_per_logged_step(trained):
-    rows = trained.metrics()
+    rows = [row for row in trained.metrics() if "event" not in row]  # not the snapshots' diversity
     assert [row["step"] for row in rows] == [1, 2, 3, 4]
     assert {"loss_d", "loss_g", "images_per_s", "images_seen"} <= rows[-1].keys()
 

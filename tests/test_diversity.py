@@ -6,6 +6,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from artgan import training
+from artgan.dataset import open_dataset
 from artgan.diversity import CollapseWatch, diversity, reference, spread
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -54,11 +56,26 @@ def test_the_watch_warns_once_with_the_best_step_and_how_to_sample_it():
     assert len(said) == 2
 
 
-def test_training_logs_the_diversity_of_each_snapshot(tmp_path):
+def test_training_logs_the_diversity_of_each_snapshot_and_a_resume_remembers_them(tmp_path):
     from test_training import train
 
-    run = train(tmp_path, "train.steps=4")
+    train(tmp_path, "train.steps=4")
+    run = train(tmp_path, "train.steps=6", resume=True)
     rows = [json.loads(line) for line in (run.dir / "metrics.jsonl").read_text().splitlines()]
     shots = [row for row in rows if row.get("event") == "snapshot"]
-    assert [row["step"] for row in shots] == [0, 2, 4]
+    assert [row["step"] for row in shots] == [0, 2, 4, 6]  # each once, across the resume
     assert all(0 <= row["diversity"] < 5 for row in shots)
+    watch = training._collapse_watch(run, open_dataset(run.recipe, tmp_path))
+    best = max(shots[:4], key=lambda row: row["diversity"])
+    assert (watch.best_step, watch.best) == (best["step"], best["diversity"])
+
+
+def test_the_warning_names_the_checkpoint_kept_up_to_the_best_step(tmp_path):
+    from test_training import train
+
+    run = train(tmp_path, "train.steps=6")  # checkpoints at steps 0, 3 and 6
+    assert training._sample_hint(run, 5) == (f"to sample the model of then: artgan sample "
+                                             f"{run.dir / 'checkpoints' / 'step-0000003.pt'} --n 16 --out picks")
+    for path in run.folder.checkpoints()[:-1]:
+        path.unlink()
+    assert training._sample_hint(run, 5).startswith("no checkpoint of step 5 or before was kept")
