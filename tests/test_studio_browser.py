@@ -82,6 +82,12 @@ def test_a_training_in_another_process_appears_and_its_snapshot_changes_without_
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         page.locator('.card[data-run="live"] img').wait_for(timeout=60_000)  # pushed: no reload
         assert page.evaluate("window.notReloaded") is True
+        box = '.card[data-run="live"] input[type=checkbox]'
+        page.check(box)
+        steps = page.inner_text('.card[data-run="live"] .steps')
+        page.wait_for_function("""was => document.querySelector('.card[data-run="live"] .steps').innerText !== was""",
+                               arg=steps, timeout=30_000)  # the card was replaced by a newer one…
+        assert page.is_checked(box)  # …and the box ticked for compare stayed ticked
         page.click('.card[data-run="live"] h3 a')
         page.wait_for_selector("#shot[src]")
         first = page.get_attribute("#shot", "src")

@@ -12,21 +12,30 @@ function live(handle) {
   return source;
 }
 
-// Refresh a part of the page from the server, at most one request at a time (events come in bursts).
-function refresher(url, target) {
-  let running = false, again = false;
-  return async function refresh() {
+// Run ``work`` at most once at a time and at most every ``gap`` ms: events come in bursts, and
+// a long run's metrics are megabytes.
+function throttled(work, gap = 1000) {
+  let running = false, again = false, last = 0;
+  return async function run() {
     if (running) { again = true; return; }
     running = true;
-    try {
-      const response = await fetch(url);
-      if (response.ok) target.innerHTML = await response.text();
-    } finally {
+    await new Promise((wait) => setTimeout(wait, Math.max(0, last + gap - Date.now())));
+    try { await work(); } finally {
+      last = Date.now();
       running = false;
-      if (again) { again = false; refresh(); }
+      if (again) { again = false; run(); }
     }
   };
 }
+
+// Replace a part of the page with the server's HTML for it, keeping the boxes ticked in it.
+const refresher = (url, target, gap = 300) => throttled(async () => {
+  const response = await fetch(url);
+  if (!response.ok) return;
+  const ticked = [...target.querySelectorAll("input:checked")].map((box) => box.value);
+  target.innerHTML = await response.text();
+  target.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = ticked.includes(box.value); });
+}, gap);
 
 // A range input over a list of steps: arrow keys step (native), ▶ plays them as a flip-book.
 function scrubber(show) {
@@ -65,7 +74,7 @@ function runPage() {
   bestButton.addEventListener("click", () => { range.value = steps.indexOf(Number(bestButton.textContent)); show(Number(range.value), true); });
   if (steps.length) show(steps.length - 1, false);
   const charts = metricCharts($("#charts"));
-  const loadMetrics = async () => {
+  const loadMetrics = throttled(async () => {
     const response = await fetch(`/api/runs/${enc(run.name)}`);
     if (!response.ok) return;
     const page = await response.json();
@@ -74,7 +83,7 @@ function runPage() {
     $("#state").textContent = $("#state").className = page.summary.state;
     $("#state").classList.add("state");
     if (page.best_step !== null) { bestButton.textContent = page.best_step; $("#best").hidden = false; }
-  };
+  });
   loadMetrics();
   const films = refresher(`/runs/${enc(run.name)}?part=films`, $("#films"));
   live((event) => {
