@@ -138,12 +138,13 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
         space.runs_dir.mkdir(parents=True, exist_ok=True)  # watched from the start: runs appear live
         stop = asyncio.Event()
         watcher = asyncio.create_task(hub.watch(space.runs_dir, stop))
+        warming = asyncio.create_task(asyncio.to_thread(space.summaries))  # the first gallery is then read from memory
         try:
             yield
         finally:
             stop.set()
             composer.close()
-            await asyncio.wait([watcher], timeout=2)
+            await asyncio.wait([watcher, warming], timeout=2)
 
     routes = [
         Route("/", gallery),

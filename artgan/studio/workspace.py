@@ -62,6 +62,7 @@ class Workspace:
         self.runs_dir = self.root / RUNS
         self.data_dir = self.root / "data"
         self._summaries: dict[str, tuple[tuple, RunSummary | None]] = {}
+        self._locks: dict[str, tuple[tuple | None, RecipeLock]] = {}
 
     def run_names(self) -> list[str]:
         """The run folders of the workspace, by name."""
@@ -90,7 +91,7 @@ class Workspace:
         is there once it ended; while it runs, one `artgan run` command started them all."""
         if (self.runs_dir / f"{base}-sweep").is_dir():
             return True
-        commands = {_lock(RunFolder(self.runs_dir / m.name)).environment.get("command", "") for m in members}
+        commands = {self.lock(m.name).environment.get("command", "") for m in members}
         return len(commands) == 1 and " run " in f" {commands.pop()} "
 
     def summary(self, name: str) -> RunSummary | None:
@@ -107,8 +108,22 @@ class Workspace:
         # read each time: a run killed with kill -9 changes no file, but no longer holds its folder
         return replace(cached[1], state=_state(folder, cached[1]))
 
+    def lock(self, name: str) -> RecipeLock:
+        """Run ``name``'s recipe.lock.toml, read again only when it changed; empty when it has
+        none or it does not read (edited by hand into bad TOML)."""
+        folder = RunFolder(self.runs_dir / name)
+        key = _changed(folder.lock_file)
+        cached = self._locks.get(name)
+        if cached is None or cached[0] != key:
+            try:
+                cached = (key, folder.lock())
+            except ArtganError:
+                cached = (key, RecipeLock({}, {}))
+            self._locks[name] = cached
+        return cached[1]
+
     def _read_summary(self, folder: RunFolder) -> RunSummary | None:
-        lock = _lock(folder)
+        lock = self.lock(folder.name)
         if not lock.recipe and not folder.snapshots_dir.is_dir():
             return None  # not a training run (a sweep's compare folder, a stray folder)
         status = _status(folder)
@@ -222,13 +237,6 @@ def _status(folder: RunFolder) -> RunStatus:
         return folder.status()
     except ArtganError:  # an unreadable status.json: the rest of the folder still says a lot
         return RunStatus("unknown")
-
-
-def _lock(folder: RunFolder) -> RecipeLock:
-    try:
-        return folder.lock()
-    except ArtganError:  # a lock file edited by hand into bad TOML, or the folder just deleted
-        return RecipeLock({}, {})
 
 
 def read_metrics(folder: RunFolder) -> list[dict[str, Any]]:
