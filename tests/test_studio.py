@@ -13,6 +13,7 @@ import httpx
 import pytest
 from studio_helpers import make_workspace, raw_get
 
+from artgan import progress
 from artgan.files import write_bytes_atomic
 from artgan.studio import start
 from artgan.studio.events import event_for
@@ -142,6 +143,18 @@ def test_a_sample_is_the_picture_of_its_seed(studio):
     assert first.status_code == 200 and first.content == httpx.get(studio.url + "files/runs/tiny-a/samples/3.png").content
     assert first.content != httpx.get(studio.url + "files/runs/tiny-a/samples/4.png").content
     assert httpx.get(studio.url + "files/runs/tiny-a/samples/3.png?truncation=9").status_code == 400
+
+
+def test_progress_goes_to_an_observer_within_the_block():
+    """How the composer's renders report progress to the page instead of the terminal."""
+    seen = []
+    with progress.observed(lambda *counts: seen.append(counts)):
+        with progress.task("film", 3) as bar:
+            bar.advance(3)
+    assert seen[-1] == ("film", 3, 3)
+    with progress.task("after", 1, every=0) as bar:  # outside the block: printed as before
+        bar.advance(1)
+    assert all(label == "film" for label, _, _ in seen)
 
 
 def test_file_changes_become_events(tmp_path):

@@ -118,7 +118,9 @@ def test_the_scrubber_shows_a_chosen_step(studio, page):
     page.wait_for_function("document.querySelector('#shot').complete && document.querySelector('#shot').naturalWidth > 0")
     assert page.is_checked("#follow") is False  # looking back stops following the newest
     assert page.locator(".chart").count() >= 3  # losses, diversity, speed
-    assert page.is_visible("#best")
+    assert page.is_visible("#best") and page.is_visible("#best-mark")
+    page.click("#best-step")  # the most varied snapshot, shown
+    assert page.inner_text("#shown-step") == f"step {page.inner_text('#best-step')}"
 
 
 def test_a_composed_film_renders_and_plays(studio, page):

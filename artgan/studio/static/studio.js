@@ -70,8 +70,15 @@ function runPage() {
     document.body.dataset.shownStep = steps[index];
   };
   const range = scrubber(show);
-  const bestButton = $("#best-step");
+  const bestButton = $("#best-step"), bestMark = $("#best-mark");
   bestButton.addEventListener("click", () => { range.value = steps.indexOf(Number(bestButton.textContent)); show(Number(range.value), true); });
+  const markBest = () => {  // a star above the scrubber where the samples were most varied
+    const index = steps.indexOf(Number(bestButton.textContent));
+    bestMark.hidden = index < 0 || bestButton.textContent === "";
+    const share = steps.length > 1 ? index / (steps.length - 1) : 0;
+    bestMark.style.left = `calc(8px + (100% - 16px) * ${share})`;
+  };
+  markBest();
   if (steps.length) show(steps.length - 1, false);
   const charts = metricCharts($("#charts"));
   const loadMetrics = throttled(async () => {
@@ -83,6 +90,7 @@ function runPage() {
     $("#state").textContent = $("#state").className = page.summary.state;
     $("#state").classList.add("state");
     if (page.best_step !== null) { bestButton.textContent = page.best_step; $("#best").hidden = false; }
+    markBest();
   });
   loadMetrics();
   const films = refresher(`/runs/${enc(run.name)}?part=films`, $("#films"));
@@ -92,6 +100,7 @@ function runPage() {
       steps.push(event.step);
       steps.sort((a, b) => a - b);
       range.max = steps.length - 1;
+      markBest();
       if ($("#noshot")) $("#noshot").remove();
       if (follow.checked) { range.value = steps.length - 1; show(steps.length - 1, false); }
     } else if (event.kind === "metrics" || event.kind === "state") {
