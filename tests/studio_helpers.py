@@ -8,10 +8,12 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 from test_training import tiny_recipe
 
 from artgan import pipeline
 from artgan.dataset import build_dataset, contact_sheet, open_dataset
+from artgan.studio import start
 
 
 def train_run(root: Path, name: str, *overrides: str) -> Path:
@@ -43,6 +45,20 @@ def make_workspace(root: Path, outside: Path) -> Path:
     (first / "snapshots" / "step-0000999.png").symlink_to(outside / "secret.txt")
     (first / "outside.mp4").symlink_to(outside / "secret.txt")
     return root
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """The workspace of :func:`make_workspace`, made once per test module."""
+    return make_workspace(tmp_path_factory.mktemp("workspace"), tmp_path_factory.mktemp("outside"))
+
+
+@pytest.fixture(scope="module")
+def studio(workspace):
+    """The studio of that workspace, on 127.0.0.1, for the test module."""
+    served = start(workspace)
+    yield served
+    served.stop()
 
 
 def raw_get(url: str, path: str, headers: dict | None = None) -> int:

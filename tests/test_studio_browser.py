@@ -7,7 +7,7 @@ import sys
 import textwrap
 
 import pytest
-from studio_helpers import CHROMIUM, chromium, make_workspace
+from studio_helpers import CHROMIUM, chromium, studio, workspace  # noqa: F401  (fixtures)
 
 from artgan.studio import start
 
@@ -16,19 +16,15 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def browser():
+    ci = os.environ.get("CI") == "true"  # CI installs both (.ci/run, the dev extra): missing there is a failure
     if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":  # CI installs it (.ci/run): missing there is a failure
+        if ci:
             pytest.fail(f"{CHROMIUM} is missing; .ci/run installs Debian's chromium package")
         pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium); the studio's browser tests need it")
+    if not ci:
+        pytest.importorskip("playwright", reason="pip install -e '.[dev]' installs Playwright")
     with chromium() as launched:
         yield launched
-
-
-@pytest.fixture(scope="module")
-def studio(tmp_path_factory):
-    served = start(make_workspace(tmp_path_factory.mktemp("workspace"), tmp_path_factory.mktemp("outside")))
-    yield served
-    served.stop()
 
 
 @pytest.fixture
