@@ -36,7 +36,8 @@ class TrainOptions(BaseModel):
     metrics_every: int = Field(10, ge=1, description="steps averaged into each line of metrics.jsonl; the losses "
                                                      "are read from the device this often (and before checkpoints)")
     checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
-    keep_checkpoints: int = Field(5, ge=0, description="newest checkpoints kept (0 keeps all)")
+    keep_checkpoints: int = Field(5, ge=0, description="newest checkpoints kept (0 keeps all), and the one "
+                                                       "of the snapshot whose samples were most varied")
     grid: int = Field(8, ge=1, le=32, description="snapshots show grid x grid fixed samples")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", description="where to train; auto picks CUDA, then MPS, then the CPU")

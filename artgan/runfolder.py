@@ -212,11 +212,13 @@ class RunFolder:
         """The run's checkpoints, oldest first (empty when it has none)."""
         return list_checkpoints(self.checkpoints_dir)
 
-    def prune_checkpoints(self, keep: int) -> None:
-        """Delete all but the ``keep`` newest checkpoints (``keep`` 0 keeps all)."""
+    def prune_checkpoints(self, keep: int, spare: Path | None = None) -> None:
+        """Delete all but the ``keep`` newest checkpoints (``keep`` 0 keeps all) and ``spare``
+        (the one of the run's most varied snapshot, to go back to if the samples collapse)."""
         if keep > 0:
             for old in self.checkpoints()[:-keep]:
-                old.unlink()
+                if old != spare:
+                    old.unlink()
 
     # -- metrics -----------------------------------------------------------------------------
 

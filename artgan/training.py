@@ -127,7 +127,7 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
     try:
         if run.step == 0:
             _snapshot(run, watch)
-            _checkpoint(run, sampler)
+            _checkpoint(run, sampler, watch)
         _loop(run, sampler, tracker, watch)
     except BaseException as exc:  # a second Ctrl-C ends at once: interrupted, not failed
         _write_status(run, "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed")
@@ -233,7 +233,7 @@ def _loop(run: Run, sampler: BatchSampler, tracker: Pace, watch: CollapseWatch |
             if run.step % options.snapshot_every == 0:
                 _snapshot(run, watch)
             if run.step % options.checkpoint_every == 0:
-                _checkpoint(run, sampler)
+                _checkpoint(run, sampler, watch)
                 retries = 0
             if was_read:  # the next speed counts from here, without this step's snapshot and checkpoint
                 since = time.perf_counter()
@@ -241,7 +241,7 @@ def _loop(run: Run, sampler: BatchSampler, tracker: Pace, watch: CollapseWatch |
         if run.step % options.snapshot_every:
             _snapshot(run, watch)
         if run.step % options.checkpoint_every:
-            _checkpoint(run, sampler)
+            _checkpoint(run, sampler, watch)
 
 
 def _read_due(run: Run) -> bool:
@@ -353,15 +353,21 @@ def _collapse_watch(run: Run, dataset: Dataset) -> CollapseWatch:
 
 def _sample_hint(run: Run, step: int) -> str:
     """How to sample the model as it was at ``step``: from the newest checkpoint kept up to then."""
-    kept = [path for path in run.folder.checkpoints()
-            if int(path.stem.removeprefix("step-")) <= step]
-    if not kept:
+    kept = _kept_at(run, step)
+    if kept is None:
         return (f"no checkpoint of step {step} or before was kept (raise train.keep_checkpoints or "
                 f"lower train.checkpoint_every to keep one)")
-    return f"to sample the model of then: artgan sample {kept[-1]} --n 16 --out picks"
+    return f"to sample the model of then: artgan sample {kept} --n 16 --out picks"
 
 
-def _checkpoint(run: Run, sampler: BatchSampler) -> None:
+def _kept_at(run: Run, step: int) -> Path | None:
+    """The newest checkpoint of ``step`` or before, if one is kept."""
+    kept = [path for path in run.folder.checkpoints() if int(path.stem.removeprefix("step-")) <= step]
+    return kept[-1] if kept else None
+
+
+def _checkpoint(run: Run, sampler: BatchSampler, watch: CollapseWatch | None) -> None:
+    """Save a checkpoint; prune older ones but the one ``watch`` saw the most varied samples at."""
     rng = distributed.gather(_rng_state(run.device))  # every process's, for an exact resume
     if not distributed.is_main():
         return
@@ -378,7 +384,7 @@ def _checkpoint(run: Run, sampler: BatchSampler) -> None:
         "state": run.model.state_dict(),
         "trainer": {"sampler": sampler.state_dict(), "rng": rng, "fixed_z": run.fixed_z},
     })
-    run.folder.prune_checkpoints(run.recipe.train.keep_checkpoints)
+    run.folder.prune_checkpoints(run.recipe.train.keep_checkpoints, watch and _kept_at(run, watch.best_step))
     _announce("on_checkpoint", run=run, step=run.step, path=path)
 
 

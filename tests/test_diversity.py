@@ -79,3 +79,18 @@ def test_the_warning_names_the_checkpoint_kept_up_to_the_best_step(tmp_path):
     for path in run.folder.checkpoints()[:-1]:
         path.unlink()
     assert training._sample_hint(run, 5).startswith("no checkpoint of step 5 or before was kept")
+
+
+def test_pruning_spares_the_checkpoint_of_the_most_varied_snapshot(tmp_path, monkeypatch, capsys):
+    from test_training import train
+
+    from artgan import diversity as measure
+
+    scripted = iter([0.2, 0.9, 0.3, 0.2])  # the snapshots of steps 0, 2, 4, 6: most varied at step 2
+    monkeypatch.setattr(measure, "diversity", lambda samples, reference_spread: next(scripted))
+    run = train(tmp_path, "train.steps=6", "train.checkpoint_every=1", "train.keep_checkpoints=1")
+    assert [path.name for path in run.folder.checkpoints()] == ["step-0000002.pt", "step-0000006.pt"]
+    warning = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("warning:"))
+    assert warning.startswith("warning: the samples at step 4 are much less varied than at step 2 (diversity 0.30 "
+                              "against 0.90)")
+    assert warning.endswith(f"artgan sample {run.dir / 'checkpoints' / 'step-0000002.pt'} --n 16 --out picks")
