@@ -93,7 +93,11 @@ def test_existing_run_needs_resume(tmp_path):
         train(tmp_path, "train.steps=1")
 
 
-def test_keep_checkpoints_prunes_old_ones(tmp_path):
+def test_keep_checkpoints_prunes_old_ones(tmp_path, monkeypatch):
+    # each snapshot more varied than the last: the one pruning also spares is among the newest
+    # (tests/test_diversity.py has the other case)
+    rising = iter(range(100))
+    monkeypatch.setattr(artgan.diversity, "diversity", lambda samples, reference_spread: next(rising))
     run = train(tmp_path, "train.checkpoint_every=1", "train.keep_checkpoints=2")
     assert [p.name for p in run.folder.checkpoints()] == [
         "step-0000005.pt", "step-0000006.pt"]
