@@ -1,4 +1,5 @@
-"""Progress for long work: a rich bar on a terminal, plain periodic lines otherwise."""
+"""Progress for long work: a rich bar on a terminal, one display redrawn in place in a Jupyter
+notebook, plain periodic lines otherwise."""
 from __future__ import annotations
 
 import sys
@@ -11,6 +12,9 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgress
                            TimeElapsedColumn, TimeRemainingColumn)
 
 QUIET = False  # set by the CLI's --quiet: plain lines even on a terminal
+# Seconds between redraws of a bar in a notebook: each is a message to the browser, and rich's own
+# ten a second would make a long cell sluggish; the saved notebook keeps only the last.
+NOTEBOOK_EVERY = 0.5
 
 
 class Task:
@@ -47,8 +51,8 @@ class _Silent(Task):
 
 
 class _RichTask(Task):
-    def __init__(self, progress: Progress, label: str, total: int | None, start: int):
-        super().__init__(label, total, every=0.0)
+    def __init__(self, progress: Progress, label: str, total: int | None, start: int, every: float = 0.0):
+        super().__init__(label, total, every)
         self.done = start
         self._progress = progress
         self._id = progress.add_task(label, total=total, completed=start, status="")
@@ -56,8 +60,29 @@ class _RichTask(Task):
     def _show(self) -> None:
         self._progress.update(self._id, completed=self.done, status=self.status)
 
-    def finish(self) -> None:
-        self._show()
+
+class _NotebookTask(_RichTask):
+    """The rich bar as one output of the notebook cell, redrawn in place (a display with an id):
+    however long the work, the cell holds one bar, and the saved notebook its last state."""
+
+    def __init__(self, progress: Progress, label: str, total: int | None, start: int):
+        from IPython.display import display  # loaded already: this process is a Jupyter kernel
+
+        super().__init__(progress, label, total, start, every=NOTEBOOK_EVERY)
+        self._display = display(progress, display_id=True)
+
+    def _show(self) -> None:
+        super()._show()
+        self._display.update(self._progress)
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (Jupyter, JupyterLab, VS Code, Colab), whose output
+    goes to a notebook cell; IPython in a terminal is not. Imports nothing: a kernel has IPython
+    loaded."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
 
 
 @contextmanager
@@ -71,7 +96,8 @@ def task(label: str, total: int | None = None, start: int = 0, every: float = 10
         silent.done = start
         yield silent
         return
-    if QUIET or not sys.stdout.isatty():
+    notebook = not QUIET and in_notebook()
+    if QUIET or not (notebook or sys.stdout.isatty()):
         plain = Task(label, total, every)
         plain.done = start
         yield plain
@@ -79,6 +105,13 @@ def task(label: str, total: int | None = None, start: int = 0, every: float = 10
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}")]
+    if notebook:
+        bar = _NotebookTask(Progress(*columns), label, total, start)
+        try:
+            yield bar
+        finally:  # also when stopped by an error: the bar shows where
+            bar.finish()
+        return
     with Progress(*columns, console=Console(), transient=False) as progress:
         rich_task = _RichTask(progress, label, total, start)
         yield rich_task
