@@ -2,6 +2,7 @@
 notebook, plain periodic lines otherwise."""
 from __future__ import annotations
 
+import io
 import sys
 import time
 from contextlib import contextmanager
@@ -15,6 +16,9 @@ QUIET = False  # set by the CLI's --quiet: plain lines even on a terminal
 # Seconds between redraws of a bar in a notebook: each is a message to the browser, and rich's own
 # ten a second would make a long cell sluggish; the saved notebook keeps only the last.
 NOTEBOOK_EVERY = 0.5
+NOTEBOOK_WIDTH = 110  # columns of a bar in a notebook, which has no terminal to measure
+PRE = ('<pre style="white-space:pre;overflow-x:auto;line-height:normal;'
+       "font-family:Menlo,'DejaVu Sans Mono',consolas,'Courier New',monospace\">{code}</pre>")
 
 
 class Task:
@@ -69,11 +73,21 @@ class _NotebookTask(_RichTask):
         from IPython.display import display  # loaded already: this process is a Jupyter kernel
 
         super().__init__(progress, label, total, start, every=NOTEBOOK_EVERY)
-        self._display = display(progress, display_id=True)
+        # Recorded, never shown: each redraw goes out as HTML with rich's colours, and as plain
+        # text without escape codes for whatever reads the notebook as text.
+        self._console = Console(record=True, width=NOTEBOOK_WIDTH, force_terminal=True, force_jupyter=False,
+                                color_system="truecolor")
+        self._display = display(self._drawn(), raw=True, display_id=True)
 
     def _show(self) -> None:
         super()._show()
-        self._display.update(self._progress)
+        self._display.update(self._drawn(), raw=True)
+
+    def _drawn(self) -> dict[str, str]:
+        self._console.file = io.StringIO()  # the printed copy is dropped: only the recording is read
+        self._console.print(self._progress)
+        text = self._console.export_text(clear=False)
+        return {"text/plain": text.rstrip(), "text/html": self._console.export_html(inline_styles=True, code_format=PRE)}
 
 
 def in_notebook() -> bool:

@@ -6,9 +6,11 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from jupyter_client.manager import KernelManager
+
+OUTPUTS = ("stream", "display_data", "update_display_data", "execute_result", "error")
 
 
 @dataclass
@@ -32,16 +34,16 @@ class Kernel:
         self.manager = manager
         self.client = manager.client()
 
-    def run(self, code: str, timeout: float = 120, interrupt_after: str | None = None) -> Cell:
-        """Execute ``code`` as a cell; with ``interrupt_after``, press the notebook's stop button
-        (the kernel gets SIGINT) once the cell has printed that text."""
+    def run(self, code: str, timeout: float = 120, interrupt_when: Callable[[Cell], bool] | None = None) -> Cell:
+        """Execute ``code`` as a cell; with ``interrupt_when``, press the notebook's stop button
+        (the kernel gets SIGINT) once what the cell sent so far satisfies it."""
         cell = Cell()
         pressed = threading.Event()
 
         def keep(msg):
-            if msg["header"]["msg_type"] in ("stream", "display_data", "update_display_data", "error"):
+            if msg["header"]["msg_type"] in OUTPUTS:
                 cell.messages.append((msg["header"]["msg_type"], msg["content"]))
-            if interrupt_after and not pressed.is_set() and interrupt_after in cell.text:
+            if interrupt_when and not pressed.is_set() and interrupt_when(cell):
                 pressed.set()
                 self.manager.interrupt_kernel()
 

@@ -36,8 +36,9 @@ def test_in_a_notebook_the_bar_is_one_display_redrawn_in_place_at_a_modest_rate(
     seconds = float(notebook.run("print(time.monotonic() - started)").text)
     assert 1 <= len(updates) <= seconds / progress.NOTEBOOK_EVERY + 2  # and the last: not one per step
     last = updates[-1]["data"]
-    assert "300/300" in last["text/plain"] and "loss=0.5" in last["text/plain"]
-    assert "<pre" in last["text/html"]  # rich's own rendering of the bar
+    assert last["text/plain"].startswith("train ━━━━") and "300/300" in last["text/plain"]
+    assert "loss=0.5" in last["text/plain"] and "\x1b" not in last["text/plain"]  # plain text, no escape codes
+    assert "<pre" in last["text/html"] and "color: #" in last["text/html"]  # rich's bar, in its colours
 
 
 def test_in_a_notebook_a_bar_stopped_by_an_error_shows_where_it_stopped(notebook):
