@@ -6,7 +6,12 @@ from __future__ import annotations
 import base64
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+from artgan.errors import ArtganError
+
+if TYPE_CHECKING:
+    from artgan.runs import Run
 
 # A larger film is linked, not embedded: base64 in the .ipynb weighs a third more than the file.
 EMBED_LIMIT = 16 * 2**20
@@ -47,15 +52,43 @@ def _media(path: Path, embed_limit: int = EMBED_LIMIT) -> str:
     return f'<img src="{source}" style="min-width:256px;image-rendering:pixelated">'
 
 
-def run_card(name: str, folder: Path, grid: Path | None, step: int, total: int, losses: dict[str, Any],
-             state: str) -> str:
-    """A run as HTML: its latest snapshot grid (``grid``), ``step`` of ``total``, the latest
-    ``losses`` and its ``state`` (training, finished, interrupted…), with how to continue."""
+def run_png(run: Run) -> bytes | None:
+    """``Run._repr_png_``: the newest snapshot grid, as saved (None before the first)."""
+    grid = _newest_snapshot(run)
+    return grid.read_bytes() if grid else None
+
+
+def run_html(run: Run) -> str:
+    """``Run._repr_html_``: the newest snapshot grid, the step of the total, the latest losses
+    and the state (training, finished, interrupted: with how to continue), and the folder."""
+    status = run.status()
+    state = "interrupted" if run.interrupted else status.state
+    step = max(run.step, status.step)
+    total = status.total_steps or run.folder.lock().steps or 0
+    grid = _newest_snapshot(run)
     done = f"step {step:,} of {total:,} ({step / total:.0%})" if total else f"step {step:,}"
-    values = " · ".join(f"{html.escape(key)} {value:.3f}" for key, value in losses.items()
-                        if isinstance(value, (int, float)))
-    hint = " · continue with <code>artgan.run(recipe, resume=True)</code>" if state == "interrupted" else ""
-    picture = _media(grid) if grid else "<p>no snapshot yet</p>"
-    caption = (f"<b>{html.escape(name)}</b> · {done} · <i>{html.escape(state)}</i>{hint}"
-               f"{'<br>' + values if values else ''}<br><code>{html.escape(str(folder))}</code>")
-    return f'<div class="artgan-run">{picture}<div>{caption}</div></div>'
+    done += "" if state == "unknown" else f" · <i>{state}</i>"  # unknown: a run from before status.json
+    if state == "interrupted":
+        done += " · continue with <code>artgan.run(recipe, resume=True)</code>"
+    values = " · ".join(f"{html.escape(key)} {value:.3f}" for key, value in _losses(run).items())
+    caption = (f"<b>{html.escape(run.name)}</b> · {done}{'<br>' + values if values else ''}"
+               f"<br><code>{html.escape(str(run.dir))}</code>")
+    return f"<div>{_media(grid) if grid else '<p>no snapshot yet</p>'}<div>{caption}</div></div>"
+
+
+def _newest_snapshot(run: Run) -> Path | None:
+    try:
+        return run.snapshots()[-1].path
+    except ArtganError:  # none yet
+        return None
+
+
+def _losses(run: Run) -> dict[str, float]:
+    """The numbers of the newest line of metrics.jsonl other than the counters."""
+    try:
+        rows = [row for row in run.metrics() if "event" not in row]  # not a rollback's line
+    except ArtganError:  # no metrics yet
+        return {}
+    counters = {"step", "images_seen", "seconds", "images_per_s"}
+    return {key: value for key, value in (rows[-1] if rows else {}).items()
+            if key not in counters and isinstance(value, (int, float))}
