@@ -132,20 +132,3 @@ def build_model(payload: dict[str, Any], device: str = "cpu") -> Model:
         raise ArtganError(f"its weights do not fit a {info.name} model at {payload['resolution']} px "
                           f"({str(exc).splitlines()[0]})") from None
     return model
-
-
-def checkpoint_name(step: int) -> str:
-    return f"step-{step:07d}.pt"
-
-
-def list_checkpoints(folder: Path) -> list[Path]:
-    """Checkpoints in ``folder``, oldest first."""
-    return sorted(folder.glob("step-*.pt"))
-
-
-def prune(folder: Path, keep: int) -> None:
-    """Delete all but the ``keep`` newest checkpoints (``keep`` 0 keeps all)."""
-    if keep > 0:
-        for old in list_checkpoints(folder)[:-keep]:
-            old.unlink()
-

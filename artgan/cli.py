@@ -10,7 +10,6 @@ import signal
 import sys
 from contextlib import contextmanager
 from enum import Enum
-from importlib import resources
 from pathlib import Path
 from typing import List, Optional
 
@@ -22,13 +21,14 @@ from rich.table import Table
 from typer.core import TyperGroup, TyperOption
 
 import artgan
-from artgan import bundled, plugins, progress, rendering, scaffold
+from artgan import bundled, pipeline, plugins, progress, rendering, scaffold
 from artgan.credits import collect, dataset_of, unknown_licences, write_credits
-from artgan.dataset import build_dataset, contact_sheet, skipped_sheet
+from artgan.dataset import contact_sheet, skipped_sheet
 from artgan.errors import ArtganError
-from artgan.files import NO_SPACE, ensure_writable_folder, no_space
+from artgan.files import NO_SPACE, no_space
 from artgan.kinds import KINDS
-from artgan.recipe import Recipe, load_recipe
+from artgan.recipe import Recipe
+from artgan.runfolder import RunFolder
 
 # Commands that do not train or sample never import torch (seconds of start-up): the modules
 # that need it are imported inside the commands that use them.
@@ -124,7 +124,7 @@ def _options(
 
 
 def _load(path: Path, overrides: Optional[List[str]]) -> Recipe:
-    return load_recipe(bundled.find_recipe(path), overrides or [])
+    return pipeline.load_recipe(path, overrides=overrides or [])
 
 
 def _say(label: str, path: Path) -> None:
@@ -141,24 +141,10 @@ def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path
     if dry_run:
         sys.stdout.write(tomli_w.dumps(loaded.as_dict()))
         return
-    from artgan import runner
-
-    ensure_writable_folder(root)
-    runner.check(loaded, root, resume)
     again = _command("run", str(recipe), *_set_words(set_), "--out", str(root), "--resume")
-    rebuilt: set[str] = set()  # --rebuild: each dataset once, though sweep runs share one
-
-    def run_one(variant: Recipe):
-        force = rebuild and variant.dataset not in rebuilt
-        rebuilt.add(variant.dataset)
-        return _run(variant, root, resume, again, force)
-
     with _job(loaded):
-        if loaded.sweep:
-            for path in runner.sweep(loaded, root, run_one):
-                _say("rendered", path)
-        else:
-            run_one(loaded)
+        go = pipeline.sweep if loaded.sweep else pipeline.run
+        _stop_if_interrupted(go(loaded, root, resume, rebuild, _Printer()), again)
 
 
 @contextmanager
@@ -171,28 +157,13 @@ def _job(loaded: Recipe):
         yield
 
 
-def _run(loaded: Recipe, root: Path, resume: bool, again: str, rebuild: bool = False):
-    """Build, train and render; ``again`` is the command that continues after Ctrl-C or SIGTERM."""
-    from artgan import distributed, runner
-
-    with distributed.main_first():  # rank 0 builds the dataset; the others then find it built
-        report = build_dataset(loaded, root, force=rebuild and distributed.is_main())
-    _report_dataset(report)
-    trained = _train(loaded, root, resume, again)
-    for path in runner.render(loaded, trained.dir):
-        _say("rendered", path)
-    return trained
-
-
 @app.command()
 def dataset(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path = OutOpt,
             sheet: bool = typer.Option(False, "--contact-sheet", help="also write a PNG of the dataset, and one of the dropped inputs by reason"),
             rebuild: bool = typer.Option(False, "--rebuild", help="rebuild even if up to date")):
     """Build only the dataset; print counts, skips and why."""
-    loaded = _load(recipe, set_)
-    ensure_writable_folder(root)
-    report = build_dataset(loaded, root, force=rebuild)
-    _report_dataset(report)
+    report = pipeline.dataset(_load(recipe, set_), root, rebuild)
+    _Printer().dataset_ready(report)
     if sheet:
         _say("contact", contact_sheet(report.dataset))
         skips = skipped_sheet(report.dataset)
@@ -205,9 +176,11 @@ def train(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Pa
           resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint")):
     """Train on an already built dataset."""
     loaded = _load(recipe, set_)
-    ensure_writable_folder(root)
+    again = _command("train", str(recipe), *_set_words(set_), "--out", str(root), "--resume")
     with _job(loaded):
-        _train(loaded, root, resume, _command("train", str(recipe), *_set_words(set_), "--out", str(root), "--resume"))
+        trained = pipeline.train(loaded, root, resume)
+        _Printer().trained(trained)
+        _stop_if_interrupted(trained, again)
 
 
 @app.command()
@@ -326,15 +299,11 @@ def new_plugin(name: str = typer.Argument(..., help="the plugins' name, e.g. gli
 def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder for the demo's data and run"),
          set_: Optional[List[str]] = SetOpt):
     """Run the built-in demo: coloured ellipses, a small DCGAN on the CPU, a grid and two films."""
-    recipe_file = resources.files("artgan") / "demo.toml"
-    with resources.as_file(recipe_file) as path:
-        loaded = _load(path, set_)
-    from artgan.training import run_folder
-
-    existing = run_folder(loaded, root)
-    ensure_writable_folder(root)
+    loaded = _load(Path("demo"), set_)
     with _job(loaded):
-        _run(loaded, root, existing.exists(), _command("demo", "--out", str(root), *_set_words(set_)))
+        resume = RunFolder.of(loaded, root).exists()  # run again, the demo continues where it stopped
+        trained = pipeline.run(loaded, root, resume, listener=_Printer())
+        _stop_if_interrupted(trained, _command("demo", "--out", str(root), *_set_words(set_)))
 
 
 class _RenderGroup(TyperGroup):
@@ -398,47 +367,49 @@ def _render_command(info):
     return typer.main.get_command(single)
 
 
-def _report_dataset(report) -> None:
-    ds = report.dataset
-    verb = "reused" if report.reused else "built"
-    out.print(f"dataset {verb}: {ds.count} images of {ds.resolution}px in {ds.folder}")
-    for key, count in report.per_source.items():
-        out.print(f"  {key}: {count} images")
-    if report.skipped:
-        out.print(f"  skipped {len(report.skipped)} (listed in {ds.folder / 'dataset.json'}):")
-        for reason, count in report.skip_reasons().most_common(10):
-            out.print(f"    {count} x {reason}")
+class _Printer(pipeline.Listener):
+    """Prints what the pipeline tells: the dataset's counts and skips, where training went, the files rendered."""
+
+    def dataset_ready(self, report) -> None:
+        ds = report.dataset
+        verb = "reused" if report.reused else "built"
+        out.print(f"dataset {verb}: {ds.count} images of {ds.resolution}px in {ds.folder}")
+        for key, count in report.per_source.items():
+            out.print(f"  {key}: {count} images")
+        if report.skipped:
+            out.print(f"  skipped {len(report.skipped)} (listed in {ds.folder / 'dataset.json'}):")
+            for reason, count in report.skip_reasons().most_common(10):
+                out.print(f"    {count} x {reason}")
+
+    def trained(self, run: artgan.Run) -> None:
+        now = run.step - run.started_at
+        if run.interrupted:
+            out.print(f"stopped ({_SIGNALS.get(run.stopped_by, 'signal')}) at step {run.step} of "
+                      f"{run.recipe.train.steps}, {run.images_seen} images seen, {run.seconds:.0f}s of training")
+        elif now:
+            resumed = f" ({now} in this session)" if run.started_at else ""
+            out.print(f"trained {run.step} steps{resumed}, {run.images_seen} images seen, {run.seconds:.0f}s")
+        _say("run folder", run.dir)
+        _say("snapshots", run.folder.snapshots_dir)
+        _say("checkpoints", run.folder.checkpoints_dir)
+        _say("metrics", run.folder.metrics_file)
+
+    def rendered(self, path: Path) -> None:
+        _say("rendered", path)
 
 
-def _train(loaded: Recipe, root: Path, resume: bool, again: str):
-    """Train, report where things went; stopped by Ctrl-C or SIGTERM, say how to go on and exit
-    with the shell's status for that signal (130, 143)."""
-    from artgan import runner
-
-    trained = runner.train(loaded, root, resume)
-    _report_run(trained)
-    if trained.interrupted:
-        out.print(f"continue (then it renders): {again}")
-        if loaded.render:
-            out.print("render what there is now:")
-            for step in loaded.render:
-                out.print("  " + shlex.join(rendering.command_line(step.name, trained.dir, step.options)))
-        raise typer.Exit(128 + trained.stopped_by)
-    return trained
-
-
-def _report_run(run) -> None:
-    now = run.step - run.started_at
-    if run.interrupted:
-        out.print(f"stopped ({_SIGNALS.get(run.stopped_by, 'signal')}) at step {run.step} of "
-                  f"{run.recipe.train.steps}, {run.images_seen} images seen, {run.seconds:.0f}s of training")
-    elif now:
-        resumed = f" ({now} in this session)" if run.started_at else ""
-        out.print(f"trained {run.step} steps{resumed}, {run.images_seen} images seen, {run.seconds:.0f}s")
-    _say("run folder", run.dir)
-    _say("snapshots", run.snapshots)
-    _say("checkpoints", run.checkpoints)
-    _say("metrics", run.dir / "metrics.jsonl")
+def _stop_if_interrupted(runs, again: str) -> None:
+    """After Ctrl-C or SIGTERM stopped training: say how to go on, and exit with the shell's
+    status for that signal (130, 143)."""
+    last = runs[-1] if isinstance(runs, list) else runs
+    if not last.interrupted:
+        return
+    out.print(f"continue (then it renders): {again}")
+    if last.recipe.render:
+        out.print("render what there is now:")
+        for step in last.recipe.render:
+            out.print("  " + shlex.join(rendering.command_line(step.name, last.dir, step.options)))
+    raise typer.Exit(128 + last.stopped_by)
 
 
 def _command(*words: str) -> str:

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from artgan.errors import ArtganError
 from artgan.files import write_text_atomic
 from artgan.kinds import Options
+from artgan.runfolder import RunFolder
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -101,16 +102,17 @@ def dataset_of(target: Path) -> Path:
     target = Path(target)
     if (target / "manifest.jsonl").is_file():
         return target
-    lock = target / "recipe.lock.toml"
-    if not lock.is_file():
+    run = RunFolder(target)
+    lock = run.lock() if run.is_run() else None
+    if lock is None or lock.dataset is None:
         raise ArtganError(f"{target}: neither a dataset folder (no manifest.jsonl) nor a run folder "
-                          f"(no recipe.lock.toml); pass data/NAME or runs/NAME")
-    recorded = Path(tomllib.loads(lock.read_text(encoding="utf-8"))["lock"]["dataset"])
+                          f"(no {run.lock_file.name}); pass data/NAME or runs/NAME")
+    recorded = lock.dataset
     # as written (relative to where training ran), or in the usual place beside runs/
     for folder in (recorded, target.absolute().parent.parent / "data" / recorded.name):
         if (folder / "manifest.jsonl").is_file():
             return folder
-    raise ArtganError(f"{lock}: its dataset {recorded} is gone; rebuild it with `artgan dataset RECIPE`")
+    raise ArtganError(f"{run.lock_file}: its dataset {recorded} is gone; rebuild it with `artgan dataset RECIPE`")
 
 
 def collect(dataset: Path) -> tuple[list[Credit], int, int]:
@@ -248,9 +250,9 @@ def with_end_card(frames: Iterable[np.ndarray], targets: Iterable[Path], options
 
 def _run_of(target: Path) -> Path:
     """A run or dataset folder: ``target`` itself, or the run folder of a checkpoint's folder."""
-    if (target / "recipe.lock.toml").is_file() or (target / "manifest.jsonl").is_file():
+    if RunFolder(target).is_run() or (target / "manifest.jsonl").is_file():
         return target
-    return target.parent if (target.parent / "recipe.lock.toml").is_file() else target
+    return target.parent if RunFolder(target.parent).is_run() else target
 
 
 def _wrap(text: str, font: ImageFont.FreeTypeFont, width: float) -> list[str]:

@@ -53,6 +53,18 @@ def hold(folder: Path, then: str) -> Iterator[None]:
         lock.release()
 
 
+def is_held(folder: Path) -> bool:
+    """Whether some process (this one included) holds ``folder`` now."""
+    path = lock_file(folder)
+    if not path.exists():
+        return False
+    try:
+        with FileLock(path, timeout=0):
+            return False
+    except Timeout:
+        return True
+
+
 def _owner_file(path: Path) -> Path:
     return path.with_name(path.name + ".owner")
 

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from types import UnionType
-from typing import Any, Callable, Literal, Union, get_args, get_origin
+from typing import Any, Callable, Literal, Mapping, Sequence, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -164,8 +164,10 @@ class Recipe:
                 "preprocess": [s.as_table() for s in self.preprocess]}
 
 
-def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
-    """Read, override and validate a recipe; any problem is one ArtganError naming file and key."""
+def load_recipe(path: str | Path, overrides: Sequence[str] = (), values: Mapping[str, Any] | None = None) -> Recipe:
+    """Read, override and validate a recipe; any problem is one ArtganError naming file and key.
+    ``overrides`` are --set texts (``train.steps=3000``); ``values`` the same as Python values
+    (``{"train.steps": 3000}``), applied after them."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -173,13 +175,16 @@ def load_recipe(path: str | Path, overrides: list[str] = ()) -> Recipe:
         raise ArtganError(f"{path}: recipe not found; check the path") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ArtganError(f"{path}: not valid TOML: {exc}") from None
-    return parse_recipe(data, path, overrides)
+    return parse_recipe(data, path, overrides, values)
 
 
-def parse_recipe(data: dict[str, Any], path: Path, overrides: list[str] = ()) -> Recipe:
-    """Validate recipe ``data`` (as read from ``path``) after applying ``key=value`` overrides.
-    An error in a key given with --set blames that --set, not the file."""
+def parse_recipe(data: dict[str, Any], path: Path, overrides: Sequence[str] = (),
+                 values: Mapping[str, Any] | None = None) -> Recipe:
+    """Validate recipe ``data`` (as read from ``path``) after applying ``key=value`` overrides
+    and ``values`` (dotted key: Python value). An error in a key given with --set (or set=)
+    blames that --set, not the file."""
     given = {apply_override(data, override, path): f"--set {override}" for override in overrides}
+    given |= {set_key(data, key, value, path, "set"): f"set {key}={value!r}" for key, value in (values or {}).items()}
 
     def blame(loc: tuple) -> str:
         """Who gave the value at ``loc``: the --set that covers it, else the file."""

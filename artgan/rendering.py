@@ -4,7 +4,7 @@ from __future__ import annotations
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from pydantic import ValidationError
 from pydantic.fields import FieldInfo
@@ -64,6 +64,12 @@ def options_from_text(cls: type[Options], given: dict[str, Any]) -> Options:
     fields = cls.model_fields
     data = {name: _from_text(fields[name].annotation, value) if isinstance(value, str) else value
             for name, value in given.items() if value is not None}
+    return validate_options(cls, data, flag)
+
+
+def validate_options(cls: type[Options], data: dict[str, Any], spell: Callable[[str], str] = str) -> Options:
+    """``cls`` validated from ``data``; a bad value is an ArtganError naming the option as
+    ``spell`` writes it (``--strip-size`` on the command line, ``strip_size`` in Python)."""
     try:
         return cls.model_validate(data)
     except ValidationError as exc:
@@ -72,7 +78,7 @@ def options_from_text(cls: type[Options], given: dict[str, Any]) -> Options:
         if not error["loc"]:  # a rule about several options names them itself
             raise ArtganError(message) from None
         got = f" (got {error['input']!r})" if error["type"] != "missing" else ""
-        raise ArtganError(f"{flag(str(error['loc'][0]))}: {message}{got}") from None
+        raise ArtganError(f"{spell(str(error['loc'][0]))}: {message}{got}") from None
 
 
 def render(name: str, targets: list[Path], given: dict[str, Any], device: str = "auto") -> list[Path]:
@@ -84,10 +90,20 @@ def render(name: str, targets: list[Path], given: dict[str, Any], device: str = 
         raise ArtganError(f"{name} renders one target at a time; got {len(targets)}")
     if extra is not None:
         given = {**given, extra: [str(path) for path in rest]}
-    options = options_from_text(info.cls.Options, given)
-    from artgan.training import pick_device  # here: torch only when a film is made, not for --help
+    return _render(info.cls, first, options_from_text(info.cls.Options, given), device)
 
-    return info.cls(options, Context(device=pick_device(device))).render(first)
+
+def render_typed(name: str, target: Path, options: dict[str, Any], device: str = "auto") -> list[Path]:
+    """Run renderer ``name`` on ``target`` with ``options`` given as Python values (the API's
+    ``Run.render``, a recipe's [[render]] step); returns its files."""
+    cls = plugins.get("renderer", name).cls
+    return _render(cls, target, validate_options(cls.Options, options), device)
+
+
+def _render(cls: type, target: Path, options: Options, device: str) -> list[Path]:
+    from artgan.device import pick_device  # here: torch only when a film is made, not for --help
+
+    return cls(options, Context(device=pick_device(device))).render(target)
 
 
 def _from_text(annotation: Any, text: str) -> Any:

@@ -16,7 +16,8 @@ from artgan.errors import ArtganError
 from artgan.files import atomic_path, ensure_writable_folder
 from artgan.images import to_uint8
 from artgan.kinds import Model
-from artgan.training import pick_device
+from artgan.device import pick_device
+from artgan.runfolder import RunFolder, list_checkpoints
 
 # Threads writing sample files: the cores for PNG compression, and more, because a file's fsync
 # waits for the disk without using a core.
@@ -27,7 +28,7 @@ def resolve_checkpoint(target: str | Path) -> Path:
     """A checkpoint file, or the newest checkpoint of a run folder."""
     target = Path(target)
     if target.is_dir():
-        found = checkpoint.list_checkpoints(target / "checkpoints") or checkpoint.list_checkpoints(target)
+        found = RunFolder(target).checkpoints() or list_checkpoints(target)
         if not found:
             raise ArtganError(f"{target}: no checkpoints in this folder; give a run folder or a .pt file")
         return found[-1]

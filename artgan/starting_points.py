@@ -7,8 +7,7 @@ from pathlib import Path
 from artgan import checkpoint
 from artgan.errors import ArtganError
 from artgan.kinds import Skipped
-
-RUNS = Path("runs")  # where `artgan run` puts run folders, relative to the working folder
+from artgan.runfolder import RUNS
 
 
 @dataclass(frozen=True)
@@ -27,7 +26,7 @@ def find_starting_points(runs: list[Path] | None = None,
     """Every checkpoint (*.pt) under the folders ``runs`` (default: ./runs, when it exists), then
     under the ``library`` folder, each folder's sorted by path; and the .pt files that could not
     be read, with why."""
-    folders = list(runs) if runs else [RUNS] if RUNS.is_dir() else []
+    folders = list(runs) if runs else [Path(RUNS)] if Path(RUNS).is_dir() else []
     folders += [library] if library is not None else []
     for folder in folders:
         if not folder.is_dir():

@@ -1,4 +1,5 @@
-"""The training loop: snapshots of fixed samples, metrics, atomic checkpoints, resume, rollback."""
+"""The training loop: snapshots of fixed samples, metrics, atomic checkpoints, resume, rollback.
+Every file it writes goes through the run's RunFolder."""
 from __future__ import annotations
 
 import io
@@ -9,77 +10,35 @@ import random
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import tomli_w
 import torch
 from torch import nn
 
 import artgan
-from artgan import checkpoint, distributed, folder_lock, progress
+from artgan import checkpoint, distributed, progress
 from artgan.toolkit import precision
 from artgan.batches import BatchSampler
 from artgan.dataset import Dataset
+from artgan.device import pick_device
 from artgan.errors import ArtganError
-from artgan.files import append_line, write_bytes_atomic, write_text_atomic
 from artgan.images import grid, to_uint8
 from artgan.kinds import Context, Model
 from artgan.pace import Pace
 from artgan.plugins import hooks
 from artgan.recipe import Recipe, TrainOptions
+from artgan.runfolder import RecipeLock, RunFolder, RunStatus, State
+from artgan.runs import Run
 
 RANK_SEEDS = 1_000_003  # process r > 0 of a torchrun job seeds its random numbers with seed + r x this
-
-
-@dataclass
-class Run:
-    """A training run, as plugins see it in the on_* hooks."""
-
-    name: str
-    dir: Path
-    recipe: Recipe
-    model: Model
-    device: str
-    precision: str = "fp32"  # what the passes run in: fp32, bf16 or fp16 (see artgan.toolkit.precision)
-    step: int = 0
-    images_seen: int = 0
-    seconds: float = 0.0  # training time so far, across resumes
-    started_at: int = 0  # the step this session started from (above 0 when resumed)
-    fixed_z: torch.Tensor | None = None  # latents of the snapshot grid, (grid * grid, z_dim)
-    interrupted: bool = field(default=False, repr=False)
-    stopped_by: int = field(default=0, repr=False)  # the signal that stopped it early (SIGINT, SIGTERM) or 0
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.dir / "checkpoints"
-
-    @property
-    def snapshots(self) -> Path:
-        return self.dir / "snapshots"
-
-
-def pick_device(choice: str) -> str:
-    """The device to train on: ``auto`` picks CUDA, then MPS, then the CPU."""
-    mps = getattr(torch.backends, "mps", None)
-    available = {"cuda": torch.cuda.is_available(), "mps": bool(mps and mps.is_available()), "cpu": True}
-    if choice == "auto":
-        choice = next(name for name, ok in available.items() if ok)
-    elif not available.get(choice):
-        raise ArtganError(f"train.device: {choice} is not available on this machine; use auto or cpu")
-    return f"cuda:{distributed.local_rank()}" if choice == "cuda" and distributed.launched() else choice
 
 
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def run_folder(recipe: Recipe, root: Path) -> Path:
-    return Path(root) / "runs" / recipe.name
 
 
 def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
@@ -104,27 +63,26 @@ def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
 
 def _refuse_existing(recipe: Recipe, root: Path, resume: bool) -> list[Path]:
     """The run's checkpoints; an ArtganError if there are some and ``resume`` is off."""
-    folder = run_folder(recipe, root)
-    existing = checkpoint.list_checkpoints(folder / "checkpoints")
+    folder = RunFolder.of(recipe, root)
+    existing = folder.checkpoints()
     if existing and not resume:
-        raise ArtganError(f"{folder}: a run with this name exists; pass --resume to continue it, "
+        raise ArtganError(f"{folder.path}: a run with this name exists; pass --resume to continue it, "
                           f"or --set name=... for a new one")
     return existing
 
 
 def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) -> Run:
     """Train ``recipe``'s model on ``dataset`` in runs/NAME/, which this process holds (rank 0
-    of a torchrun job holds it for all) while it trains; returns the finished run."""
-    folder = run_folder(recipe, root)
+    of a torchrun job holds it for all) while it trains; returns the run, finished or stopped
+    by Ctrl-C or SIGTERM (``run.interrupted``)."""
     if not distributed.is_main():
         return _train(recipe, dataset, root, resume)
-    with folder_lock.hold(folder, then="--resume (or --set name=... for a new run)"):
-        folder_lock.remove_dead_temporaries(folder)
+    with RunFolder.of(recipe, root).hold(then="--resume (or --set name=... for a new run)"):
         return _train(recipe, dataset, root, resume)
 
 
 def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
-    folder = run_folder(recipe, root)
+    folder = RunFolder.of(recipe, root)
     existing = _refuse_existing(recipe, root, resume)
     distributed.barrier()  # every process has looked before rank 0 writes the first checkpoint
     device = pick_device(recipe.train.device)
@@ -141,7 +99,7 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
         torch.manual_seed(recipe.seed + RANK_SEEDS * distributed.rank())
     side = recipe.train.grid
     fixed_z = torch.randn(side * side, model.z_dim, generator=torch.Generator().manual_seed(recipe.seed))
-    run = Run(recipe.name, folder, recipe, model, device, chosen, fixed_z=fixed_z)
+    run = Run(folder, recipe, model, device, chosen, fixed_z=fixed_z)
     channels_last = use_channels_last(recipe.train, device)
     sampler = BatchSampler(dataset.images, recipe.train.batch_size, recipe.seed, device, channels_last,
                            part=(distributed.rank(), distributed.world_size()), reserved=_training_bytes(model))
@@ -159,8 +117,9 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
         for network in _networks(model):
             network.to(memory_format=torch.channels_last)
     if distributed.is_main():
-        _trim_metrics(run)
+        folder.trim_metrics(run.step)
         _write_lock(run, dataset)
+        _write_status(run, "training")
     _announce("on_run_start", run=run)
     tracker = Pace(run, dataset.count, resumed_from)
     try:
@@ -168,6 +127,11 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
             _snapshot(run)
             _checkpoint(run, sampler)
         _loop(run, sampler, tracker)
+    except BaseException as exc:  # a second Ctrl-C ends at once: interrupted, not failed
+        _write_status(run, "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed")
+        raise
+    else:
+        _write_status(run, "interrupted" if run.interrupted else "finished")
     finally:
         _announce("on_run_end", run=run)
     return run
@@ -353,7 +317,7 @@ def _roll_back(run: Run, sampler: BatchSampler, losses: dict[str, float], failed
     if attempt > run.recipe.train.nan_retries:
         raise ArtganError(f"training diverged at step {failed_at} ({bad}) after "
                           f"{attempt - 1} rollbacks; lower the model's learning rates and --resume")
-    newest = checkpoint.list_checkpoints(run.checkpoints)[-1]
+    newest = run.folder.checkpoints()[-1]
     _restore(run, sampler, checkpoint.load(newest))
     # the same randomness would fail the same way
     torch.manual_seed(run.recipe.seed + 7919 * attempt + RANK_SEEDS * distributed.rank())
@@ -367,7 +331,7 @@ def _snapshot(run: Run) -> None:
     images = to_uint8(run.model.sample(run.fixed_z.to(run.device)))
     png = io.BytesIO()  # encoded first, so that a full disk is told the size needed
     grid(images, columns=run.recipe.train.grid).save(png, format="PNG")
-    write_bytes_atomic(run.snapshots / f"step-{run.step:07d}.png", png.getbuffer())
+    run.folder.write_snapshot(run.step, png.getbuffer())
     _announce("on_snapshot", run=run, step=run.step, images=images)
 
 
@@ -375,7 +339,7 @@ def _checkpoint(run: Run, sampler: BatchSampler) -> None:
     rng = distributed.gather(_rng_state(run.device))  # every process's, for an exact resume
     if not distributed.is_main():
         return
-    path = checkpoint.save(run.checkpoints / checkpoint.checkpoint_name(run.step), {
+    path = checkpoint.save(run.folder.checkpoint_path(run.step), {
         "artgan": artgan.__version__,
         "model": run.recipe.model.as_table(),
         "resolution": run.recipe.resolution,
@@ -388,7 +352,7 @@ def _checkpoint(run: Run, sampler: BatchSampler) -> None:
         "state": run.model.state_dict(),
         "trainer": {"sampler": sampler.state_dict(), "rng": rng, "fixed_z": run.fixed_z},
     })
-    checkpoint.prune(run.checkpoints, run.recipe.train.keep_checkpoints)
+    run.folder.prune_checkpoints(run.recipe.train.keep_checkpoints)
     _announce("on_checkpoint", run=run, step=run.step, path=path)
 
 
@@ -504,39 +468,30 @@ def _log_metrics(run: Run, window: list[dict[str, float]]) -> None:
     means = {key: sum(column) / len(column) for key, column in values.items()}
     _append_metrics(run, {"step": run.step, "images_seen": run.images_seen,
                           "seconds": round(run.seconds, 3), **means})
+    _write_status(run, "training", means.get("images_per_s"))
 
 
 def _append_metrics(run: Run, row: dict[str, Any]) -> None:
     if distributed.is_main():
-        append_line(run.dir / "metrics.jsonl", json.dumps(row))
+        run.folder.append_metrics(row)
 
 
-def _trim_metrics(run: Run) -> None:
-    """On resume, forget metrics logged after the checkpoint the run continues from, and a line
-    cut short by a process killed while writing it."""
-    path = run.dir / "metrics.jsonl"
-    if not path.exists():
+def _write_status(run: Run, state: State, images_per_s: float | None = None) -> None:
+    """status.json, for whoever watches the run (the studio, a notebook): where it is and how
+    fast it goes."""
+    if not distributed.is_main():
         return
-    rows = (_json_or_none(line) for line in path.read_text(encoding="utf-8").splitlines())
-    kept = [json.dumps(row) for row in rows if isinstance(row, dict) and row.get("step", 0) <= run.step]
-    write_text_atomic(path, "".join(line + "\n" for line in kept))
-
-
-def _json_or_none(line: str) -> Any:
-    try:
-        return json.loads(line)
-    except json.JSONDecodeError:
-        return None
+    left = run.recipe.train.steps - run.step
+    seconds_left = left * run.recipe.train.batch_size / images_per_s if images_per_s and state == "training" else None
+    run.folder.write_status(RunStatus(state, run.step, run.recipe.train.steps, images_per_s, seconds_left))
 
 
 def _write_lock(run: Run, dataset: Dataset) -> None:
-    lock = {**run.recipe.as_dict(), "lock": {
+    run.folder.write_lock(RecipeLock(run.recipe.as_dict(), {
         "artgan": artgan.__version__, "torch": torch.__version__, "python": platform.python_version(),
         "device": run.device, "precision": run.precision, "cpu": precision.cpu_name(),
         **precision.lock_entries(run.device),
         "channels_last": use_channels_last(run.recipe.train, run.device), "processes": distributed.world_size(),
         "dataset": str(dataset.folder), "dataset_images": dataset.count,
         "command": " ".join(sys.argv),
-    }}
-    run.dir.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(run.dir / "recipe.lock.toml", tomli_w.dumps(lock))
+    }))

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artgan import checkpoint, runner, sampling
+from artgan import checkpoint, pipeline, sampling
 from artgan.dataset import build_dataset
 from artgan.toolkit.precision import cpu_name
 from artgan.recipe import load_recipe
@@ -51,7 +51,7 @@ def main() -> None:
 
     dataset = build_dataset(recipe, root).dataset
     started, cpu_started = time.perf_counter(), time.process_time()
-    run = runner.train(recipe, root, resume=True)
+    run = pipeline.train(recipe, root, resume=True)
     seconds, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     print(f"trained {run.step} steps in {run.precision} in {seconds:.0f}s wall ({run.step / seconds:.1f} steps/s), "
           f"{cpu:.0f} CPU s (all threads; with one thread, what the run takes alone on one core)")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import statistics
 import subprocess
 import sys
@@ -75,11 +74,12 @@ def recipe(model: str, size: int, precision: str, steps: int, batch: int) -> dic
 
 def trained_figures(run: Path) -> tuple[float, str]:
     """Median images/s after the first metrics line (warm-up, cuDNN benchmarking), and the precision."""
-    from artgan import run_folder
+    from artgan.runfolder import RunFolder
 
-    lines = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    folder = RunFolder(run)
+    lines = folder.metrics()
     speeds = [line["images_per_s"] for line in lines[1:] if "images_per_s" in line] or [lines[-1]["images_per_s"]]
-    return statistics.median(speeds), run_folder.lock(run).get("lock", {}).get("precision", "?")
+    return statistics.median(speeds), folder.lock().environment.get("precision", "?")
 
 
 class Checklist:
@@ -107,14 +107,14 @@ class Checklist:
         return self.args.batch or BATCH.get(size, 8)
 
     def train(self, model: str, size: int, precision: str):
-        from artgan import runner
+        from artgan import pipeline
         from artgan.dataset import build_dataset
         from artgan.recipe import parse_recipe
 
         folder = self.work / f"{model}-{size}-{precision}"
         parsed = parse_recipe(recipe(model, size, precision, self.args.steps, self._batch(size)), folder / "r.toml")
         build_dataset(parsed, folder)
-        run = runner.train(parsed, folder).dir
+        run = pipeline.train(parsed, folder).dir
         if precision == "auto":
             self.runs[model, size] = run
         speed, used = trained_figures(run)

@@ -14,7 +14,7 @@ import torch
 from PIL import Image, ImageOps
 
 import artgan
-from artgan import plugins, runner
+from artgan import plugins, pipeline
 from artgan.dataset import build_dataset
 from artgan.toolkit.precision import cpu_name
 from artgan.recipe import parse_recipe
@@ -114,6 +114,6 @@ def train_for(data: dict, root: Path, seconds: float, overrides: list[str], watc
     build_dataset(recipe, root)
     limit = plugins.register(_TimeLimit(seconds, watch), name=f"time-limit-{data['name']}")
     try:
-        return runner.train(recipe, root)
+        return pipeline.train(recipe, root)
     finally:
         plugins.unregister(limit)

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from artgan import checkpoint, film, plugins, runner, sampling
+from artgan import checkpoint, film, plugins, pipeline, sampling
 from artgan.dataset import build_dataset
 from artgan.images import grid
 from artgan.kinds import Context
@@ -42,8 +42,8 @@ def demo_sized_checkpoint(root: Path) -> Path:
     with resources.as_file(resources.files("artgan") / "demo.toml") as path:
         recipe = load_recipe(path, ["train.steps=1", "source.count=64", "train.batch_size=16"])
     build_dataset(recipe, root)
-    run = runner.train(recipe, root)
-    return checkpoint.list_checkpoints(run.checkpoints)[-1]
+    run = pipeline.train(recipe, root)
+    return run.folder.checkpoints()[-1]
 
 
 def snapshot_run(root: Path, model, count: int, name: str) -> Path:

@@ -10,8 +10,9 @@ from PIL import Image
 from pydantic import Field
 
 import artgan
-from artgan import film, run_folder
+from artgan import film
 from artgan.credits import with_end_card
+from artgan.runfolder import RunFolder, Snapshot
 
 GAP = 8  # black pixels between runs
 
@@ -31,14 +32,14 @@ class Compare(artgan.Renderer):
     def render(self, target):
         o = self.options
         folders = [Path(target), *o.runs]
-        shots = [run_folder.snapshots(folder) for folder in folders]
+        shots = [RunFolder(folder).snapshots() for folder in folders]
         steps = sorted({shot.step for run in shots for shot in run})
         out = Path(o.out or Path(target) / "compare.mp4")
         frames = with_end_card(self._frames(folders, shots, steps), folders, o)
         return film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
                                total=len(steps), label="compare")
 
-    def _frames(self, folders: list[Path], shots: list[list[run_folder.Snapshot]],
+    def _frames(self, folders: list[Path], shots: list[list[Snapshot]],
                 steps: list[int]) -> Iterator[np.ndarray]:
         o = self.options
         side = o.size or max(max(run[0].picture().size) for run in shots)
@@ -55,7 +56,7 @@ class Compare(artgan.Renderer):
                     shown[i] = (pick, self._tile(shots[i][pick], names[i], side, name_font, step_font))
             yield _side_by_side([tile for _, tile in shown])
 
-    def _tile(self, shot: run_folder.Snapshot, name: str, side: int, name_font, step_font) -> np.ndarray:
+    def _tile(self, shot: Snapshot, name: str, side: int, name_font, step_font) -> np.ndarray:
         o = self.options
         picture = film.fit(shot.picture(), side, o.smooth)
         square = Image.new("RGB", (side, side))  # runs with other aspect ratios are centred, not stretched

@@ -7,7 +7,7 @@ import numpy as np
 from pydantic import Field
 
 import artgan
-from artgan import run_folder
+from artgan.runfolder import RunFolder
 from artgan.files import atomic_path, ensure_writable
 
 
@@ -30,10 +30,11 @@ class LossPlot(artgan.Renderer):
         o = self.options
         out = Path(o.out or Path(target) / "loss.png")
         ensure_writable(out)
-        rows = run_folder.metrics(target)
+        folder = RunFolder(target)
+        rows = folder.metrics()
         logged = [row for row in rows if "event" not in row]
         if not logged:
-            raise artgan.ArtganError(f"{Path(target) / 'metrics.jsonl'}: no metrics yet; train for more steps")
+            raise artgan.ArtganError(f"{folder.metrics_file}: no metrics yet; train for more steps")
         steps = np.array([row["step"] for row in logged])
         figure = Figure(figsize=(o.width / 100, o.height / 100), dpi=100, layout="constrained")
         losses, speed = figure.subplots(2, 1, sharex=True, height_ratios=[2, 1])

@@ -2,17 +2,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator
 
 import numpy as np
 from PIL import Image
 from pydantic import Field
 
 import artgan
-from artgan import film, run_folder
+from artgan import film
 from artgan.credits import with_end_card
 from artgan.files import atomic_path
 from artgan.images import grid
+from artgan.runfolder import RecipeLock, RunFolder, Snapshot
 
 
 class TimelapseOptions(film.SnapshotFilmOptions):
@@ -33,8 +34,8 @@ class Timelapse(artgan.Renderer):
 
     def render(self, target):
         o = self.options
-        shots = run_folder.snapshots(target)
-        lock = run_folder.lock(target)
+        folder = RunFolder(target)
+        shots, lock = folder.snapshots(), folder.lock()
         columns = self._columns(target, lock)
         out = Path(o.out or Path(target) / "timelapse.mp4")
         frames = with_end_card(self._frames(shots, lock, columns), [target], o)
@@ -44,14 +45,14 @@ class Timelapse(artgan.Renderer):
             written.append(self._strip(shots, columns, out.with_name(f"{out.stem}-strip.png")))
         return written
 
-    def _columns(self, target, lock: dict[str, Any]) -> int | None:
+    def _columns(self, target, lock: RecipeLock) -> int | None:
         """Samples per row of the snapshot grids, checked against the options that pick samples."""
         o = self.options
-        columns = lock.get("train", {}).get("grid")
+        columns = lock.grid
         if o.samples is None and o.strip is None:
             return columns
         if columns is None:
-            raise artgan.ArtganError(f"{target}: no recipe.lock.toml, so the snapshot grid is unknown; "
+            raise artgan.ArtganError(f"{target}: no {RunFolder(target).lock_file.name}, so the snapshot grid is unknown; "
                                      "leave out samples and strip")
         count = columns * columns
         if o.samples is not None and o.samples > count:
@@ -60,7 +61,7 @@ class Timelapse(artgan.Renderer):
             raise artgan.ArtganError(f"strip: the snapshots hold samples 0 to {count - 1}; choose one of them")
         return columns
 
-    def _frames(self, shots: list[run_folder.Snapshot], lock: dict[str, Any],
+    def _frames(self, shots: list[Snapshot], lock: RecipeLock,
                 columns: int | None) -> Iterator[np.ndarray]:
         o = self.options
         font = None
@@ -74,7 +75,7 @@ class Timelapse(artgan.Renderer):
                 picture = film.caption(picture, _caption(shot.step, lock), font)
             yield np.asarray(picture)
 
-    def _strip(self, shots: list[run_folder.Snapshot], columns: int, path: Path) -> Path:
+    def _strip(self, shots: list[Snapshot], columns: int, path: Path) -> Path:
         """One sample at evenly spaced snapshots, side by side: how that latent evolved."""
         o = self.options
         spaced = np.linspace(0, len(shots) - 1, min(o.strip_count, len(shots))).round().astype(int)
@@ -100,10 +101,9 @@ def _samples(picture: Image.Image, columns: int, indices) -> np.ndarray:
     return np.stack([pixels[top:top + side, left:left + side] for top, left in tops_lefts])
 
 
-def _caption(step: int, lock: dict[str, Any]) -> str:
+def _caption(step: int, lock: RecipeLock) -> str:
     """"step 1,500 · epoch 19.2 · 96,000 images"; images seen = step x batch size."""
-    batch = lock.get("train", {}).get("batch_size")
-    dataset = lock.get("lock", {}).get("dataset_images")
+    batch, dataset = lock.batch_size, lock.dataset_images
     if not batch:
         return f"step {step:,}"
     epoch = f" · epoch {step * batch / dataset:.1f}" if dataset else ""

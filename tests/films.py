@@ -12,7 +12,7 @@ import tomli_w
 from PIL import Image
 
 import artgan
-from artgan import checkpoint, runner
+from artgan import checkpoint, pipeline
 from artgan.dataset import build_dataset
 from artgan.recipe import parse_recipe
 
@@ -48,7 +48,7 @@ def tiny_run(root: Path) -> Path:
     """Train the tiny recipe in ``root`` (a few seconds); returns the run folder."""
     recipe = tiny_recipe(root)
     build_dataset(recipe, root)
-    return runner.train(recipe, root).dir
+    return pipeline.train(recipe, root).dir
 
 
 def fake_run(root: Path, count: int = 5, grid: int = 2, side: int = 16, seed: int = 0) -> Path:

@@ -1,16 +1,19 @@
-"""Every hook has a heading in docs/plugin-hooks.md and a test that calls it."""
+"""Every hook has a heading in docs/plugin-hooks.md and a test that calls it; every call of the
+Python API has a heading in docs/python-api.md and a test in tests/test_api.py."""
 import inspect
 import re
 from pathlib import Path
 
 import pytest
 
+import artgan
 from artgan import hookspecs
 from artgan.recipe import TrainOptions
 
 ROOT = Path(__file__).parents[1]
 HOOKS = [name for name, fn in inspect.getmembers(hookspecs, inspect.isfunction)
          if hasattr(fn, "artgan_spec")]
+API_CALLS = re.findall(r"^## ((?:artgan|Run)\.\w+)\(", (ROOT / "docs" / "python-api.md").read_text(), re.M)
 
 
 def test_hookspecs_are_found():
@@ -47,3 +50,22 @@ def test_every_train_key_has_a_row_in_the_readme():
     section = (ROOT / "README.md").read_text().split("### `[train]`")[1].split("\n#")[0]
     rows = set(re.findall(r"^\| `(\w+)` \|", section, re.M))
     assert set(TrainOptions.model_fields) <= rows, set(TrainOptions.model_fields) - rows
+
+
+def test_api_calls_are_found():
+    assert {"artgan.load_recipe", "artgan.run", "Run.samples", "artgan.RunFolder"} <= set(API_CALLS)
+
+
+@pytest.mark.parametrize("call", API_CALLS)
+def test_each_documented_api_call_has_a_test(call):
+    """``artgan.run`` needs a test_api_run_…, ``Run.samples`` a test_api_Run_samples_…"""
+    prefix = "test_api_" + call.removeprefix("artgan.").replace(".", "_") + "_"
+    names = re.findall(r"^def (test_\w+)", (ROOT / "tests" / "test_api.py").read_text(), re.M)
+    assert any(name.startswith(prefix) for name in names), f"no {prefix}… in tests/test_api.py"
+
+
+def test_each_public_api_call_is_documented():
+    public = {f"artgan.{name}" for name in artgan.__all__ if inspect.isfunction(getattr(artgan, name))}
+    public |= {f"Run.{name}" for name, member in vars(artgan.Run).items()
+               if inspect.isfunction(member) and not name.startswith("_")}
+    assert public | {"artgan.RunFolder"} <= set(API_CALLS), public - set(API_CALLS)

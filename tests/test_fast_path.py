@@ -61,7 +61,7 @@ def test_channels_last_networks_train_as_contiguous_ones_do(tmp_path):
 
 def test_checkpoints_of_format_1_still_resume(tmp_path):
     run = train(tmp_path, "train.steps=2", "train.checkpoint_every=2")
-    path = checkpoint.list_checkpoints(run.checkpoints)[-1]
+    path = run.folder.checkpoints()[-1]
     payload = checkpoint.load(path)
     trainer = {**payload["trainer"], "torch_rng": payload["trainer"]["rng"][0]["cpu"]}
     del trainer["rng"]

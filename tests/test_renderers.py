@@ -12,7 +12,7 @@ from films import Projection, distance, fake_run, projection_plugin, read_film, 
 from PIL import Image
 
 import artgan
-from artgan import film, plugins, runner, sampling
+from artgan import film, pipeline, plugins, sampling
 from artgan.images import grid
 from artgan.kinds import Context
 from artgan_plugins.interpolation import noise_loop, slerp
@@ -83,9 +83,9 @@ def test_timelapse_caption_is_burnt_under_the_picture(fake, tmp_path):
 def test_timelapse_caption_text_counts_epochs_and_images():
     from artgan_plugins.timelapse import _caption
 
-    lock = {"train": {"batch_size": 8}, "lock": {"dataset_images": 24}}
+    lock = artgan.RecipeLock({"train": {"batch_size": 8}}, {"dataset_images": 24})
     assert _caption(1500, lock) == "step 1,500 · epoch 500.0 · 12,000 images"
-    assert _caption(30, {}) == "step 30"
+    assert _caption(30, artgan.RecipeLock({}, {})) == "step 30"
 
 
 def test_timelapse_of_a_sub_grid_and_a_progress_strip(fake, tmp_path):
@@ -275,7 +275,7 @@ def test_recipe_render_steps_run_on_the_trained_run(trained, tmp_path):
     recipe = tiny_recipe(tmp_path, renders=[
         {"use": "timelapse", "hold": 0}, {"use": "interpolation", "frames": 2, "loop": True},
         {"use": "loss-plot"}])
-    written = runner.render(recipe, run)
+    written = pipeline.render(recipe, run)
     assert written == [run / "timelapse.mp4", run / "interpolation.mp4", run / "loss.png"]
     assert len(read_film(run / "timelapse.mp4")[1]) == 3  # snapshots of steps 0, 2 and 4
     assert len(read_film(run / "interpolation.mp4")[1]) == 2 * 4
@@ -284,7 +284,7 @@ def test_recipe_render_steps_run_on_the_trained_run(trained, tmp_path):
 def test_the_demo_ends_with_a_timelapse_also_as_gif_and_a_ten_second_looping_film(trained, tmp_path):
     run = trained
     demo = tomllib.loads((resources.files("artgan") / "demo.toml").read_text())
-    written = runner.render(tiny_recipe(tmp_path, renders=demo["render"]), run)
+    written = pipeline.render(tiny_recipe(tmp_path, renders=demo["render"]), run)
     assert written == [run / "grid.png", run / "timelapse.mp4", run / "timelapse.gif", run / "interpolation.mp4"]
     meta, frames = read_film(run / "interpolation.mp4")
     assert (meta["fps"], meta["size"], len(frames)) == (30, (512, 512), 300)

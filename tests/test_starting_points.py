@@ -7,7 +7,7 @@ import torch
 from typer.testing import CliRunner
 
 import artgan
-from artgan import checkpoint, runner
+from artgan import checkpoint, pipeline
 from artgan.cli import app
 from artgan.dataset import build_dataset
 from artgan.recipe import parse_recipe
@@ -28,15 +28,15 @@ def recipe(tmp_path, name, model, shape="ellipse", resolution=32, **train):
 def train(tmp_path, name, model, resume=False, **options):
     r = recipe(tmp_path, name, model, **options)
     build_dataset(r, tmp_path)
-    return runner.train(r, tmp_path, resume=resume)
+    return pipeline.train(r, tmp_path, resume=resume)
 
 
 def last_checkpoint(run):
-    return checkpoint.list_checkpoints(run.checkpoints)[-1]
+    return run.folder.checkpoints()[-1]
 
 
 def first_checkpoint(run):
-    return checkpoint.load(checkpoint.list_checkpoints(run.checkpoints)[0])
+    return checkpoint.load(run.folder.checkpoints()[0])
 
 
 @pytest.mark.parametrize("model", [TINY_DCGAN, TINY_STYLEGAN2], ids=["dcgan", "stylegan2"])

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import artgan
-from artgan import runner
+from artgan import pipeline
 from artgan.dataset import build_dataset
 from artgan.recipe import parse_recipe
 from artgan_plugins.stylegan2 import StyleGAN2, StyleGAN2Options, _widths
@@ -171,7 +171,7 @@ def recipe(tmp_path, **train):
 def train(tmp_path, resume=False, **train_options):
     r = recipe(tmp_path, **train_options)
     build_dataset(r, tmp_path)
-    return runner.train(r, tmp_path, resume=resume)
+    return pipeline.train(r, tmp_path, resume=resume)
 
 
 def metrics(run):

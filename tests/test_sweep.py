@@ -6,9 +6,10 @@ import tomli_w
 from typer.testing import CliRunner
 
 import artgan
-from artgan import checkpoint, runner
+from artgan import checkpoint, pipeline
 from artgan.cli import app
 from artgan.recipe import expand_sweep, parse_recipe
+from artgan.runfolder import RunFolder
 from films import read_film
 
 if sys.version_info >= (3, 11):
@@ -94,7 +95,7 @@ def test_artgan_run_trains_each_run_then_films_them_side_by_side(tmp_path, write
     assert result.exit_code == 0, result.output
     for label in ("none-0.0", "fixed-0.5"):
         run = tmp_path / "runs" / f"tiny-{label}"
-        assert checkpoint.load(checkpoint.list_checkpoints(run / "checkpoints")[-1])["step"] == 3
+        assert checkpoint.load(RunFolder(run).checkpoints()[-1])["step"] == 3
     assert not (tmp_path / "data" / "tiny-none-0.0").exists()  # one dataset for both
     film = tmp_path / "runs" / "tiny-sweep" / "compare.mp4"
     assert f"rendered     {film}" in result.stdout
@@ -112,4 +113,4 @@ def test_train_and_dry_run_of_a_swept_recipe(tmp_path, write_recipe):
     refused = cli.invoke(app, ["train", str(recipe), "--out", str(tmp_path)])
     assert refused.exit_code == 2 and "has a [sweep]; `artgan run" in refused.stderr
     with pytest.raises(artgan.ArtganError, match="has a"):
-        runner.train(parse_recipe({**BASE, "sweep": {"train.steps": [1]}}, recipe), tmp_path)
+        pipeline.train(parse_recipe({**BASE, "sweep": {"train.steps": [1]}}, recipe), tmp_path)

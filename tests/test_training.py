@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import artgan
-from artgan import checkpoint, plugins, runner, training
+from artgan import checkpoint, plugins, pipeline, training
 from artgan.dataset import build_dataset
 from artgan.recipe import parse_recipe
 from artgan_plugins.dcgan import DCGAN
@@ -35,7 +35,7 @@ def tiny_recipe(tmp_path, *overrides, model=None):
 def train(tmp_path, *overrides, resume=False, model=None):
     recipe = tiny_recipe(tmp_path, *overrides, model=model)
     build_dataset(recipe, tmp_path)
-    return runner.train(recipe, tmp_path, resume=resume)
+    return pipeline.train(recipe, tmp_path, resume=resume)
 
 
 def metrics(run):
@@ -60,17 +60,17 @@ def in_process_plugin():
 
 def test_run_writes_snapshots_metrics_checkpoints_and_lock(tmp_path):
     run = train(tmp_path)
-    snapshots = sorted(p.name for p in run.snapshots.iterdir())
+    snapshots = sorted(p.name for p in run.folder.snapshots_dir.iterdir())
     assert snapshots == [f"step-{s:07d}.png" for s in (0, 2, 4, 6)]
-    assert Image.open(run.snapshots / snapshots[0]).size == (64, 64)  # a 2x2 grid of 32 px samples
-    assert [p.name for p in checkpoint.list_checkpoints(run.checkpoints)] == [
+    assert Image.open(run.folder.snapshots_dir / snapshots[0]).size == (64, 64)  # a 2x2 grid of 32 px samples
+    assert [p.name for p in run.folder.checkpoints()] == [
         f"step-{s:07d}.pt" for s in (0, 3, 6)]
     rows = metrics(run)
     assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
     assert all({"loss_d", "loss_g", "images_per_s", "seconds"} <= r.keys() for r in rows)
     lock = (run.dir / "recipe.lock.toml").read_text()
     assert 'torch = "' in lock and "seed = 3" in lock and 'device = "cpu"' in lock
-    payload = checkpoint.load(checkpoint.list_checkpoints(run.checkpoints)[-1])
+    payload = checkpoint.load(run.folder.checkpoints()[-1])
     assert payload["step"] == 6 and payload["images_seen"] == 48 and payload["format"] == checkpoint.FORMAT
 
 
@@ -93,7 +93,7 @@ def test_existing_run_needs_resume(tmp_path):
 
 def test_keep_checkpoints_prunes_old_ones(tmp_path):
     run = train(tmp_path, "train.checkpoint_every=1", "train.keep_checkpoints=2")
-    assert [p.name for p in checkpoint.list_checkpoints(run.checkpoints)] == [
+    assert [p.name for p in run.folder.checkpoints()] == [
         "step-0000005.pt", "step-0000006.pt"]
 
 
@@ -152,7 +152,7 @@ def test_ctrl_c_stops_after_the_step_and_saves_a_checkpoint(tmp_path, in_process
     before = signal.getsignal(signal.SIGINT)  # SIG_IGN where the suite runs in the background
     run = train(tmp_path, "train.steps=100", "train.checkpoint_every=50")
     assert run.interrupted and run.step == 2
-    assert checkpoint.load(checkpoint.list_checkpoints(run.checkpoints)[-1])["step"] == 2
+    assert checkpoint.load(run.folder.checkpoints()[-1])["step"] == 2
     assert signal.getsignal(signal.SIGINT) is before
 
 
@@ -172,7 +172,7 @@ def test_weights_only_load_refuses_pickled_code(tmp_path, monkeypatch):
 
 def test_truncated_or_foreign_checkpoints_are_clear_errors(tmp_path):
     run = train(tmp_path, "train.steps=1")
-    good = checkpoint.list_checkpoints(run.checkpoints)[-1]
+    good = run.folder.checkpoints()[-1]
     cut = tmp_path / "cut.pt"
     cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
     with pytest.raises(artgan.ArtganError, match="cut.pt: not a readable checkpoint"):
@@ -221,7 +221,7 @@ def test_sample_command_writes_n_pngs_deterministically(tmp_path):
 def test_grid_renderer_writes_a_grid_of_samples(tmp_path):
     run = train(tmp_path, "train.steps=1")
     recipe = tiny_recipe(tmp_path, "render=[{use='grid', count=6, columns=3, padding=1}]")
-    [path] = runner.render(recipe, run.dir)
+    [path] = pipeline.render(recipe, run.dir)
     assert path == run.dir / "grid.png" and Image.open(path).size == (3 * 32 + 2, 2 * 32 + 1)
 
 

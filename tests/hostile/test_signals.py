@@ -13,12 +13,13 @@ import pytest
 from hostile_helpers import ENV, artgan_process, wait_for
 
 from artgan import checkpoint
+from artgan.runfolder import RunFolder
 
 LONG = ["--set", "train.steps=100000", "--set", "train.checkpoint_every=50000", "--set", "train.snapshot_every=2"]
 
 
 def newest_step(run: Path) -> int:
-    return checkpoint.load(checkpoint.list_checkpoints(run / "checkpoints")[-1])["step"]
+    return checkpoint.load(RunFolder(run).checkpoints()[-1])["step"]
 
 
 def test_sigterm_saves_a_checkpoint_and_exits_143(tiny, tmp_path):
@@ -85,5 +86,34 @@ def test_sigterm_to_one_torchrun_process_stops_every_process_after_the_same_step
     out, err = process.communicate(timeout=240)
     assert "stopped (SIGTERM)" in out, out + err
     assert "exitcode  : 143" in err or process.returncode == 143, out + err
-    payload = checkpoint.load(checkpoint.list_checkpoints(tmp_path / "runs" / "tiny" / "checkpoints")[-1])
+    payload = checkpoint.load(RunFolder(tmp_path / "runs" / "tiny").checkpoints()[-1])
     assert payload["step"] >= 2 and len(payload["trainer"]["rng"]) == 2  # both processes' state, one step
+
+
+def test_the_status_record_follows_a_run_from_another_process_and_kill_9_reads_interrupted(tiny, tmp_path):
+    """What the studio sees of a run another process trains: "training" with its pace while that
+    process holds the folder; after kill -9 the record still says "training", and reads as
+    interrupted because no process holds the folder."""
+    folder = RunFolder(tmp_path / "runs" / "tiny")
+    process = artgan_process("run", tiny, "--out", tmp_path, *LONG, cwd=tmp_path)
+    wait_for(lambda: folder.status().step >= 4 and folder.status().images_per_s, process)
+    status = folder.status()
+    assert (status.state, status.total_steps) == ("training", 100000) and status.seconds_left > 0
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert '"state": "training"' in folder.status_file.read_text()
+    assert folder.status().state == "interrupted" and folder.status().step >= 4
+
+
+def test_sigterm_leaves_an_interrupted_status_and_an_error_a_failed_one(tiny, tmp_path):
+    folder = RunFolder(tmp_path / "runs" / "tiny")
+    process = artgan_process("run", tiny, "--out", tmp_path, *LONG, cwd=tmp_path)
+    wait_for(lambda: folder.snapshot_path(2).exists(), process)
+    process.send_signal(signal.SIGTERM)
+    process.communicate(timeout=120)
+    assert folder.status().state == "interrupted" and '"interrupted"' in folder.status_file.read_text()
+    diverge = artgan_process("run", tiny, "--out", tmp_path, *LONG, "--set", "name=diverged", "--set",
+                             "model.lr_d=1e30", "--set", "model.lr_g=1e30", "--set", "train.nan_retries=0", cwd=tmp_path)
+    out, err = diverge.communicate(timeout=300)
+    assert diverge.returncode == 2 and "diverged" in err, out + err
+    assert RunFolder(tmp_path / "runs" / "diverged").status().state == "failed"

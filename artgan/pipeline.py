@@ -1,0 +1,150 @@
+"""The pipeline: build the dataset, train, render, for one recipe and for a [sweep].
+
+The one place the CLI, notebooks and the studio call; the public functions are exported as
+``artgan.load_recipe``, ``artgan.run``, ``artgan.sweep``, ``artgan.dataset`` and
+``artgan.open_run`` (docs/python-api.md). Errors are the ArtganErrors the CLI prints; nothing
+here prints or exits: what happens is told to a Listener. No torch at import.
+"""
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from artgan import bundled, recipe as recipes
+from artgan.errors import ArtganError
+from artgan.files import ensure_writable_folder
+from artgan.recipe import Recipe
+from artgan.runfolder import RunFolder
+from artgan.runs import Run
+
+if TYPE_CHECKING:
+    from artgan.dataset import BuildReport
+
+
+class Listener:
+    """What the pipeline tells as it goes. The CLI prints it; the default listens to nothing."""
+
+    def dataset_ready(self, report: BuildReport) -> None:
+        """The dataset was built (or found up to date)."""
+
+    def trained(self, run: Run) -> None:
+        """Training ended: finished, or stopped by Ctrl-C or SIGTERM (``run.interrupted``)."""
+
+    def rendered(self, path: Path) -> None:
+        """A renderer wrote ``path``."""
+
+
+def load_recipe(name_or_path: str | Path, set: Mapping[str, Any] | None = None,
+                overrides: Sequence[str] = ()) -> Recipe:
+    """A recipe file, or a bundled recipe by name (``"ellipses"``; ``"demo"`` is artgan demo's),
+    validated with ``set`` values (``{"train.steps": 300}``) and ``--set`` texts ``overrides``."""
+    if str(name_or_path) == "demo" and not Path("demo").is_file():
+        with resources.as_file(resources.files("artgan") / "demo.toml") as path:
+            return recipes.load_recipe(path, overrides, set)
+    return recipes.load_recipe(bundled.find_recipe(Path(name_or_path)), overrides, set)
+
+
+def dataset(recipe: Recipe, out: str | Path = ".", rebuild: bool = False) -> BuildReport:
+    """Build only the recipe's dataset in OUT/data/NAME (reused when up to date)."""
+    from artgan.dataset import build_dataset
+
+    return build_dataset(recipe, ensure_writable_folder(out), force=rebuild)
+
+
+def run(recipe: Recipe, out: str | Path = ".", resume: bool = False, rebuild: bool = False,
+        listener: Listener | None = None) -> Run:
+    """Build the dataset, train in OUT/runs/NAME and render the recipe's [[render]] steps.
+    Ctrl-C or SIGTERM stops training after a checkpoint: the Run comes back with
+    ``interrupted`` set and nothing rendered; ``resume=True`` continues it."""
+    if recipe.sweep:
+        raise ArtganError(f"{recipe.path}: has a [sweep]; artgan.sweep(recipe) runs each of its runs")
+    root = ensure_writable_folder(out)
+    check(recipe, root, resume)
+    return _run_one(recipe, root, resume, rebuild, listener or Listener())
+
+
+def sweep(recipe: Recipe, out: str | Path = ".", resume: bool = False, rebuild: bool = False,
+          listener: Listener | None = None) -> list[Run]:
+    """Run each run of the recipe's [sweep] (as ``run`` does), then film their snapshots side by
+    side in OUT/runs/NAME-sweep/compare.mp4. Stops at a run that was interrupted."""
+    from artgan import distributed
+    from artgan.rendering import render_typed
+
+    listener = listener or Listener()
+    root = ensure_writable_folder(out)
+    check(recipe, root, resume)
+    runs: list[Run] = []
+    rebuilt: set[str] = set()  # each dataset once, though sweep runs share one
+    for _, variant in recipes.expand_sweep(recipe):
+        runs.append(_run_one(variant, root, resume, rebuild and variant.dataset not in rebuilt, listener))
+        rebuilt.add(variant.dataset)
+        if runs[-1].interrupted:
+            return runs
+    if distributed.is_main():
+        options = {"runs": [r.dir for r in runs[1:]], "out": RunFolder.sweep_film(recipe, root)}
+        for path in render_typed("compare", runs[0].dir, options, recipe.train.device):
+            listener.rendered(path)
+    return runs
+
+
+def check(recipe: Recipe, root: str | Path, resume: bool = False) -> None:
+    """Raise now the ArtganError that training the recipe (each run of its [sweep]) would raise
+    at its start, so that bad input stops before the dataset is built."""
+    from artgan import training
+
+    for _, variant in recipes.expand_sweep(recipe) if recipe.sweep else [(None, recipe)]:
+        training.check(variant, Path(root), resume)
+
+
+def train(recipe: Recipe, out: str | Path = ".", resume: bool = False) -> Run:
+    """Train on the recipe's already built dataset (``dataset`` builds it)."""
+    from artgan import training
+    from artgan.dataset import open_dataset
+
+    if recipe.sweep:
+        raise ArtganError(f"{recipe.path}: has a [sweep]; `artgan run {recipe.path}` trains each of its runs")
+    root = ensure_writable_folder(out)
+    return training.train(recipe, open_dataset(recipe, root), root, resume)
+
+
+def render(recipe: Recipe, run: Run | str | Path) -> list[Path]:
+    """Run every [[render]] step of the recipe on ``run`` (a Run or its folder); returns the files
+    written (in a torchrun job, rank 0 renders and the others write nothing)."""
+    from artgan import distributed
+    from artgan.device import pick_device
+    from artgan.kinds import Context
+
+    if not distributed.is_main():
+        return []
+    context = Context(resolution=recipe.resolution, seed=recipe.seed, device=pick_device(recipe.train.device))
+    written: list[Path] = []
+    for step in recipe.render:
+        with recipe.blame(step):
+            written += step.build(context).render(run.dir if isinstance(run, Run) else Path(run))
+    return written
+
+
+def open_run(path: str | Path) -> Run:
+    """The run in folder ``path`` (runs/NAME), to read, sample and render; also one still training."""
+    folder = RunFolder(path).existing()
+    if not (folder.is_run() or folder.snapshots_dir.is_dir() or folder.checkpoints()):
+        raise ArtganError(f"{folder.path}: not a run folder (no {folder.lock_file.name}, snapshots or "
+                          "checkpoints); give a folder like runs/NAME")
+    status = folder.status()
+    return Run(folder, step=status.step, interrupted=status.state == "interrupted")
+
+
+def _run_one(recipe: Recipe, root: Path, resume: bool, rebuild: bool, listener: Listener) -> Run:
+    from artgan import distributed, training
+    from artgan.dataset import build_dataset
+
+    with distributed.main_first():  # rank 0 builds the dataset; the others then find it built
+        report = build_dataset(recipe, root, force=rebuild and distributed.is_main())
+    listener.dataset_ready(report)
+    trained = training.train(recipe, report.dataset, root, resume)
+    listener.trained(trained)
+    if not trained.interrupted:
+        for path in render(recipe, trained):
+            listener.rendered(path)
+    return trained

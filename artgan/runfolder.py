@@ -1,0 +1,306 @@
+"""The run folder, runs/NAME/: the one place that knows its layout, for writing and for reading.
+
+```
+runs/NAME/
+  recipe.lock.toml      the resolved recipe and what trained it (RecipeLock)
+  status.json           state, step and pace, rewritten as training goes (RunStatus)
+  metrics.jsonl         one JSON line per metrics_every steps, and rollback events
+  snapshots/step-*.png  the fixed sample grid at each snapshot
+  checkpoints/step-*.pt the newest keep_checkpoints checkpoints
+  *.mp4, *.gif, *.png   what renderers wrote
+```
+Beside it, ``runs/.NAME.lock`` keeps a second process out while one trains (artgan.folder_lock).
+Runs written by older artgan versions (no status.json, no lock file) read as well.
+No torch here: commands that only read a run start fast.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterator, Literal
+
+from PIL import Image
+
+from artgan import folder_lock
+from artgan.errors import ArtganError
+from artgan.files import append_line, write_bytes_atomic, write_text_atomic
+from artgan.images import open_rgb
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+if TYPE_CHECKING:
+    from artgan.recipe import Recipe
+
+RUNS = "runs"  # the folder of run folders, beside data/
+_SNAPSHOT = re.compile(r"step-(\d+)\.png")
+_CHECKPOINT = re.compile(r"step-(\d+)\.pt")
+FILMS = ("*.mp4", "*.gif")
+
+State = Literal["training", "finished", "interrupted", "failed", "unknown"]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One saved grid of the run's fixed samples."""
+
+    step: int
+    path: Path
+
+    def picture(self) -> Image.Image:
+        """The snapshot grid as an RGB image."""
+        try:
+            return open_rgb(self.path)
+        except ValueError as exc:
+            raise ArtganError(f"{self.path}: {exc}; delete the file or copy it again") from None
+
+
+@dataclass(frozen=True)
+class RecipeLock:
+    """recipe.lock.toml: the resolved recipe a run trained with, and what it trained on."""
+
+    recipe: dict[str, Any]  # the recipe's tables, defaults filled in (as Recipe.as_dict())
+    environment: dict[str, Any]  # the [lock] table: artgan and torch versions, device, dataset…
+
+    @property
+    def grid(self) -> int | None:
+        """Samples per row of the run's snapshot grids."""
+        return self.recipe.get("train", {}).get("grid")
+
+    @property
+    def steps(self) -> int | None:
+        """The steps the recipe asked for."""
+        return self.recipe.get("train", {}).get("steps")
+
+    @property
+    def batch_size(self) -> int | None:
+        return self.recipe.get("train", {}).get("batch_size")
+
+    @property
+    def dataset_images(self) -> int | None:
+        """How many images the dataset held when the run started."""
+        return self.environment.get("dataset_images")
+
+    @property
+    def dataset(self) -> Path | None:
+        """The dataset folder the run trained on, as it was written."""
+        value = self.environment.get("dataset")
+        return None if value is None else Path(value)
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """Where a run is: what status.json says, checked against the folder's lock."""
+
+    state: State  # unknown: a run from before status.json
+    step: int = 0
+    total_steps: int = 0
+    images_per_s: float | None = None
+    seconds_left: float | None = None
+    updated: float | None = None  # time.time() of the last write
+
+
+class RunFolder:
+    """runs/NAME/: paths, snapshots, checkpoints, metrics, the lock file, the status record."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    @classmethod
+    def of(cls, recipe: Recipe, root: str | Path) -> RunFolder:
+        """The folder ``recipe`` trains in under ``root`` (the folder that holds data/ and runs/)."""
+        return cls(Path(root) / RUNS / recipe.name)
+
+    @classmethod
+    def sweep_film(cls, recipe: Recipe, root: str | Path) -> Path:
+        """The film that compares the runs of ``recipe``'s [sweep]: runs/NAME-sweep/compare.mp4."""
+        return Path(root) / RUNS / f"{recipe.name}-sweep" / "compare.mp4"
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunFolder) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.path / "snapshots"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def metrics_file(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.path / "recipe.lock.toml"
+
+    @property
+    def status_file(self) -> Path:
+        return self.path / "status.json"
+
+    def exists(self) -> bool:
+        return self.path.is_dir()
+
+    def existing(self) -> RunFolder:
+        """This folder; an ArtganError if there is none."""
+        if not self.exists():
+            raise ArtganError(f"{self.path}: no such run folder; give a folder like runs/NAME")
+        return self
+
+    def is_run(self) -> bool:
+        """Whether this looks like a run folder (it has a recipe.lock.toml)."""
+        return self.lock_file.is_file()
+
+    # -- holding the folder ------------------------------------------------------------------
+
+    @contextmanager
+    def hold(self, then: str) -> Iterator[None]:
+        """Keep other processes out for the block (see artgan.folder_lock) and delete what a
+        killed writer left behind; ``then`` is what to do once the holder named has ended."""
+        with folder_lock.hold(self.path, then=then):
+            folder_lock.remove_dead_temporaries(self.path)
+            yield
+
+    def is_held(self) -> bool:
+        """Whether a process (this one included) holds the folder now."""
+        return folder_lock.is_held(self.path)
+
+    # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshot_path(self, step: int) -> Path:
+        return self.snapshots_dir / f"step-{step:07d}.png"
+
+    def write_snapshot(self, step: int, png: bytes | memoryview) -> Path:
+        path = self.snapshot_path(step)
+        write_bytes_atomic(path, png)
+        return path
+
+    def snapshots(self) -> list[Snapshot]:
+        """The run's snapshots, oldest first; a folder without any is an ArtganError."""
+        self.existing()
+        found = [Snapshot(int(m.group(1)), path) for path in self.snapshots_dir.glob("step-*.png")
+                 if (m := _SNAPSHOT.fullmatch(path.name))]
+        if not found:
+            raise ArtganError(f"{self.path}: no snapshots in {self.snapshots_dir}; "
+                              "give a run folder that has trained (artgan train RECIPE)")
+        return sorted(found, key=lambda shot: shot.step)
+
+    # -- checkpoints -------------------------------------------------------------------------
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints_dir / f"step-{step:07d}.pt"
+
+    def checkpoints(self) -> list[Path]:
+        """The run's checkpoints, oldest first (empty when it has none)."""
+        return list_checkpoints(self.checkpoints_dir)
+
+    def prune_checkpoints(self, keep: int) -> None:
+        """Delete all but the ``keep`` newest checkpoints (``keep`` 0 keeps all)."""
+        if keep > 0:
+            for old in self.checkpoints()[:-keep]:
+                old.unlink()
+
+    # -- metrics -----------------------------------------------------------------------------
+
+    def metrics(self) -> list[dict[str, Any]]:
+        """Every line of metrics.jsonl, in order (rollback events included)."""
+        path = self.existing().metrics_file
+        if not path.exists():
+            raise ArtganError(f"{path}: not found; give a run folder that has trained (artgan train RECIPE)")
+        rows = []
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.strip():
+                try:
+                    rows.append(json.loads(line))
+                except json.JSONDecodeError:
+                    raise ArtganError(f"{path}: line {number} is not JSON; delete the line") from None
+        return rows
+
+    def append_metrics(self, row: dict[str, Any]) -> None:
+        append_line(self.metrics_file, json.dumps(row))
+
+    def trim_metrics(self, step: int) -> None:
+        """Forget metrics logged after ``step`` (a resume continues from there), and a line cut
+        short by a process killed while writing it."""
+        if not self.metrics_file.exists():
+            return
+        rows = (_json_or_none(line) for line in self.metrics_file.read_text(encoding="utf-8").splitlines())
+        kept = [json.dumps(row) for row in rows if isinstance(row, dict) and row.get("step", 0) <= step]
+        write_text_atomic(self.metrics_file, "".join(line + "\n" for line in kept))
+
+    # -- the lock file -----------------------------------------------------------------------
+
+    def lock(self) -> RecipeLock:
+        """recipe.lock.toml; empty (every field None) in a folder without one."""
+        path = self.existing().lock_file
+        if not path.exists():
+            return RecipeLock({}, {})
+        try:
+            table = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ArtganError(f"{path}: not valid TOML ({exc}); was it edited by hand?") from None
+        environment = table.pop("lock", {})
+        return RecipeLock(table, environment if isinstance(environment, dict) else {})
+
+    def write_lock(self, lock: RecipeLock) -> None:
+        import tomli_w
+
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.lock_file, tomli_w.dumps({**lock.recipe, "lock": lock.environment}))
+
+    # -- the status record -------------------------------------------------------------------
+
+    def status(self) -> RunStatus:
+        """The run's state; "training" only while a process holds the folder (one killed with
+        kill -9 left "training" behind: that run is interrupted)."""
+        try:
+            record = json.loads(self.status_file.read_text(encoding="utf-8"))
+            status = RunStatus(**record)
+        except FileNotFoundError:
+            return RunStatus("unknown")
+        except (OSError, ValueError, TypeError) as exc:
+            raise ArtganError(f"{self.status_file}: unreadable ({exc}); delete it") from None
+        if status.state == "training" and not self.is_held():
+            return RunStatus(**{**asdict(status), "state": "interrupted"})
+        return status
+
+    def write_status(self, status: RunStatus) -> None:
+        record = {**asdict(status), "updated": time.time()}
+        self.path.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(self.status_file, json.dumps(record))
+
+    # -- what renderers wrote ----------------------------------------------------------------
+
+    def films(self) -> list[Path]:
+        """The films renderers wrote into the folder, by name."""
+        return sorted(path for pattern in FILMS for path in self.path.glob(pattern))
+
+
+def list_checkpoints(folder: Path) -> list[Path]:
+    """Checkpoints (step-*.pt) in ``folder``, oldest first: a run's checkpoints/ or a loose folder."""
+    return sorted(path for path in Path(folder).glob("step-*.pt") if _CHECKPOINT.fullmatch(path.name))
+
+
+def _json_or_none(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
