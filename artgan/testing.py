@@ -1,8 +1,8 @@
 """Helpers for the tests of artgan plugins, and a pytest plugin that offers them as fixtures.
 
 pytest loads this module in every test session where artgan is installed (entry point group
-``pytest11``, as pytester), so importing it imports neither torch nor artgan's pipeline: each
-helper imports what it needs when called. In a plugin's tests::
+``pytest11``, as pytester), so importing it must not import torch: each helper imports what it
+needs when called. In a plugin's tests::
 
     from artgan.testing import run_source, run_preprocessor, run_renderer
 
@@ -122,17 +122,13 @@ def tiny_run(folder: str | Path, model: dict[str, Any] | None = None) -> Path:
     train, snapshot and checkpoint through artgan's loop?); returns the run folder."""
     import tomli_w
 
-    from artgan import runner
-    from artgan.dataset import build_dataset
-    from artgan.recipe import load_recipe
+    import artgan
 
     folder = Path(folder)
     path = folder / "tiny.toml"
     folder.mkdir(parents=True, exist_ok=True)
     path.write_text(tomli_w.dumps({**TINY_RECIPE, "model": model or TINY_RECIPE["model"]}), encoding="utf-8")
-    recipe = load_recipe(path)
-    build_dataset(recipe, folder)
-    return runner.train(recipe, folder).dir
+    return artgan.run(artgan.load_recipe(path), out=folder).dir
 
 
 def _step(kind: str, plugin: str | type[Plugin], options: dict[str, Any] | None, caller: str):
@@ -198,6 +194,6 @@ def artgan_run(_artgan_tiny_run, tmp_path) -> Path:
 @pytest.fixture
 def artgan_checkpoint(artgan_run) -> Path:
     """The newest checkpoint of ``artgan_run`` (step 4)."""
-    from artgan.checkpoint import list_checkpoints
+    from artgan import open_run
 
-    return list_checkpoints(artgan_run / "checkpoints")[-1]
+    return open_run(artgan_run).checkpoint()

@@ -128,9 +128,9 @@ def test_a_context_has_a_cache_folder():
 
 
 def test_importing_artgan_testing_imports_no_torch():
-    code = "import sys, artgan.testing; print(sorted(m for m in ('torch', 'artgan.dataset') if m in sys.modules))"
+    code = "import sys, artgan.testing; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    assert out.stdout.strip() == "[]"
+    assert out.stdout.strip() == "False"
 
 
 def test_pytest_offers_the_fixtures_through_its_entry_point(tmp_path):
