@@ -64,9 +64,8 @@ def measure(mode: str, steps: int, count: int, folder: Path) -> dict:
 
 def _lines(outputs: list) -> int:
     """Lines a reader sees: printed text, and the plain-text form of each display."""
-    text = "".join(o.get("text", "") if o["output_type"] == "stream" else o.get("data", {}).get("text/plain", "")
-                   for o in outputs)
-    return len(text.splitlines())
+    return sum(len((o.get("text", "") if o["output_type"] == "stream" else o.get("data", {}).get("text/plain", ""))
+                   .splitlines()) for o in outputs)
 
 
 def cpu_name() -> str:
