@@ -112,7 +112,8 @@ def run_renderer(plugin: str | type[Plugin], target: str | Path, options: dict[s
     step = _step("renderer", plugin, options, "run_renderer")
     written = [Path(path) for path in step.build(context or make_context()).render(Path(target))]
     missing = [str(path) for path in written if not path.exists()]
-    assert not missing, f"renderer {step.name!r} returned files that do not exist: {', '.join(missing)}"
+    if missing:
+        raise AssertionError(f"renderer {step.name!r} returned files that do not exist: {', '.join(missing)}")
     return written
 
 
