@@ -17,18 +17,11 @@ import sys
 import tempfile
 import time
 
-from startup import cpu_model
+from startup import REPORT, cpu_model
 
-# Runs CODE (with STEPS and OUT set), then reports this process's resource use on the fd it is given.
-PROBE = """
-import atexit, json, os, resource, sys
-def report():
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    with os.fdopen(fd, "w") as out:
-        json.dump({"cpu": own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime,
-                   "peak_mb": max(own.ru_maxrss, kids.ru_maxrss) / 1024, "torch": "torch" in sys.modules}, out)
-fd, STEPS, OUT = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-atexit.register(report)
+# Runs a case's code with STEPS and OUT set from its arguments, and reports (see startup.py).
+PROBE = REPORT + """
+STEPS, OUT = int(sys.argv[2]), sys.argv[3]
 """
 CASES = {
     "import artgan": "import artgan",
