@@ -55,7 +55,7 @@ def test_api_dataset_builds_only_the_dataset(tmp_path):
     report = artgan.dataset(artgan.load_recipe(tiny_file(tmp_path)), out=tmp_path)
     assert report.dataset.count == 24 and report.dataset.folder == tmp_path / "data" / "tiny"
     assert not (tmp_path / "runs").exists()
-    assert artgan.dataset(artgan.load_recipe(tiny_file(tmp_path)), out=tmp_path).reused
+    assert artgan.dataset(tiny_file(tmp_path), out=tmp_path).reused  # a recipe file as it is
 
 
 def test_api_run_builds_trains_renders_and_returns_the_run(trained):
