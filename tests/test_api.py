@@ -8,6 +8,7 @@ import signal
 import numpy as np
 import pytest
 import tomli_w
+from films import TINY as FILMS_TINY
 from films import read_film
 from PIL import Image
 
@@ -15,14 +16,7 @@ import artgan
 from artgan import checkpoint
 from artgan.runfolder import RunFolder, RunStatus
 
-TINY = {
-    "name": "tiny", "seed": 3, "resolution": 32,
-    "source": [{"use": "shapes", "count": 24}],
-    "model": {"use": "dcgan", "g_width": 8, "d_width": 8, "z_dim": 16},
-    "train": {"steps": 4, "batch_size": 8, "snapshot_every": 2, "checkpoint_every": 2,
-              "metrics_every": 1, "grid": 2},
-    "render": [{"use": "loss-plot", "width": 200, "height": 200}],
-}
+TINY = {**FILMS_TINY, "render": [{"use": "loss-plot", "width": 200, "height": 200}]}
 
 
 def tiny_file(folder, **changes):
