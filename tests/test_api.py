@@ -102,8 +102,22 @@ def test_api_sweep_runs_each_run_and_films_them_side_by_side(tmp_path):
     recipe = artgan.load_recipe(tiny_file(tmp_path, sweep={"train.steps": [2, 4], "labels": ["short", "long"]}))
     with pytest.raises(artgan.ArtganError, match=r"has a \[sweep\]; artgan.sweep"):
         artgan.run(recipe, out=tmp_path)
-    runs = artgan.sweep(recipe, out=tmp_path)
+    heard = []
+
+    class Recorder(artgan.pipeline.Listener):
+        def dataset_ready(self, report):
+            heard.append(("dataset", report.reused))
+
+        def trained(self, run):
+            heard.append(("trained", run.name))
+
+        def rendered(self, path):
+            heard.append(("rendered", path.name))
+
+    runs = artgan.sweep(recipe, out=tmp_path, listener=Recorder())
     assert [(r.name, r.step) for r in runs] == [("tiny-short", 2), ("tiny-long", 4)]
+    assert heard == [("dataset", False), ("trained", "tiny-short"), ("rendered", "loss.png"),  # one dataset for both
+                     ("dataset", True), ("trained", "tiny-long"), ("rendered", "loss.png"), ("rendered", "compare.mp4")]
     meta, frames = read_film(tmp_path / "runs" / "tiny-sweep" / "compare.mp4")
     assert len(frames) >= 3  # steps 0, 2 and 4
 
