@@ -28,7 +28,6 @@ from artgan.errors import ArtganError
 from artgan.files import NO_SPACE, no_space
 from artgan.kinds import KINDS
 from artgan.recipe import Recipe
-from artgan.runfolder import RunFolder
 
 # Commands that do not train or sample never import torch (seconds of start-up): the modules
 # that need it are imported inside the commands that use them.
@@ -301,8 +300,8 @@ def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder fo
     """Run the built-in demo: coloured ellipses, a small DCGAN on the CPU, a grid and two films."""
     loaded = _load(Path("demo"), set_)
     with _job(loaded):
-        resume = RunFolder.of(loaded, root).exists()  # run again, the demo continues where it stopped
-        trained = pipeline.run(loaded, root, resume, listener=_Printer())
+        # resume: run again, the demo continues where it stopped (or renders again when finished)
+        trained = pipeline.run(loaded, root, resume=True, listener=_Printer())
         _stop_if_interrupted(trained, _command("demo", "--out", str(root), *_set_words(set_)))
 
 

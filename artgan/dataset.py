@@ -13,7 +13,7 @@ from collections import Counter, deque
 from concurrent.futures import BrokenExecutor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageOps
@@ -191,10 +191,18 @@ def _items(recipe: Recipe, root: Path) -> Iterator[tuple[Step, Item | Skipped]]:
     for step in recipe.preprocess:
         with recipe.blame(step):
             preprocessors.append((step.as_table(), step.build(_context(recipe, root, step)), step, recipe.path))
-    if recipe.workers > 1 and preprocessors:
-        yield from _pooled(_sourced(recipe, root), preprocessors, recipe.workers)
+    yield from preprocessed(_sourced(recipe, root), preprocessors, recipe.workers)
+
+
+def preprocessed(sourced: Iterable[tuple[Step, Item | Skipped]], preprocessors: list[tuple],
+                 workers: int = 1) -> Iterator[tuple[Step, Item | Skipped]]:
+    """Each sourced (step, result) through every preprocessor in turn (see :func:`_preprocess`),
+    in ``workers`` processes when above 1, in source order. ``preprocessors`` holds, per step,
+    (its table, the built plugin, the step, the recipe's path)."""
+    if workers > 1 and preprocessors:
+        yield from _pooled(sourced, preprocessors, workers)
         return
-    for step, result in _sourced(recipe, root):
+    for step, result in sourced:
         for out in _preprocess(result, preprocessors):
             yield step, out
 

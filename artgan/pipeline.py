@@ -45,18 +45,19 @@ def load_recipe(name_or_path: str | Path, set: Mapping[str, Any] | None = None,
     return recipes.load_recipe(bundled.find_recipe(Path(name_or_path)), overrides, set)
 
 
-def dataset(recipe: Recipe, out: str | Path = ".", rebuild: bool = False) -> BuildReport:
+def dataset(recipe: Recipe | str | Path, out: str | Path = ".", rebuild: bool = False) -> BuildReport:
     """Build only the recipe's dataset in OUT/data/NAME (reused when up to date)."""
     from artgan.dataset import build_dataset
 
-    return build_dataset(recipe, ensure_writable_folder(out), force=rebuild)
+    return build_dataset(_loaded(recipe), ensure_writable_folder(out), force=rebuild)
 
 
-def run(recipe: Recipe, out: str | Path = ".", resume: bool = False, rebuild: bool = False,
+def run(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = False, rebuild: bool = False,
         listener: Listener | None = None) -> Run:
     """Build the dataset, train in OUT/runs/NAME and render the recipe's [[render]] steps.
     Ctrl-C or SIGTERM stops training after a checkpoint: the Run comes back with
     ``interrupted`` set and nothing rendered; ``resume=True`` continues it."""
+    recipe = _loaded(recipe)
     if recipe.sweep:
         raise ArtganError(f"{recipe.path}: has a [sweep]; artgan.sweep(recipe) runs each of its runs")
     root = ensure_writable_folder(out)
@@ -64,14 +65,14 @@ def run(recipe: Recipe, out: str | Path = ".", resume: bool = False, rebuild: bo
     return _run_one(recipe, root, resume, rebuild, listener or Listener())
 
 
-def sweep(recipe: Recipe, out: str | Path = ".", resume: bool = False, rebuild: bool = False,
+def sweep(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = False, rebuild: bool = False,
           listener: Listener | None = None) -> list[Run]:
     """Run each run of the recipe's [sweep] (as ``run`` does), then film their snapshots side by
     side in OUT/runs/NAME-sweep/compare.mp4. Stops at a run that was interrupted."""
     from artgan import distributed
     from artgan.rendering import render_typed
 
-    listener = listener or Listener()
+    recipe, listener = _loaded(recipe), listener or Listener()
     root = ensure_writable_folder(out)
     check(recipe, root, resume)
     runs: list[Run] = []
@@ -133,6 +134,11 @@ def open_run(path: str | Path) -> Run:
                           "checkpoints); give a folder like runs/NAME")
     status = folder.status()
     return Run(folder, step=status.step, interrupted=status.state == "interrupted")
+
+
+def _loaded(recipe: Recipe | str | Path) -> Recipe:
+    """A recipe as given, or loaded from its file or bundled name."""
+    return recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
 
 
 def _run_one(recipe: Recipe, root: Path, resume: bool, rebuild: bool, listener: Listener) -> Run:

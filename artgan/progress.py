@@ -1,6 +1,8 @@
-"""Progress for long work: a rich bar on a terminal, plain periodic lines otherwise."""
+"""Progress for long work: a rich bar on a terminal, one display redrawn in place in a Jupyter
+notebook, plain periodic lines otherwise."""
 from __future__ import annotations
 
+import io
 import sys
 import time
 from contextlib import contextmanager
@@ -12,6 +14,12 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TaskProgress
                            TimeElapsedColumn, TimeRemainingColumn)
 
 QUIET = False  # set by the CLI's --quiet: plain lines even on a terminal
+# Seconds between redraws of a bar in a notebook: each is a message to the browser, and rich's own
+# ten a second would make a long cell sluggish; the saved notebook keeps only the last.
+NOTEBOOK_EVERY = 0.5
+NOTEBOOK_WIDTH = 110  # columns of a bar in a notebook, which has no terminal to measure
+PRE = ('<pre style="white-space:pre;overflow-x:auto;line-height:normal;'
+       "font-family:Menlo,'DejaVu Sans Mono',consolas,'Courier New',monospace\">{code}</pre>")
 # (label, done, total) -> None: where a thread's progress goes instead of the terminal (the studio's renders)
 _OBSERVER: ContextVar[Callable[[str, int, int | None], None] | None] = ContextVar("progress_observer", default=None)
 
@@ -80,8 +88,8 @@ def observed(observer: Callable[[str, int, int | None], None]) -> Iterator[None]
 
 
 class _RichTask(Task):
-    def __init__(self, progress: Progress, label: str, total: int | None, start: int):
-        super().__init__(label, total, every=0.0)
+    def __init__(self, progress: Progress, label: str, total: int | None, start: int, every: float = 0.0):
+        super().__init__(label, total, every)
         self.done = start
         self._progress = progress
         self._id = progress.add_task(label, total=total, completed=start, status="")
@@ -89,8 +97,39 @@ class _RichTask(Task):
     def _show(self) -> None:
         self._progress.update(self._id, completed=self.done, status=self.status)
 
-    def finish(self) -> None:
-        self._show()
+
+class _NotebookTask(_RichTask):
+    """The rich bar as one output of the notebook cell, redrawn in place (a display with an id):
+    however long the work, the cell holds one bar, and the saved notebook its last state."""
+
+    def __init__(self, progress: Progress, label: str, total: int | None, start: int):
+        from IPython.display import display  # loaded already: this process is a Jupyter kernel
+
+        super().__init__(progress, label, total, start, every=NOTEBOOK_EVERY)
+        # Recorded, never shown: each redraw goes out as HTML with rich's colours, and as plain
+        # text without escape codes for whatever reads the notebook as text.
+        self._console = Console(record=True, width=NOTEBOOK_WIDTH, force_terminal=True, force_jupyter=False,
+                                color_system="truecolor")
+        self._display = display(self._drawn(), raw=True, display_id=True)
+
+    def _show(self) -> None:
+        super()._show()
+        self._display.update(self._drawn(), raw=True)
+
+    def _drawn(self) -> dict[str, str]:
+        self._console.file = io.StringIO()  # the printed copy is dropped: only the recording is read
+        self._console.print(self._progress)
+        text = self._console.export_text(clear=False)
+        return {"text/plain": text.rstrip(), "text/html": self._console.export_html(inline_styles=True, code_format=PRE)}
+
+
+def in_notebook() -> bool:
+    """Whether this process is a Jupyter kernel (Jupyter, JupyterLab, VS Code, Colab), whose output
+    goes to a notebook cell; IPython in a terminal is not. Imports nothing: a kernel has IPython
+    loaded."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return getattr(shell, "kernel", None) is not None
 
 
 @contextmanager
@@ -110,7 +149,8 @@ def task(label: str, total: int | None = None, start: int = 0, every: float = 10
         yield watched
         watched.finish()
         return
-    if QUIET or not sys.stdout.isatty():
+    notebook = not QUIET and in_notebook()
+    if QUIET or not (notebook or sys.stdout.isatty()):
         plain = Task(label, total, every)
         plain.done = start
         yield plain
@@ -118,6 +158,13 @@ def task(label: str, total: int | None = None, start: int = 0, every: float = 10
         return
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TaskProgressColumn(),
                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[status]}")]
+    if notebook:
+        bar = _NotebookTask(Progress(*columns), label, total, start)
+        try:
+            yield bar
+        finally:  # also when stopped by an error: the bar shows where
+            bar.finish()
+        return
     with Progress(*columns, console=Console(), transient=False) as progress:
         rich_task = _RichTask(progress, label, total, start)
         yield rich_task

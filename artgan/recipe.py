@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from types import UnionType
-from typing import Any, Literal, Mapping, Sequence, Union, get_args, get_origin
+from typing import Any, Callable, Literal, Mapping, Sequence, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -208,12 +208,7 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: Sequence[str] = ()
             info = plugins.get(kind, section.use)
         except ArtganError as exc:
             raise ArtganError(f"{blame(loc + ('use',))}: {key}.use: {exc}") from None
-        extra = _type_overrides(dict(section.model_extra or {}), info.cls.Options)
-        try:
-            options = info.cls.Options.model_validate(extra)
-        except ValidationError as exc:
-            raise _invalid(exc, info.cls.Options, loc, blame) from None
-        return Step(key, section.use, info.cls, options)
+        return Step(key, section.use, info.cls, plugin_options(info.cls, section.model_extra or {}, loc, blame))
 
     return Recipe(
         path=path, name=shape.name, dataset=shape.name, seed=shape.seed, resolution=shape.resolution,
@@ -225,6 +220,16 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: Sequence[str] = ()
         workers=shape.workers,
         sweep=shape.sweep,
     )
+
+
+def plugin_options(cls: type[Plugin], table: dict[str, Any], loc: tuple, blame: Callable[[tuple], str]) -> Options:
+    """The options of plugin ``cls`` from a recipe section's keys ``table`` (at location ``loc``;
+    text from --set typed by the schema); an error is one line naming ``blame(location)``, who
+    gave the value, and the key."""
+    try:
+        return cls.Options.model_validate(_type_overrides(dict(table), cls.Options))
+    except ValidationError as exc:
+        raise _invalid(exc, cls.Options, loc, blame) from None
 
 
 def apply_override(data: dict[str, Any], override: str, path: Path) -> tuple:

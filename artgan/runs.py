@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
+from artgan import notebook
 from artgan.errors import ArtganError
 from artgan.runfolder import RunFolder, RunStatus, Snapshot
 
@@ -39,6 +40,12 @@ class Run:
 
     def __repr__(self) -> str:
         return f"Run(name={self.name!r}, step={self.step}, dir={str(self.dir)!r})"
+
+    def _repr_html_(self) -> str:  # in a notebook: the newest grid, step, losses and state
+        return notebook.run_html(self)
+
+    def _repr_png_(self) -> bytes | None:  # where a notebook shows no HTML: the newest grid
+        return notebook.run_png(self)
 
     @property
     def name(self) -> str:
@@ -90,12 +97,13 @@ class Run:
 
     def render(self, name: str, **options: Any) -> list[Path]:
         """Run renderer ``name`` (timelapse, interpolation, loss-plot, ...) on this run with
-        ``options`` as Python values (``seeds=[3, 17, 42]``); returns the files it wrote."""
+        ``options`` as Python values (``seeds=[3, 17, 42]``); returns the files it wrote (which,
+        in a notebook, play and show inline)."""
         from artgan.rendering import render_typed
 
         given = {key: [getattr(v, "dir", v) for v in value] if isinstance(value, (list, tuple)) else value
                  for key, value in options.items()}  # compare's runs=[...] also takes Runs
-        return render_typed(name, self.dir, given, self.device)
+        return notebook.Files(render_typed(name, self.dir, given, self.device))
 
     def _model(self) -> Model:
         if self.model is None:

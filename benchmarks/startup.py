@@ -21,8 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = [["--help"], ["--version"], ["recipes"], ["plugins"], ["run", "ellipses", "--dry-run"]]
 
-# Runs artgan's entry point, then reports this process's own resource use on the fd it is given.
-PROBE = """
+# At exit, reports the process's own resource use on the fd given as its first argument.
+REPORT = """
 import atexit, json, os, resource, sys
 def report():
     own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -31,6 +31,9 @@ def report():
                    "peak_mb": max(own.ru_maxrss, kids.ru_maxrss) / 1024, "torch": "torch" in sys.modules}, out)
 fd = int(sys.argv[1])
 atexit.register(report)
+"""
+# Runs artgan's entry point with the other arguments, and reports.
+PROBE = REPORT + """
 sys.argv = ["artgan"] + sys.argv[2:]
 from artgan.cli import main
 main()

@@ -8,6 +8,7 @@ import signal
 import numpy as np
 import pytest
 import tomli_w
+from films import TINY as FILMS_TINY
 from films import read_film
 from PIL import Image
 
@@ -15,14 +16,7 @@ import artgan
 from artgan import checkpoint
 from artgan.runfolder import RunFolder, RunStatus
 
-TINY = {
-    "name": "tiny", "seed": 3, "resolution": 32,
-    "source": [{"use": "shapes", "count": 24}],
-    "model": {"use": "dcgan", "g_width": 8, "d_width": 8, "z_dim": 16},
-    "train": {"steps": 4, "batch_size": 8, "snapshot_every": 2, "checkpoint_every": 2,
-              "metrics_every": 1, "grid": 2},
-    "render": [{"use": "loss-plot", "width": 200, "height": 200}],
-}
+TINY = {**FILMS_TINY, "render": [{"use": "loss-plot", "width": 200, "height": 200}]}
 
 
 def tiny_file(folder, **changes):
@@ -55,7 +49,7 @@ def test_api_dataset_builds_only_the_dataset(tmp_path):
     report = artgan.dataset(artgan.load_recipe(tiny_file(tmp_path)), out=tmp_path)
     assert report.dataset.count == 24 and report.dataset.folder == tmp_path / "data" / "tiny"
     assert not (tmp_path / "runs").exists()
-    assert artgan.dataset(artgan.load_recipe(tiny_file(tmp_path)), out=tmp_path).reused
+    assert artgan.dataset(tiny_file(tmp_path), out=tmp_path).reused  # a recipe file as it is
 
 
 def test_api_run_builds_trains_renders_and_returns_the_run(trained):
@@ -108,8 +102,22 @@ def test_api_sweep_runs_each_run_and_films_them_side_by_side(tmp_path):
     recipe = artgan.load_recipe(tiny_file(tmp_path, sweep={"train.steps": [2, 4], "labels": ["short", "long"]}))
     with pytest.raises(artgan.ArtganError, match=r"has a \[sweep\]; artgan.sweep"):
         artgan.run(recipe, out=tmp_path)
-    runs = artgan.sweep(recipe, out=tmp_path)
+    heard = []
+
+    class Recorder(artgan.pipeline.Listener):
+        def dataset_ready(self, report):
+            heard.append(("dataset", report.reused))
+
+        def trained(self, run):
+            heard.append(("trained", run.name))
+
+        def rendered(self, path):
+            heard.append(("rendered", path.name))
+
+    runs = artgan.sweep(recipe, out=tmp_path, listener=Recorder())
     assert [(r.name, r.step) for r in runs] == [("tiny-short", 2), ("tiny-long", 4)]
+    assert heard == [("dataset", False), ("trained", "tiny-short"), ("rendered", "loss.png"),  # one dataset for both
+                     ("dataset", True), ("trained", "tiny-long"), ("rendered", "loss.png"), ("rendered", "compare.mp4")]
     meta, frames = read_film(tmp_path / "runs" / "tiny-sweep" / "compare.mp4")
     assert len(frames) >= 3  # steps 0, 2 and 4
 

@@ -6,8 +6,8 @@ import types
 from PIL import Image
 
 import artgan
-from artgan import dataset, plugins
-from artgan.dataset import build_dataset
+from artgan import plugins
+from artgan.dataset import _items, build_dataset  # artgan.dataset is now the API's function
 from artgan.recipe import parse_recipe
 
 RES = 16
@@ -85,7 +85,7 @@ def test_failures_in_workers_skip_only_their_items(tmp_path, register_plugin):
 def test_pool_keeps_only_a_few_items_in_flight(tmp_path, register_plugin):
     register_plugin(plugin("register_sources", "test-counted", Counted), name="test-counted-plugin")
     Counted.taken = 0
-    items = dataset._items(make_recipe(tmp_path, workers=2, source={"use": "test-counted"}), tmp_path)
+    items = _items(make_recipe(tmp_path, workers=2, source={"use": "test-counted"}), tmp_path)
     next(items)
     assert Counted.taken <= 5  # 2 per worker and the one being waited for; not all 50
     items.close()

@@ -69,3 +69,9 @@ def test_each_public_api_call_is_documented():
     public |= {f"Run.{name}" for name, member in vars(artgan.Run).items()
                if inspect.isfunction(member) and not name.startswith("_")}
     assert public | {"artgan.RunFolder"} <= set(API_CALLS), public - set(API_CALLS)
+
+
+def test_the_toolkit_example_trains_a_few_steps(capsys):
+    code = (ROOT / "docs" / "toolkit.md").read_text().split("```python\n")[1].split("```")[0]
+    exec(compile(code, "docs/toolkit.md", "exec"), {"__name__": "toolkit_example"})
+    assert "aug_p" in capsys.readouterr().out

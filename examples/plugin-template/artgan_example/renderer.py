@@ -26,26 +26,22 @@ class ContactSheet(artgan.Renderer):
 
     def render(self, target):
         o = self.options
-        run = Path(target)
-        shots = sorted((run / "snapshots").glob("step-*.png"))
-        if not shots:
-            raise artgan.ArtganError(f"{run}: no snapshots; give a run folder (runs/NAME) that has trained")
-        picked = _evenly(shots, o.count)
+        run = artgan.RunFolder(target)
+        picked = _evenly(run.snapshots(), o.count)  # none: an ArtganError that says what to give
         columns = o.columns or math.ceil(math.sqrt(len(picked)))
         rows = math.ceil(len(picked) / columns)
         sheet = Image.new("RGB", (columns * o.size, rows * (o.size + LABEL)), "white")
         draw = ImageDraw.Draw(sheet)
         for i, shot in enumerate(picked):
             x, y = i % columns * o.size, i // columns * (o.size + LABEL)
-            with Image.open(shot) as picture:
-                sheet.paste(picture.convert("RGB").resize((o.size, o.size)), (x, y))
-            draw.text((x + 2, y + o.size + 1), f"step {int(shot.stem.split('-')[1]):,}", fill="black")
-        out = o.out or run / "contact-sheet.png"
+            sheet.paste(shot.picture().resize((o.size, o.size)), (x, y))
+            draw.text((x + 2, y + o.size + 1), f"step {shot.step:,}", fill="black")
+        out = o.out or run.path / "contact-sheet.png"
         sheet.save(out)
         return [out]
 
 
-def _evenly(shots: list[Path], count: int) -> list[Path]:
+def _evenly(shots: list[artgan.Snapshot], count: int) -> list[artgan.Snapshot]:
     """``count`` of ``shots`` (all, if there are fewer), spread evenly, the first and last included."""
     count = min(count, len(shots))
     return [shots[round(i * (len(shots) - 1) / max(count - 1, 1))] for i in range(count)]

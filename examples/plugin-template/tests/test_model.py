@@ -1,4 +1,4 @@
-"""The tiny GAN: trains, samples, and comes back the same from a checkpoint."""
+"""The tiny GAN: trains, samples, comes back the same from a checkpoint, and trains through artgan."""
 import io
 import math
 
@@ -7,14 +7,19 @@ import torch
 
 import artgan
 from artgan import plugins
+from artgan.testing import tiny_run
 from artgan_example.model import TinyGAN
 
 
-def tiny(resolution=16):
-    return TinyGAN(TinyGAN.Options(z_dim=8, hidden=16), artgan.Context(resolution=resolution, seed=0))
+@pytest.fixture
+def tiny(artgan_context):
+    def make(resolution=16):
+        return TinyGAN(TinyGAN.Options(z_dim=8, hidden=16), artgan_context(resolution=resolution))
+
+    return make
 
 
-def test_a_training_step_gives_finite_losses_and_samples_of_the_resolution():
+def test_a_training_step_gives_finite_losses_and_samples_of_the_resolution(tiny):
     torch.manual_seed(0)
     model = tiny()
     losses = model.train_step(torch.rand(4, 3, 16, 16) * 2 - 1)
@@ -23,7 +28,7 @@ def test_a_training_step_gives_finite_losses_and_samples_of_the_resolution():
     assert images.shape == (3, 3, 16, 16) and images.abs().max() <= 1
 
 
-def test_state_survives_a_weights_only_checkpoint():
+def test_state_survives_a_weights_only_checkpoint(tiny):
     torch.manual_seed(0)
     model = tiny()
     model.train_step(torch.rand(4, 3, 16, 16) * 2 - 1)
@@ -36,7 +41,15 @@ def test_state_survives_a_weights_only_checkpoint():
     assert torch.equal(model.sample(z), restored.sample(z))
 
 
-def test_too_large_a_resolution_is_a_user_error():
+def test_trains_through_artgans_loop(tmp_path):
+    # a real (tiny) run of artgan with this model: snapshots, checkpoints and metrics as for any model
+    run = artgan.open_run(tiny_run(tmp_path, model={"use": "example", "z_dim": 8, "hidden": 16}))
+    assert [snapshot.step for snapshot in run.snapshots()] == [0, 2, 4]
+    rows = run.metrics()
+    assert [row["step"] for row in rows] == [1, 2, 3, 4] and all(math.isfinite(row["loss_g"]) for row in rows)
+
+
+def test_too_large_a_resolution_is_a_user_error(tiny):
     with pytest.raises(artgan.ArtganError, match="too large"):
         tiny(resolution=128)
 

@@ -4,10 +4,10 @@ import zipfile
 
 import pytest
 from PIL import Image
-from pydantic import ValidationError
 
 import artgan
 from artgan import plugins
+from artgan.testing import run_source
 from artgan_example.source import ZipImages
 
 
@@ -28,31 +28,29 @@ def archive(tmp_path):
     return path
 
 
-def read(**options):
-    return list(ZipImages(ZipImages.Options(**options)).items())
-
-
 def test_every_image_in_name_order_and_broken_ones_skipped(archive):
-    blue, red, broken = read(path=archive)
+    # run_source calls the plugin as `artgan dataset` does, its options given as in a recipe
+    results = run_source("example", {"path": archive})
+    blue, red = results.items
     assert blue.image.getpixel((0, 0)) == (0, 0, 255)
-    assert red.info == {"zip": str(archive), "file": "b/red.PNG"}
-    assert isinstance(broken, artgan.Skipped)
+    assert red.info == {"zip": str(archive), "file": "b/red.PNG", "source": "example"}
+    (broken,) = results.skipped
     assert broken.origin == f"{archive}:broken.jpg" and "unreadable image" in broken.reason
 
 
 def test_extensions_ignore_case_and_dots(archive):
-    assert ZipImages.Options(path=archive, extensions=[".PNG"]).extensions == ["png"]
-    assert [item.info["file"] for item in read(path=archive, extensions=[".PNG"])] == ["a/blue.png", "b/red.PNG"]
+    results = run_source("example", {"path": archive, "extensions": [".PNG"]})
+    assert [item.info["file"] for item in results.items] == ["a/blue.png", "b/red.PNG"]
 
 
 def test_a_missing_zip_is_a_user_error(tmp_path):
     with pytest.raises(artgan.ArtganError, match="not a zip file"):
-        read(path=tmp_path / "nowhere.zip")
+        run_source("example", {"path": tmp_path / "nowhere.zip"})
 
 
-def test_options_are_checked():
-    with pytest.raises(ValidationError, match="extensions"):
-        ZipImages.Options(path="pictures.zip", extensions=[])
+def test_options_are_checked_as_in_a_recipe():
+    with pytest.raises(artgan.ArtganError, match=r"source\[0\]\.extensions: .*at least 1 item"):
+        run_source("example", {"path": "pictures.zip", "extensions": []})
 
 
 def test_installed_as_a_plugin():
