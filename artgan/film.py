@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from itertools import chain
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import imageio_ffmpeg
 import numpy as np
@@ -44,6 +46,10 @@ PALETTE_SAMPLE = 128
 # Frames waiting for each encoder: enough to keep ffmpeg busy while a batch is generated (ffmpeg
 # and x264 buffer more themselves), few enough that memory does not grow with the film.
 QUEUED = 2
+# Pictures read_ahead decodes before they are asked for.
+AHEAD = 4
+
+T = TypeVar("T")
 
 
 class FilmOptions(Options):
@@ -208,6 +214,20 @@ def _checked(frame: np.ndarray, shape: tuple) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
+def read_ahead(loads: Iterable[Callable[[], T]], ahead: int = AHEAD) -> Iterator[T]:
+    """The results of ``loads`` in order, each called once, up to ``ahead`` of them in a thread
+    before they are asked for: decoding a PNG releases the GIL, so the snapshots of a film are
+    decoded on another core while the caller captions the last one and ffmpeg encodes."""
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
+        pending: deque[Future] = deque()
+        for load in loads:
+            pending.append(pool.submit(load))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
     """(width, height) scaled so the longest side is ``size`` pixels."""
     scale = size / max(width, height)
@@ -235,10 +255,17 @@ def font_for(width: int, longest: str) -> ImageFont.FreeTypeFont:
 
 def caption(picture: Image.Image, text: str, font: ImageFont.FreeTypeFont, above: bool = False) -> Image.Image:
     """``picture`` with a black bar holding ``text`` added below it (or above it)."""
-    bar = round(font.size * 1.6)
-    bar += bar % 2  # keeps even picture heights even
-    framed = Image.new("RGB", (picture.width, picture.height + bar))
-    framed.paste(picture, (0, bar if above else 0))
-    middle = bar / 2 if above else picture.height + bar / 2
-    ImageDraw.Draw(framed).text((picture.width / 2, middle), text, fill=(235, 235, 235), font=font, anchor="mm")
+    bar = caption_bar(picture.width, text, font)
+    framed = Image.new("RGB", (picture.width, picture.height + bar.height))
+    framed.paste(picture, (0, bar.height if above else 0))
+    framed.paste(bar, (0, 0 if above else picture.height))
     return framed
+
+
+def caption_bar(width: int, text: str, font: ImageFont.FreeTypeFont) -> Image.Image:
+    """The black bar holding ``text`` that :func:`caption` adds to a ``width``-pixel picture."""
+    height = round(font.size * 1.6)
+    height += height % 2  # keeps even picture heights even
+    bar = Image.new("RGB", (width, height))
+    ImageDraw.Draw(bar).text((width / 2, height / 2), text, fill=(235, 235, 235), font=font, anchor="mm")
+    return bar
