@@ -14,7 +14,7 @@ over every film, so load from other work hits both alike; the table gives median
 frames/s, CPU seconds (this process, and apart its ffmpeg children) and the ratio render /
 encode alone. Then `artgan sample` against generation alone.
 
-    python benchmarks/render_speed.py --quick      # every renderer, 512 and 1024 px, mp4 and GIF: ~3 min idle
+    python benchmarks/render_speed.py --quick   # every renderer, 512 and 1024 px, mp4 and GIF, 3 rounds
     python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 150] [--gif-frames 30]
         [--sizes 512,1024] [--repeats 3] [--renderers interpolation,timelapse,compare]
         [--formats mp4,mp4+gif] [--samples 2000]
@@ -43,7 +43,7 @@ from artgan.recipe import load_recipe
 from artgan.toolkit.precision import cpu_name
 
 FPS = 30
-QUICK = {"frames": 150, "gif_frames": 30, "sizes": "512,1024", "repeats": 3, "samples": 2000}
+QUICK = {"frames": 120, "gif_frames": 12, "sizes": "512,1024", "repeats": 3, "samples": 2000}
 
 
 def demo_sized_checkpoint(root: Path) -> Path:
