@@ -39,9 +39,10 @@ MP4 = {"codec": "libx264", "pix_fmt_out": "yuv420p",
 # suit short loops); -loop 0 repeats forever.
 GIF = {"codec": "gif", "pix_fmt_out": "pal8", "output_params": ["-loop", "0", "-f", "gif"]}
 # The palette's colour counts come from every n-th row and column of the frames, n chosen to keep
-# at least PALETTE_SAMPLE of each: the same palette to the eye at a fraction of the work. palettegen over every pixel of a smooth
-# 512 px film cost twice paletteuse's mapping (GIF PSNR 30.33 dB with it, 30.31 with a quarter of
-# the rows and columns; docs/performance.md). Dithering stays paletteuse's default, the look.
+# at least PALETTE_SAMPLE of each: the same palette at a fraction of the work. Counting every
+# pixel of a smooth 512-1024 px film cost more than mapping them (mp4 + GIF: 2-2.7x the ffmpeg
+# CPU, for a GIF within 0.02 dB PSNR; docs/performance.md). Dithering stays paletteuse's
+# default: it is the GIF's look.
 PALETTE_SAMPLE = 128
 # Frames waiting for each encoder: enough to keep ffmpeg busy while a batch is generated (ffmpeg
 # and x264 buffer more themselves), few enough that memory does not grow with the film.
