@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from itertools import chain
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 import imageio_ffmpeg
 import numpy as np
@@ -33,13 +35,22 @@ from artgan.kinds import Options
 # (1.5 per core, with frame threading), which the benchmark found fastest even beside generation.
 MP4 = {"codec": "libx264", "pix_fmt_out": "yuv420p",
        "output_params": ["-crf", "17", "-preset", "veryfast", "-movflags", "+faststart", "-f", "mp4"]}
-# One palette for the whole GIF, computed from every frame (ffmpeg holds the frames until the end,
-# so GIFs suit short loops); -loop 0 repeats forever.
+# One palette for the whole GIF, from every frame (ffmpeg holds the frames until the end, so GIFs
+# suit short loops); -loop 0 repeats forever.
 GIF = {"codec": "gif", "pix_fmt_out": "pal8", "output_params": ["-loop", "0", "-f", "gif"]}
-PALETTE = "split[a][b];[a]palettegen[p];[b][p]paletteuse"
+# The palette's colour counts come from every n-th row and column of the frames, n chosen to keep
+# at least PALETTE_SAMPLE of each: the same palette at a fraction of the work. Counting every
+# pixel of a smooth 512-1024 px film cost more than mapping them (mp4 + GIF: 2-2.7x the ffmpeg
+# CPU, for a GIF within 0.02 dB PSNR; docs/performance.md). Dithering stays paletteuse's
+# default: it is the GIF's look.
+PALETTE_SAMPLE = 128
 # Frames waiting for each encoder: enough to keep ffmpeg busy while a batch is generated (ffmpeg
 # and x264 buffer more themselves), few enough that memory does not grow with the film.
 QUEUED = 2
+# Pictures read_ahead decodes before they are asked for.
+AHEAD = 4
+
+T = TypeVar("T")
 
 
 class FilmOptions(Options):
@@ -85,13 +96,13 @@ def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: 
     if out.suffix.lower() != ".mp4":
         raise ArtganError(f"{out}: films are written as H.264 .mp4; give a name ending in .mp4")
     ensure_writable(out)
-    paths = [(out, MP4, [])] + ([(out.with_suffix(".gif"), GIF, [PALETTE])] if gif else [])
     frames = iter(frames)
     first = next(frames, None)
     if first is None:
         raise ValueError("write_film: no frames")
     shape = first.shape
-    filters = _framing(shape[1], shape[0], size, smooth)
+    filters, film_size = _framing(shape[1], shape[0], size, smooth)
+    paths = [(out, MP4, [])] + ([(out.with_suffix(".gif"), GIF, [_palette(*film_size)])] if gif else [])
     with ExitStack() as stack, progress.task(label, total and total + hold) as bar:
         # Encoders are entered after their temporary files, so they finish before the renames.
         temporary = [stack.enter_context(atomic_path(path)) for path, _, _ in paths]
@@ -109,15 +120,24 @@ def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: 
     return [path for path, _, _ in paths]
 
 
-def _framing(width: int, height: int, size: int | None, smooth: bool) -> list[str]:
-    """ffmpeg filters that scale a width x height frame as :func:`fit` does, then pad it to even sides."""
+def _framing(width: int, height: int, size: int | None, smooth: bool) -> tuple[list[str], tuple[int, int]]:
+    """ffmpeg filters that scale a width x height frame as :func:`fit` does, then pad it to even
+    sides; and the film's (width, height) they give."""
     filters = []
     if size is not None and max(width, height) != size:
         width, height = fitted_size(width, height, size)
         filters.append(f"scale={width}:{height}:flags={'lanczos' if smooth else 'neighbor'}")
     if width % 2 or height % 2:
-        filters.append(f"pad={width + width % 2}:{height + height % 2}")
-    return filters
+        width, height = width + width % 2, height + height % 2
+        filters.append(f"pad={width}:{height}")
+    return filters, (width, height)
+
+
+def _palette(width: int, height: int) -> str:
+    """The GIF's palette filters for width x height frames: made from a sample of their pixels."""
+    step = max(1, min(width, height) // PALETTE_SAMPLE)
+    sample = f"scale={-(-width // step)}:{-(-height // step)}:flags=neighbor," if step > 1 else ""
+    return f"split[a][b];[a]{sample}palettegen[p];[b][p]paletteuse"
 
 
 class _Encoder:
@@ -195,6 +215,20 @@ def _checked(frame: np.ndarray, shape: tuple) -> np.ndarray:
     return np.ascontiguousarray(frame)
 
 
+def read_ahead(loads: Iterable[Callable[[], T]], ahead: int = AHEAD) -> Iterator[T]:
+    """The results of ``loads`` in order, each called once, up to ``ahead`` of them in a thread
+    before they are asked for: decoding a PNG releases the GIL, so the snapshots of a film are
+    decoded on another core while the caller captions the last one and ffmpeg encodes."""
+    with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
+        pending: deque[Future] = deque()
+        for load in loads:
+            pending.append(pool.submit(load))
+            if len(pending) > ahead:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
+
 def fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
     """(width, height) scaled so the longest side is ``size`` pixels."""
     scale = size / max(width, height)
@@ -222,10 +256,17 @@ def font_for(width: int, longest: str) -> ImageFont.FreeTypeFont:
 
 def caption(picture: Image.Image, text: str, font: ImageFont.FreeTypeFont, above: bool = False) -> Image.Image:
     """``picture`` with a black bar holding ``text`` added below it (or above it)."""
-    bar = round(font.size * 1.6)
-    bar += bar % 2  # keeps even picture heights even
-    framed = Image.new("RGB", (picture.width, picture.height + bar))
-    framed.paste(picture, (0, bar if above else 0))
-    middle = bar / 2 if above else picture.height + bar / 2
-    ImageDraw.Draw(framed).text((picture.width / 2, middle), text, fill=(235, 235, 235), font=font, anchor="mm")
+    bar = caption_bar(picture.width, text, font)
+    framed = Image.new("RGB", (picture.width, picture.height + bar.height))
+    framed.paste(picture, (0, bar.height if above else 0))
+    framed.paste(bar, (0, 0 if above else picture.height))
     return framed
+
+
+def caption_bar(width: int, text: str, font: ImageFont.FreeTypeFont) -> Image.Image:
+    """The black bar holding ``text`` that :func:`caption` adds to a ``width``-pixel picture."""
+    height = round(font.size * 1.6)
+    height += height % 2  # keeps even picture heights even
+    bar = Image.new("RGB", (width, height))
+    ImageDraw.Draw(bar).text((width / 2, height / 2), text, fill=(235, 235, 235), font=font, anchor="mm")
+    return bar

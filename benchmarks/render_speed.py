@@ -2,14 +2,22 @@
 
 Every film renderer (interpolation, timelapse, compare) at two film sizes, as mp4 and as mp4 +
 GIF, from a demo-sized model (trained for one step when no checkpoint is given: speed does not
-depend on how well a model is trained) and a run folder of that model's snapshots. For each, the
-renderer's frames are also collected at the film's size and encoded alone, with the same
-settings: the encoder's limit. Renderer and encode-alone runs alternate, repeated, so load from
-other work hits both alike; each line prints frames/s, CPU seconds (this process and ffmpeg) and
-the ratio render / encode alone of that repeat. Then `artgan sample` against generation alone.
+depend on how well a model is trained) and run folders of that model's snapshots.
 
-    python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 120] [--sizes 512,1024]
-        [--repeats 2] [--renderers interpolation,timelapse,compare] [--formats mp4,mp4+gif] [--samples 2000]
+The encoder's limit ("encode alone") is measured like with like: the frames the renderer handed
+the film writer are recorded once, then written from memory by the same call, with the same
+arguments (frame size into ffmpeg, in-ffmpeg scaling, GIF palette, hold, fps), so ffmpeg runs the
+same command on the same input. Start-up is included in both: encode alone pays ffmpeg's
+start-up and its end (x264's flush, faststart); the renderer pays those and its own (loading the
+model, listing snapshots, the fonts). Renderer and encode alone alternate, a round at a time
+over every film, so load from other work hits both alike; the table gives medians over rounds of
+frames/s, CPU seconds (this process, and apart its ffmpeg children) and the ratio render /
+encode alone. Then `artgan sample` against generation alone.
+
+    python benchmarks/render_speed.py --quick   # every renderer, 512 and 1024 px, mp4 and GIF, 3 rounds
+    python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 150] [--gif-frames 30]
+        [--sizes 512,1024] [--repeats 3] [--renderers interpolation,timelapse,compare]
+        [--formats mp4,mp4+gif] [--samples 2000]
 """
 from __future__ import annotations
 
@@ -19,22 +27,23 @@ import resource
 import statistics
 import tempfile
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
 from artgan import checkpoint, film, plugins, pipeline, sampling
 from artgan.dataset import build_dataset
 from artgan.images import grid
 from artgan.kinds import Context
-from artgan.toolkit.precision import cpu_name
 from artgan.recipe import load_recipe
+from artgan.toolkit.precision import cpu_name
 
 FPS = 30
+QUICK = {"frames": 120, "gif_frames": 12, "sizes": "512,1024", "repeats": 3, "samples": 2000}
 
 
 def demo_sized_checkpoint(root: Path) -> Path:
@@ -57,28 +66,41 @@ def snapshot_run(root: Path, model, count: int, name: str) -> Path:
     return run
 
 
-def cpu_seconds() -> float:
-    """CPU time of this process and of its finished children (the ffmpeg encoders)."""
-    return sum(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
-                                                  resource.getrusage(resource.RUSAGE_CHILDREN)))
+def cpu_seconds() -> tuple[float, float]:
+    """CPU time of this process, and of its finished children (the ffmpeg encoders)."""
+    return tuple(r.ru_utime + r.ru_stime for r in (resource.getrusage(resource.RUSAGE_SELF),
+                                                   resource.getrusage(resource.RUSAGE_CHILDREN)))
 
 
-@contextmanager
-def timed(results: list, frames: int):
-    """Appends (frames/s, CPU seconds) of the block to ``results``."""
-    wall, cpu = time.perf_counter(), cpu_seconds()
-    yield
-    results.append((frames / (time.perf_counter() - wall), cpu_seconds() - cpu))
+@dataclass
+class Timings:
+    """frames/s, this process's CPU seconds and its children's, one entry per round."""
+
+    speed: list[float] = field(default_factory=list)
+    own: list[float] = field(default_factory=list)
+    ffmpeg: list[float] = field(default_factory=list)
+
+    @contextmanager
+    def timed(self, frames: int):
+        wall, (own, children) = time.perf_counter(), cpu_seconds()
+        yield
+        self.speed.append(frames / (time.perf_counter() - wall))
+        now_own, now_children = cpu_seconds()
+        self.own.append(now_own - own)
+        self.ffmpeg.append(now_children - children)
+
+    def median(self) -> str:
+        return (f"{statistics.median(self.speed):.1f} | {statistics.median(self.own):.2f} + "
+                f"{statistics.median(self.ffmpeg):.2f}")
 
 
 @contextmanager
 def captured(calls: list):
-    """Renderers hand their frames to a recorder instead of the encoder, scaled as the encoder would."""
+    """Renderers hand their frames and arguments to a recorder instead of the film writer."""
     write_film = film.write_film
 
-    def record(frames, out, fps, *, size=None, smooth=False, **options):
-        pictures = [np.asarray(film.fit(Image.fromarray(frame), size, smooth)) for frame in frames]
-        calls.append((pictures, fps, options))
+    def record(frames, out, fps, **options):
+        calls.append(([np.array(frame) for frame in frames], fps, options))
         return []
 
     film.write_film = record
@@ -100,75 +122,120 @@ def renderer(name: str, size: int, frames: int, gif: bool, out: Path, runs: list
     return info.cls(info.cls.Options.model_validate({**common, **options}), Context())
 
 
-def film_speed(name: str, target: Path, runs: list[Path], size: int, frames: int, gif: bool, repeats: int,
-               work: Path) -> None:
-    calls: list = []
-    with captured(calls):
-        renderer(name, size, frames, gif, work / "x.mp4", runs).render(target)
-    [(pictures, fps, options)] = calls
-    rendered, alone = [], []
-    for _ in range(repeats):
-        with timed(rendered, len(pictures)):
-            renderer(name, size, frames, gif, work / "render.mp4", runs).render(target)
-        with timed(alone, len(pictures)):
+@dataclass
+class Film:
+    """One film of the benchmark: a renderer at a size and format, its recorded frames and timings."""
+
+    name: str
+    size: int
+    gif: bool
+    target: Path
+    runs: list[Path]
+    frames: int
+    recorded: tuple = ()
+    rendered: Timings = field(default_factory=Timings)
+    alone: Timings = field(default_factory=Timings)
+
+    def make(self, out: Path):
+        return renderer(self.name, self.size, self.frames, self.gif, out, self.runs)
+
+    def record(self, work: Path) -> None:
+        calls: list = []
+        with captured(calls):
+            self.make(work / "x.mp4").render(self.target)
+        [self.recorded] = calls
+
+    def round(self, work: Path) -> None:
+        """One render, then the same frames encoded alone."""
+        pictures, fps, options = self.recorded
+        with self.rendered.timed(len(pictures)):
+            self.make(work / "render.mp4").render(self.target)
+        with self.alone.timed(len(pictures)):
             film.write_film(iter(pictures), work / "alone.mp4", fps, **{**options, "label": "encode alone"})
-    height, width = pictures[0].shape[:2]
-    ratios = [r[0] / a[0] for r, a in zip(rendered, alone)]
-    kind = "mp4+gif" if gif else "mp4"
-    print(f"{name:13} {width:4}x{height:<4} {kind:7} {len(pictures):4} frames | "
-          + " | ".join(f"render {r:6.1f}/s {rc:5.1f} cpu-s, alone {a:6.1f}/s {ac:5.1f} cpu-s, ratio {q:.2f}"
-                       for (r, rc), (a, ac), q in zip(rendered, alone, ratios))
-          + f" | median ratio {statistics.median(ratios):.2f}", flush=True)
+
+    def row(self) -> str:
+        pictures, _, options = self.recorded
+        height, width = pictures[0].shape[:2]
+        ratios = [r / a for r, a in zip(self.rendered.speed, self.alone.speed)]
+        into = f"{width}x{height}" + (f" -> {options['size']}" if options.get("size") else "")
+        return (f"| {self.name} | {into} | {'mp4+gif' if self.gif else 'mp4'} | {len(pictures)} | "
+                f"{self.rendered.median()} | {self.alone.median()} | "
+                f"{', '.join(f'{q:.2f}' for q in ratios)} | **{statistics.median(ratios):.2f}** |")
 
 
 def sample_speed(path: Path, count: int, repeats: int, work: Path) -> None:
+    """`artgan sample` against generation alone, on torch's threads and on the half of the cores
+    it generates on beside its PNG writers; the ratio is against the faster of the two."""
     model = checkpoint.build_model(checkpoint.load(path))
-    generated, written = [], []
+    alone, halved, written = Timings(), Timings(), Timings()
     for repeat in range(repeats):
-        with timed(generated, count):
-            for _ in sampling.generate(model, sampling.latents(model, count, repeat)):
-                pass
-        with timed(written, count):
+        for timings, threads in ((alone, nullcontext()), (halved, sampling.sharing_cores("cpu"))):
+            with threads, timings.timed(count):
+                for _ in sampling.generate(model, sampling.latents(model, count, repeat)):
+                    pass
+        with written.timed(count):
             sampling.write_samples(path, count, work / f"samples-{repeat}", seed=repeat, device="cpu")
-    print(f"artgan sample --n {count}: " + " | ".join(
-        f"generation alone {g:6.0f}/s {gc:5.1f} cpu-s, sample {w:6.0f}/s {wc:5.1f} cpu-s, ratio {w / g:.2f}"
-        for (g, gc), (w, wc) in zip(generated, written)), flush=True)
+    ratios = [w / max(a, h) for a, h, w in zip(alone.speed, halved.speed, written.speed)]
+    print(f"\n`artgan sample --n {count}` (medians of {repeats}; the sample figure includes loading the model)\n\n"
+          f"| | images/s | CPU-s |\n| --- | --- | --- |")
+    for label, timings in ((f"generation alone, {torch.get_num_threads()} threads", alone),
+                           ("generation alone, half the cores", halved), ("artgan sample", written)):
+        print(f"| {label} | {statistics.median(timings.speed):.0f} | {statistics.median(timings.own):.2f} |")
+    print(f"| ratio to the faster generation, per round | {', '.join(f'{q:.2f}' for q in ratios)} "
+          f"(median **{statistics.median(ratios):.2f}**) | |", flush=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target", nargs="?", help="checkpoint or run folder (default: train a demo-sized model)")
-    parser.add_argument("--frames", type=int, default=120, help="frames per film (snapshots, for timelapse)")
+    parser.add_argument("--quick", action="store_true", help="the standard set: " + " ".join(
+        f"--{key.replace('_', '-')} {value}" for key, value in QUICK.items()))
+    parser.add_argument("--frames", type=int, default=150, help="frames per mp4 film (snapshots, for timelapse)")
+    parser.add_argument("--gif-frames", type=int, default=30,
+                        help="frames per mp4+gif film (GIFs cost many times an mp4 per frame)")
     parser.add_argument("--sizes", default="512,1024", help="film sizes in pixels, comma-separated")
-    parser.add_argument("--repeats", type=int, default=2, help="render / encode-alone pairs per film")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of render / encode alone per film")
     parser.add_argument("--renderers", default="interpolation,timelapse,compare")
     parser.add_argument("--formats", default="mp4,mp4+gif", help="mp4 alone and/or mp4 with a GIF beside it")
     parser.add_argument("--samples", type=int, default=2000, help="images for the sample benchmark (0: skip)")
     args = parser.parse_args()
+    if args.quick:
+        vars(args).update(QUICK)
     work = Path(tempfile.mkdtemp(prefix="render-speed-"))
     target = Path(args.target) if args.target else demo_sized_checkpoint(work)
     path = sampling.resolve_checkpoint(target)
     model = checkpoint.build_model(checkpoint.load(path))
-    runs = [snapshot_run(work, model, args.frames, name) for name in ("run-a", "run-b")] \
-        if {"timelapse", "compare"} & set(args.renderers.split(",")) else []
     print(f"cpu: {cpu_name()} ({os.cpu_count()} cores), torch threads: {torch.get_num_threads()}, "
           f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} (other work on the machine "
           f"slows every figure; the ratios, taken side by side, hold better)")
     print(f"checkpoint: {path} ({model.context.resolution} px); {FPS} fps, no hold; "
-          f"film settings: {' '.join(film.MP4['output_params'])}")
-    loading: list = []
-    with timed(loading, 1):  # what every interpolation render pays before its first frame
+          f"mp4: {' '.join(film.MP4['output_params'])}")
+    loading = Timings()
+    with loading.timed(1):  # what every interpolation render pays before its first frame
         list(sampling.generate(checkpoint.build_model(checkpoint.load(path)), sampling.latents(model, 1, 0)))
-    print(f"of each interpolation render: loading the model and its first sample {1 / loading[0][0]:.1f} s, "
-          f"{loading[0][1]:.1f} cpu-s (dcgan recomputes its averaged G's batch-norm statistics then)")
-    targets = {"interpolation": path, "timelapse": runs[0], "compare": runs[0]}
-    for size in map(int, args.sizes.split(",")):
-        for name in args.renderers.split(","):
-            for gif in [kind == "mp4+gif" for kind in args.formats.split(",")]:
-                film_speed(name, targets[name], runs, size, args.frames, gif, args.repeats, work)
+    print(f"of each interpolation render: loading the model and its first sample {1 / loading.speed[0]:.2f} s, "
+          f"{loading.own[0]:.2f} cpu-s")
+    films = []
+    for gif in [kind == "mp4+gif" for kind in args.formats.split(",")]:
+        frames = args.gif_frames if gif else args.frames
+        runs = [snapshot_run(work / f"{frames}", model, frames, name) for name in ("run-a", "run-b")]
+        targets = {"interpolation": path, "timelapse": runs[0], "compare": runs[0]}
+        films += [Film(name, size, gif, targets[name], runs, frames)
+                  for size in map(int, args.sizes.split(",")) for name in args.renderers.split(",")]
+    for one in films:
+        one.record(work)
+    for round_ in range(args.repeats):
+        for one in films:
+            one.round(work)
+        print(f"round {round_ + 1} of {args.repeats} done, load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(f"\n| film | frames into ffmpeg | format | frames | render frames/s | render CPU-s (own + ffmpeg) "
+          f"| alone frames/s | alone CPU-s (own + ffmpeg) | ratio per round | median ratio |\n"
+          f"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for one in films:
+        print(one.row(), flush=True)
     if args.samples:
         sample_speed(path, args.samples, args.repeats, work)
-    print(f"load average at the end {os.getloadavg()[0]:.1f}")
+    print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import bisect
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterator
 
@@ -46,25 +47,31 @@ class Compare(artgan.Renderer):
         names = [folder.resolve().name for folder in folders]
         name_font = film.font_for(side, max(names, key=len))
         step_font = film.font_for(side, f"step {steps[-1]:,}")
+        # Name bars never change, and runs at the same step share a step bar: each is drawn once.
+        name_bars = [np.asarray(film.caption_bar(side, name, name_font)) for name in names]
+
+        @lru_cache(len(shots))
+        def step_bar(step: int) -> list[np.ndarray]:
+            return [np.asarray(film.caption_bar(side, f"step {step:,}", step_font))] if o.caption else []
+
+        pictures = [film.read_ahead(shot.picture for shot in run) for run in shots]
         run_steps = [[shot.step for shot in run] for run in shots]
         shown: list[tuple[int, np.ndarray] | None] = [None] * len(shots)  # (snapshot index, its tile)
         for step in steps:
             for i, numbers in enumerate(run_steps):
                 # Each run shows its newest snapshot at this step; a shorter run holds its last one.
+                # Steps are every run's steps, so each run's pick moves on by one snapshot at most.
                 pick = max(bisect.bisect_right(numbers, step) - 1, 0)
                 if shown[i] is None or shown[i][0] != pick:
-                    shown[i] = (pick, self._tile(shots[i][pick], names[i], side, name_font, step_font))
+                    shown[i] = (pick, self._tile(next(pictures[i]), side, name_bars[i], step_bar(numbers[pick])))
             yield _side_by_side([tile for _, tile in shown])
 
-    def _tile(self, shot: Snapshot, name: str, side: int, name_font, step_font) -> np.ndarray:
-        o = self.options
-        picture = film.fit(shot.picture(), side, o.smooth)
-        square = Image.new("RGB", (side, side))  # runs with other aspect ratios are centred, not stretched
-        square.paste(picture, ((side - picture.width) // 2, (side - picture.height) // 2))
-        labelled = film.caption(square, name, name_font, above=True)
-        if o.caption:
-            labelled = film.caption(labelled, f"step {shot.step:,}", step_font)
-        return np.asarray(labelled)
+    def _tile(self, picture: Image.Image, side: int, above: np.ndarray, below: list[np.ndarray]) -> np.ndarray:
+        picture = film.fit(picture, side, self.options.smooth)
+        square = np.zeros((side, side, 3), np.uint8)  # runs with other aspect ratios are centred, not stretched
+        top, left = (side - picture.height) // 2, (side - picture.width) // 2
+        square[top:top + picture.height, left:left + picture.width] = picture
+        return np.concatenate([above, square, *below])
 
 
 def _side_by_side(tiles: list[np.ndarray]) -> np.ndarray:

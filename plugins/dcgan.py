@@ -259,6 +259,9 @@ class DCGAN(artgan.Model):
             "updates": self.updates,
             "augment": self.augment.state_dict(),
             "precision": self.precision.state_dict(),
+            # Snapshots recompute the averaged G's statistics, and training's last checkpoint follows
+            # its last snapshot: saying so spares every later film and sample the recompute.
+            "ema_statistics_fresh": not self.ema_statistics_stale,
         }
 
     def load_state_dict(self, state):
@@ -277,7 +280,7 @@ class DCGAN(artgan.Model):
         self.generator.load_state_dict(state["generator"])
         self.discriminator.load_state_dict(state["discriminator"])
         self.generator_ema.load_state_dict(state["generator_ema"])
-        self.ema_statistics_stale = True
+        self.ema_statistics_stale = not state.get("ema_statistics_fresh", False)  # older checkpoints: stale
 
 
 @artgan.hookimpl

@@ -76,8 +76,9 @@ class Interpolation(artgan.Renderer):
             frames, size = with_end_card(scaled, [folder], o), None
         else:
             frames, size = self.frames(model, walk), o.size
-        return film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
-                               total=walk.length, label="interpolation", size=size, smooth=o.smooth)
+        with sampling.sharing_cores(model.context.device):
+            return film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
+                                   total=walk.length, label="interpolation", size=size, smooth=o.smooth)
 
     def frames(self, model: Model, walk: Walk) -> Iterator[np.ndarray]:
         """Every frame at the model's resolution (the film writer scales them), generated

@@ -65,8 +65,7 @@ class Timelapse(artgan.Renderer):
                 columns: int | None) -> Iterator[np.ndarray]:
         o = self.options
         font = None
-        for shot in shots:
-            picture = shot.picture()
+        for shot, picture in zip(shots, film.read_ahead(shot.picture for shot in shots)):
             if o.samples is not None:
                 picture = grid(_samples(picture, columns, range(o.samples)))
             picture = film.fit(picture, o.size, o.smooth)

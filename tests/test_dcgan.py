@@ -194,3 +194,25 @@ def test_state_dict_round_trips_into_a_fresh_model():
     z = torch.randn(3, 8)
     assert torch.equal(model.sample(z), other.sample(z))
     assert other.updates == 1 and other.rng.random() == model.rng.random()
+
+
+def test_a_checkpoint_saved_after_sampling_keeps_the_averaged_statistics_and_skips_the_recompute():
+    torch.manual_seed(0)
+    model = tiny(ema=0.9)
+    model.train_step(torch.rand(4, 3, 32, 32) * 2 - 1)
+    stale = model.state_dict()  # saved before any sample: the statistics are still the live G's
+    z = torch.randn(3, 8)
+    expected = model.sample(z)
+    fresh = model.state_dict()
+    loaded = tiny(ema=0.9)
+    loaded.load_state_dict(fresh)
+    assert not loaded.ema_statistics_stale
+    assert torch.equal(loaded.sample(z), expected)
+    older = {key: value for key, value in stale.items() if key != "ema_statistics_fresh"}
+    for state in (stale, older):  # both recompute on their first sample, to the same pictures
+        other = tiny(ema=0.9)
+        other.load_state_dict(state)
+        assert other.ema_statistics_stale
+        assert torch.allclose(other.sample(z), expected, atol=1e-6)
+    loaded.train_step(torch.rand(4, 3, 32, 32) * 2 - 1)
+    assert loaded.ema_statistics_stale and not loaded.state_dict()["ema_statistics_fresh"]

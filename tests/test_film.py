@@ -52,6 +52,19 @@ def test_gif_loops_forever_with_the_same_frames(tmp_path):
             assert distance(np.asarray(picture.convert("RGB")), frame) < 3
 
 
+def test_a_large_gifs_palette_from_a_sample_of_its_pixels_still_holds_every_colour(tmp_path):
+    rng = np.random.default_rng(2)
+    colours = rng.integers(0, 256, (40, 3), dtype=np.uint8)
+    # 8 px blocks of 40 colours, 320 x 256: the palette is made from every second row and column
+    frames = [np.kron(colours[rng.integers(0, 40, (32, 40))], np.ones((8, 8, 1), np.uint8)) for _ in range(3)]
+    assert film._palette(320, 256).count("scale=160:128:flags=neighbor") == 1
+    _, gif = film.write_film(frames, tmp_path / "blocks.mp4", fps=10, gif=True)
+    with Image.open(gif) as picture:
+        for index, frame in enumerate(frames):
+            picture.seek(index)
+            assert distance(np.asarray(picture.convert("RGB")), frame) < 1
+
+
 def test_only_mp4_names_are_accepted(tmp_path):
     with pytest.raises(artgan.ArtganError, match=r"film\.mov: .*\.mp4"):
         film.write_film(colour_frames(1), tmp_path / "film.mov", fps=10)

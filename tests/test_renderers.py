@@ -117,6 +117,16 @@ def test_timelapse_errors_name_the_problem(fake, tmp_path):
         renderer("timelapse", strip=4).render(fake)
 
 
+
+@pytest.mark.parametrize("name", ["timelapse", "compare"])
+def test_a_damaged_snapshot_read_ahead_is_named_and_no_film_is_left(fake, tmp_path, name):
+    broken = sorted((fake / "snapshots").iterdir())[3]
+    broken.write_bytes(broken.read_bytes()[:40])
+    out = tmp_path / f"{name}.mp4"
+    with pytest.raises(artgan.ArtganError, match=f"{broken.name}: unreadable image"):
+        renderer(name, out=out).render(fake)
+    assert list(tmp_path.glob(f"*{name}*")) == []
+
 # --- interpolation -----------------------------------------------------------------------------
 
 def test_interpolation_walks_from_the_first_seed_to_the_last(projection, tmp_path):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from films import Projection, projection_plugin
 from PIL import Image
 
@@ -32,3 +33,17 @@ def test_an_output_that_is_a_file_is_named_before_any_sample_is_made(projection,
     with pytest.raises(artgan.ArtganError, match="taken: cannot create the folder .*taken is a file, not a folder"):
         sampling.write_samples(projection, 3, tmp_path / "taken")
     assert Projection.batches == []
+
+
+def test_a_model_beside_a_film_encoder_generates_on_half_the_cores(monkeypatch):
+    before = torch.get_num_threads()
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    with sampling.sharing_cores("cpu"):
+        assert torch.get_num_threads() == 4
+    assert torch.get_num_threads() == before
+    with sampling.sharing_cores("cuda:0"):  # the encoder does not compete with a GPU
+        assert torch.get_num_threads() == before
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the person's choice stands
+    with sampling.sharing_cores("cpu"):
+        assert torch.get_num_threads() == before
