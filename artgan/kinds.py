@@ -1,6 +1,8 @@
 """The values that flow between stages and the base class of each plugin kind."""
 from __future__ import annotations
 
+import functools
+import importlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from types import UnionType
@@ -77,10 +79,33 @@ class Plugin:
 
     kind: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
+    implementation: ClassVar[str] = ""
+    """"module:Class", a subclass holding the code that needs heavy imports (torch), for a plugin
+    whose own module must stay light: listing plugins and checking recipes import only this class
+    and its Options; building it (or a subclass of it) builds the implementation."""
+
+    def __new__(cls, *args, **kwargs):
+        if cls.implementation:
+            cls = _implemented(cls)
+        return super().__new__(cls)
 
     def __init__(self, options: Options | None = None, context: Context | None = None):
         self.options = options if options is not None else self.Options()
         self.context = context or Context()
+
+
+@functools.cache
+def _implemented(cls: type[Plugin]) -> type[Plugin]:
+    """The class to build for ``cls``: its implementation, or, for a subclass of the light class
+    (a test's or another plugin's variant), that subclass with the implementation mixed in."""
+    module, _, name = cls.implementation.partition(":")
+    implementation = getattr(importlib.import_module(module), name)
+    if issubclass(cls, implementation):
+        return cls
+    if issubclass(implementation, cls):
+        return implementation
+    return type(cls.__name__, (cls, implementation),
+                {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__})
 
 
 class Source(Plugin):

@@ -19,7 +19,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-COMMANDS = [["--help"], ["--version"], ["recipes"], ["plugins"], ["run", "ellipses", "--dry-run"]]
+COMMANDS = [["--help"], ["--version"], ["recipes"], ["plugins"], ["plugins", "dcgan"], ["plugins", "--json"],
+            ["run", "ellipses", "--dry-run"], ["render", "--help"], ["render", "interpolation", "--help"],
+            ["new-plugin", "glitch", "--kind", "source"], ["studio", "--help"]]
 
 # At exit, reports the process's own resource use on the fd given as its first argument.
 REPORT = """
@@ -72,12 +74,13 @@ def main() -> None:
     repeat = parser.parse_args().repeat
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average {load:.2f}; Python {platform.python_version()}")
-    print(f"{'command':<31} {'cpu s':>7} {'wall s':>7} {'peak MB':>8}  torch imported")
+    width = max(len("artgan " + " ".join(args)) for args in COMMANDS)
+    print(f"{'command':<{width}} {'cpu s':>7} {'wall s':>7} {'peak MB':>8}  torch imported")
     for args in COMMANDS:
         runs = [measure(args) for _ in range(repeat)]
         best = {key: min(run[key] for run in runs) for key in ("cpu", "wall", "peak_mb")}
         torch = "yes" if any(run["torch"] for run in runs) else "no"
-        print(f"{'artgan ' + ' '.join(args):<31} {best['cpu']:7.2f} {best['wall']:7.2f} {best['peak_mb']:8.0f}  {torch}")
+        print(f"{'artgan ' + ' '.join(args):<{width}} {best['cpu']:7.2f} {best['wall']:7.2f} {best['peak_mb']:8.0f}  {torch}")
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ import numpy as np
 from pydantic import Field
 
 import artgan
-from artgan import sampling
 from artgan.files import atomic_path
 from artgan.images import grid
 
@@ -27,6 +26,8 @@ class Grid(artgan.Renderer):
     Options = GridOptions
 
     def render(self, target):
+        from artgan import sampling  # torch: imported when sampling, not when plugins are listed
+
         o = self.options
         model, folder = sampling.load_model(target, self.context.device)
         z = sampling.latents(model, o.count, o.seed)

@@ -1,4 +1,7 @@
-"""Renderer "interpolation": a film walking through a trained model's latent space."""
+"""Renderer "interpolation": a film walking through a trained model's latent space.
+
+torch is imported inside the functions that sample (listing plugins and --help stay free of it).
+"""
 from __future__ import annotations
 
 import math
@@ -6,12 +9,11 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 import numpy as np
-import torch
 from PIL import Image
 from pydantic import Field, model_validator
 
 import artgan
-from artgan import film, sampling
+from artgan import film
 from artgan.credits import with_end_card
 from artgan.images import grid
 from artgan.kinds import Model
@@ -67,6 +69,8 @@ class Interpolation(artgan.Renderer):
     Options = InterpolationOptions
 
     def render(self, target):
+        from artgan import sampling  # torch: imported when sampling, not when plugins are listed
+
         o = self.options
         model, folder = sampling.load_model(target, self.context.device)
         out = o.out or folder / "interpolation.mp4"
@@ -83,6 +87,10 @@ class Interpolation(artgan.Renderer):
     def frames(self, model: Model, walk: Walk) -> Iterator[np.ndarray]:
         """Every frame at the model's resolution (the film writer scales them), generated
         ``batch_size`` samples at a time."""
+        import torch
+
+        from artgan import sampling
+
         o = self.options
         walks = o.grid * o.grid
         step = max(1, o.batch_size // walks)
@@ -103,6 +111,10 @@ class Walk:
 
     @classmethod
     def build(cls, model: Model, o: InterpolationOptions) -> Walk:
+        import torch
+
+        from artgan import sampling
+
         walks = o.grid * o.grid
         if o.mode == "noise-loop":
             seeds = [o.seed + i for i in range(2 * o.keyframes)]  # a cosine and a sine direction per circle
@@ -121,6 +133,8 @@ class Walk:
 
     def latents(self, times: torch.Tensor) -> torch.Tensor:
         """Latents (len(times), walks, z_dim) at frame numbers ``times``."""
+        import torch
+
         if self.mode == "noise-loop":
             return noise_loop(self.anchors, 2 * math.pi * times / self.length)
         keys = torch.cat([self.anchors, self.anchors[:1]]) if self.loop else self.anchors
@@ -135,6 +149,8 @@ class Walk:
 
 def ease(u: torch.Tensor, easing: str) -> torch.Tensor:
     """Progress 0..1 between two keyframes, reshaped by the easing curve."""
+    import torch
+
     return (1 - torch.cos(math.pi * u)) / 2 if easing == "ease-in-out" else u
 
 
@@ -144,6 +160,8 @@ def slerp(a: torch.Tensor, b: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     Where ``a`` and ``b`` are (nearly) parallel the arc is undefined and numerically unstable,
     so those pairs fall back to a straight line, which is then indistinguishable from it.
     """
+    import torch
+
     unit_a, unit_b = torch.nn.functional.normalize(a, dim=-1), torch.nn.functional.normalize(b, dim=-1)
     cos = (unit_a * unit_b).sum(-1, keepdim=True)
     omega = torch.acos(cos.clamp(-1, 1))
@@ -160,6 +178,8 @@ def noise_loop(directions: torch.Tensor, angles: torch.Tensor) -> torch.Tensor:
     (2K, walks, z_dim), at ``angles`` (radians). Weights 1/k make slow circles dominate; their
     squares sum to one, so every point is distributed like the Gaussian prior of the directions.
     """
+    import torch
+
     circles = len(directions) // 2
     k = torch.arange(1, circles + 1, dtype=torch.float64)
     weights = (1 / k) / (1 / k).square().sum().sqrt()  # (K,)

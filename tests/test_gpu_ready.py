@@ -14,7 +14,7 @@ from artgan.toolkit import precision
 from artgan.toolkit.augment import ADA_EVERY
 from artgan.toolkit.averaging import update_average
 from artgan.batches import BatchSampler
-from artgan_plugins import stylegan2
+from artgan_plugins.stylegan2 import model as stylegan2
 from artgan_plugins.dcgan import DCGAN
 from artgan_plugins.stylegan2 import StyleGAN2
 from test_training import metrics, train

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import artgan
+
 BENCHMARK = Path(__file__).parents[1] / "benchmarks" / "startup.py"
 
 
@@ -17,12 +19,29 @@ def startup():
     return module
 
 
-@pytest.mark.parametrize("args", [["--version"], ["recipes"], ["new-plugin", "glitch", "--kind", "source"],
-                                  ["studio", "--help"]])
+@pytest.mark.parametrize("args", startup().COMMANDS, ids=" ".join)
 def test_commands_that_do_not_train_do_not_import_torch(args):
-    figures = startup().measure(args)
-    assert figures["torch"] is False
+    assert startup().measure(args)["torch"] is False
 
 
-def test_the_benchmark_sees_torch_when_a_command_imports_it():
-    assert startup().measure(["run", "ellipses", "--dry-run"])["torch"] is True  # the dcgan plugin needs it
+def test_the_benchmark_sees_torch_when_a_plugin_imports_it(tmp_path):
+    (tmp_path / "heavy.py").write_text("import torch\n")  # a third-party plugin written the slow way
+    assert startup().measure(["--plugins-dir", str(tmp_path), "plugins"])["torch"] is True
+
+
+def test_a_light_model_class_builds_its_implementation_and_so_do_its_subclasses():
+    from artgan_plugins.dcgan import DCGAN
+    from artgan_plugins.dcgan.model import DCGANModel
+
+    class Quiet(DCGAN):  # a variant written against the registered class, as docs/plugin-hooks.md shows
+        def train_step(self, real):
+            return {"variant": True, **super().train_step(real)}
+
+    context = artgan.Context(resolution=32)
+    options = DCGAN.Options(g_width=4, d_width=4, z_dim=8)
+    assert type(DCGAN(options, context)) is DCGANModel
+    variant = Quiet(options, context)
+    assert isinstance(variant, Quiet) and isinstance(variant, DCGANModel) and type(variant).__name__ == "Quiet"
+    import torch
+
+    assert variant.train_step(torch.zeros(4, 3, 32, 32))["variant"] is True

@@ -9,7 +9,8 @@ import artgan
 from artgan import pipeline
 from artgan.dataset import build_dataset
 from artgan.recipe import parse_recipe
-from artgan_plugins.stylegan2 import StyleGAN2, StyleGAN2Options, _widths
+from artgan_plugins.stylegan2 import StyleGAN2, StyleGAN2Options
+from artgan_plugins.stylegan2.model import _widths
 
 SMALL = {"capacity": 1 / 32, "z_dim": 16, "w_dim": 16, "mapping_layers": 2}
 

@@ -6,51 +6,23 @@ Gradients flow through them back to G, so G learns the un-augmented images (Diff
 al. 2020). ``p`` is either fixed or adapted while training (ADA, Karras et al. 2020): raised when
 D grows too sure of the reals (it is memorising them), lowered when it is not.
 
-Public API for any model plugin: put :class:`AugmentOptions` in the model's options, build an
-:class:`Augment` from them, call it on every batch before D, feed it D's logits on reals with
-:meth:`Augment.observe`, log :meth:`Augment.metrics`, and keep :meth:`Augment.state_dict` in the
-model's state. See plugins/dcgan.py.
+Public API for any model plugin: put :class:`AugmentOptions` in the model's options (import them
+from :mod:`artgan.toolkit.augment_options`, which needs no torch), build an :class:`Augment` from
+them, call it on every batch before D, feed it D's logits on reals with :meth:`Augment.observe`,
+log :meth:`Augment.metrics`, and keep :meth:`Augment.state_dict` in the model's state. See
+plugins/dcgan/.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Literal, get_args
+from typing import Any, Callable
 
 import torch
-from pydantic import Field, model_validator
 from torch.nn import functional as F
 
 from artgan import distributed
-from artgan.kinds import Options
+from artgan.toolkit.augment_options import AUG_HELP, OPS, AugMode, AugmentOptions, Op  # noqa: F401 (re-exported)
 
-AugMode = Literal["none", "fixed", "ada"]
-Op = Literal["flip", "rotate90", "translation", "cutout", "brightness", "saturation", "contrast"]
-OPS: tuple[str, ...] = get_args(Op)
 ADA_EVERY = 4  # training steps between adjustments of p (StyleGAN2-ADA's interval)
-AUG_HELP = ('augmentation of every image D sees: "none", "fixed" (probability aug_p, DiffAugment '
-            'style) or "ada" (probability adapted from D\'s outputs on reals, starting at aug_p)')
-
-
-class AugmentOptions(Options):
-    """The augmentation options of a model; a model's Options subclass these."""
-
-    aug: AugMode = Field("none", description=AUG_HELP)
-    aug_p: float = Field(0.0, ge=0, le=1, description="probability of each operation on each image: "
-                                                      "fixed for aug = \"fixed\" (try 0.2-0.5), the "
-                                                      "start for \"ada\"; above about 0.8 the "
-                                                      "operations leak into the samples")
-    ada_target: float = Field(0.6, gt=0, lt=1, description="ada: the mean sign of D's outputs on reals "
-                                                           "that p is steered toward (higher: less augmentation)")
-    ada_speed: int = Field(100_000, ge=1, description="ada: images seen for p to move from 0 to 1 at the "
-                                                      "fastest (StyleGAN2-ADA: 500k; StyleGAN3: 100k)")
-    aug_ops: list[Op] = Field(default_factory=lambda: list(OPS), description="operations to apply, in this order (leave out "
-                                                     "\"flip\" or \"rotate90\" for text, \"saturation\" "
-                                                     "for black-and-white sets…)")
-
-    @model_validator(mode="after")
-    def _fixed_needs_p(self):
-        if self.aug == "fixed" and self.aug_p == 0:
-            raise ValueError('aug = "fixed" needs aug_p above 0, e.g. aug_p = 0.3')
-        return self
 
 
 class Augment:
