@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import functools
-import importlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from types import UnionType
@@ -79,15 +78,17 @@ class Plugin:
 
     kind: ClassVar[str] = ""
     Options: ClassVar[type[Options]] = Options
-    implementation: ClassVar[str] = ""
-    """"module:Class", a subclass holding the code that needs heavy imports (torch), for a plugin
-    whose own module must stay light: listing plugins and checking recipes import only this class
-    and its Options; building it (or a subclass of it) builds the implementation."""
+
+    @staticmethod
+    def implementation() -> type[Plugin] | None:
+        """For a plugin whose own module must stay light: import and return the subclass that
+        holds the code needing heavy imports (torch). Listing plugins and checking recipes touch
+        only this class and its Options; building it (or a subclass of it) builds the
+        implementation. None (the default): the class is its own implementation."""
+        return None
 
     def __new__(cls, *args, **kwargs):
-        if cls.implementation:
-            cls = _implemented(cls)
-        return super().__new__(cls)
+        return super().__new__(_implemented(cls))
 
     def __init__(self, options: Options | None = None, context: Context | None = None):
         self.options = options if options is not None else self.Options()
@@ -98,9 +99,8 @@ class Plugin:
 def _implemented(cls: type[Plugin]) -> type[Plugin]:
     """The class to build for ``cls``: its implementation, or, for a subclass of the light class
     (a test's or another plugin's variant), that subclass with the implementation mixed in."""
-    module, _, name = cls.implementation.partition(":")
-    implementation = getattr(importlib.import_module(module), name)
-    if issubclass(cls, implementation):
+    implementation = cls.implementation()
+    if implementation is None or issubclass(cls, implementation):
         return cls
     if issubclass(implementation, cls):
         return implementation

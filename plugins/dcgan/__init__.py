@@ -69,7 +69,11 @@ class DCGAN(artgan.Model):
     """DCGAN (Radford et al. 2015) with instance noise, label smoothing and an averaged G."""
 
     Options = DCGANOptions
-    implementation = "artgan_plugins.dcgan.model:DCGANModel"  # torch: imported when a model is built
+
+    @staticmethod
+    def implementation():
+        from artgan_plugins.dcgan.model import DCGANModel  # torch: imported when a model is built
+        return DCGANModel
 
 
 @artgan.hookimpl

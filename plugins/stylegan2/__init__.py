@@ -53,7 +53,11 @@ class StyleGAN2(artgan.Model):
     """StyleGAN2 with a residual D, lazy R1 and path-length regularisation, and adaptive augmentation."""
 
     Options = StyleGAN2Options
-    implementation = "artgan_plugins.stylegan2.model:StyleGAN2Model"  # torch: imported when a model is built
+
+    @staticmethod
+    def implementation():
+        from artgan_plugins.stylegan2.model import StyleGAN2Model  # torch: imported when a model is built
+        return StyleGAN2Model
 
 
 @artgan.hookimpl
