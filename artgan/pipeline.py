@@ -75,6 +75,8 @@ def sweep(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = Fal
     from artgan.rendering import render_typed
 
     recipe, listener = _loaded(recipe), listener or Listener()
+    if not recipe.sweep:
+        raise ArtganError(f"{recipe.path}: has no [sweep]; artgan.run(recipe) runs it")
     root = _out_folder(out)
     check(recipe, root, resume)
     runs: list[Run] = []

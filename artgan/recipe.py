@@ -255,7 +255,8 @@ def _set_items(values: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
     for key in values:
         if not isinstance(key, str) or not key.strip():
             raise ArtganError(f"set key {key!r}: expected {form}")
-    return list(values.items())
+    # {"train": {"steps": 5}} sets train.steps, as TOML nesting would: it does not replace [train]
+    return list(_flatten(dict(values)).items())
 
 
 def set_key(data: dict[str, Any], key: str, value: Any, path: Path, origin: str) -> tuple:

@@ -16,7 +16,7 @@ from artgan import checkpoint, progress
 from artgan.errors import ArtganError
 from artgan.files import atomic_path, ensure_writable_folder
 from artgan.images import to_uint8
-from artgan.kinds import Model
+from artgan.kinds import Model, Seed
 from artgan.device import pick_device
 from artgan.runfolder import RunFolder, list_checkpoints
 
@@ -55,7 +55,7 @@ class SampleRequest(BaseModel):
 
     model_config = ConfigDict(strict=True, extra="forbid")  # "4" or 2.5 images is a mistake, not a count
     n: int = Field(ge=1)
-    seed: int = Field(ge=-2**63, lt=2**64)  # what torch's generator takes
+    seed: Seed
     truncation: float = Field(ge=0.0)
 
 

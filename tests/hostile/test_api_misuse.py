@@ -45,6 +45,8 @@ def test_load_recipe_wrong_keys_values_and_types(tiny):
     refused(artgan.load_recipe, tiny, set={5: 5}, match=r"set key 5: expected a dict of dotted keys")
     refused(artgan.load_recipe, tiny, overrides=["train.steps"], match=r"--set train.steps: expected KEY=VALUE")
     assert artgan.load_recipe(tiny, overrides="train.steps=3").train.steps == 3  # one text, not its letters
+    nested = artgan.load_recipe(tiny, set={"train": {"steps": 5}}).train  # sets train.steps, keeps the rest
+    assert (nested.steps, nested.device, nested.batch_size) == (5, "cpu", 4)
 
 
 def test_load_recipe_path_str_bundled_name_and_what_is_none_of_them(tiny):
@@ -63,6 +65,7 @@ def test_run_and_dataset_with_a_wrong_recipe_or_out(tiny, tmp_path):
     refused(artgan.run, recipe, out=5, match=r"out: expected a folder \(a str or a Path\), got 5")
     refused(artgan.run, recipe, out=tiny, match=r"tiny.toml: cannot create the folder .*is a file, not a folder")
     refused(artgan.dataset, recipe, out=tiny, match="is a file, not a folder")
+    refused(artgan.sweep, recipe, out=tmp_path, match=r"tiny.toml: has no \[sweep\]; artgan.run\(recipe\) runs it")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]  # nothing made on the way
 
 
@@ -141,6 +144,8 @@ def test_render_with_a_wrong_name_option_or_type(trained):
     refused(trained.render, "interpolation", secondz=3, match=r"secondz: Extra inputs are not permitted")
     refused(trained.render, "interpolation", seconds="long", match=r"seconds: Input should be a valid number")
     refused(trained.render, "interpolation", seeds="3,4", match=r"seeds: Input should be a valid list")
+    refused(trained.render, "interpolation", seeds=[2**70, 1], match=r"seeds: Input should be less than 1844")
+    refused(trained.render, "grid", seed=-2**64, match=r"seed: Input should be greater than or equal to -9223")
     refused(trained.render, "timelapse", fps=-1, match=r"fps: Input should be greater than or equal to 1 \(got -1\)")
     refused(trained.render, "timelapse", out=str(trained.dir), match=r"give a name ending in .mp4")
     assert sorted(trained.dir.iterdir()) == before  # no film, not even half of one
