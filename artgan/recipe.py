@@ -444,7 +444,8 @@ def _invalid(exc: ValidationError, schema: type[BaseModel], prefix: tuple, blame
     """The first validation error as ``FILE or --set: key.path: message``, counting any others;
     a misspelt key gets the closest known one. ``schema`` was validated at ``prefix``."""
     errors = exc.errors()
-    first = errors[0]
+    # a misspelt key also leaves the key it meant missing: name the misspelling, which says both
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = prefix + tuple(first["loc"])
     if first["type"] == "extra_forbidden":
         known = _keys_at(schema, first["loc"][:-1])
