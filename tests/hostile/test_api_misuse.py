@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from hostile_helpers import TINY, held_elsewhere, invoke, one_line
+from hostile_helpers import TINY, artgan_process, held_elsewhere, invoke, one_line, wait_for
 
 import artgan
 
@@ -87,6 +87,25 @@ def test_run_in_a_folder_another_process_trains_in(trained, tmp_path):
         watched = artgan.open_run(trained.dir)  # reading it is fine meanwhile
         assert watched.step == 4 and len(watched.grid().size) == 2
     assert trained.metrics() == before
+
+
+def test_a_run_training_in_another_process_reads_while_it_trains(tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY.replace("steps = 4", "steps = 150\nmetrics_every = 1")
+                                        .replace("every = 2", "every = 5"), encoding="utf-8")
+    trainer = artgan_process("run", "tiny.toml", "--out", ".", cwd=tmp_path)
+    folder = tmp_path / "runs" / "tiny"
+    try:
+        wait_for(lambda: (folder / "checkpoints").is_dir() and artgan.RunFolder(folder).checkpoints(), trainer)
+        seen = []
+        while trainer.poll() is None:  # every call, at any moment of the training: never an error
+            run = artgan.open_run(folder)
+            seen.append(run.status().state)
+            assert run.metrics() is not None and run.grid().size and run.samples(1)[0].size == (32, 32)
+            assert "<img" in run._repr_html_()
+        assert trainer.returncode == 0 and "training" in seen
+    finally:
+        trainer.kill()
+        trainer.communicate()
 
 
 def test_open_run_on_what_is_not_a_run(trained, tmp_path):
