@@ -59,12 +59,12 @@ def run(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = False
     """Build the dataset, train in OUT/runs/NAME and render the recipe's [[render]] steps.
     Ctrl-C or SIGTERM stops training after a checkpoint: the Run comes back with
     ``interrupted`` set and nothing rendered; ``resume=True`` continues it."""
-    recipe = _loaded(recipe)
+    recipe, listener = _loaded(recipe), _listener(listener)
     if recipe.sweep:
         raise ArtganError(f"{recipe.path}: has a [sweep]; artgan.sweep(recipe) runs each of its runs")
     root = _out_folder(out)
     check(recipe, root, resume)
-    return _run_one(recipe, root, resume, rebuild, listener or Listener())
+    return _run_one(recipe, root, resume, rebuild, listener)
 
 
 def sweep(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = False, rebuild: bool = False,
@@ -74,7 +74,7 @@ def sweep(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = Fal
     from artgan import distributed
     from artgan.rendering import render_typed
 
-    recipe, listener = _loaded(recipe), listener or Listener()
+    recipe, listener = _loaded(recipe), _listener(listener)
     if not recipe.sweep:
         raise ArtganError(f"{recipe.path}: has no [sweep]; artgan.run(recipe) runs it")
     root = _out_folder(out)
@@ -145,6 +145,15 @@ def _loaded(recipe: Recipe | str | Path) -> Recipe:
     if isinstance(recipe, Recipe):
         return recipe
     return load_recipe(_path(recipe, "recipe", "an artgan.Recipe (artgan.load_recipe), a recipe file or a bundled recipe's name"))
+
+
+def _listener(listener: Listener | None) -> Listener:
+    if listener is None:
+        return Listener()
+    if not isinstance(listener, Listener):
+        raise ArtganError(f"listener: expected an artgan.pipeline.Listener (subclass it and override dataset_ready, "
+                          f"trained, rendered), got {listener!r} ({type(listener).__name__})")
+    return listener
 
 
 def _out_folder(out: str | Path) -> Path:

@@ -56,6 +56,8 @@ def test_load_recipe_path_str_bundled_name_and_what_is_none_of_them(tiny):
     refused(artgan.load_recipe, None, match=r"artgan.load_recipe: expected a recipe file .* got None")
     refused(artgan.load_recipe, 5, match=r"artgan.load_recipe: expected .* got 5 \(int\)")
     refused(artgan.load_recipe, tiny.parent, match=r": a folder, not a recipe; give a recipe .toml file")
+    refused(artgan.load_recipe, tiny.parent / "examples" / "ellipses.toml",  # as the docs name it, elsewhere
+            match=r'examples/ellipses.toml: no such recipe file; the bundled recipe of that name is "ellipses"')
 
 
 def test_run_and_dataset_with_a_wrong_recipe_or_out(tiny, tmp_path):
@@ -65,6 +67,7 @@ def test_run_and_dataset_with_a_wrong_recipe_or_out(tiny, tmp_path):
     refused(artgan.run, recipe, out=5, match=r"out: expected a folder \(a str or a Path\), got 5")
     refused(artgan.run, recipe, out=tiny, match=r"tiny.toml: cannot create the folder .*is a file, not a folder")
     refused(artgan.dataset, recipe, out=tiny, match="is a file, not a folder")
+    refused(artgan.run, recipe, out=tmp_path, listener=print, match=r"listener: expected an artgan.pipeline.Listener")
     refused(artgan.sweep, recipe, out=tmp_path, match=r"tiny.toml: has no \[sweep\]; artgan.run\(recipe\) runs it")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny.toml"]  # nothing made on the way
 
