@@ -7,7 +7,7 @@ import json
 import shutil
 
 import pytest
-from hostile_helpers import TINY, artgan_process, held_elsewhere, invoke, one_line, wait_for
+from hostile_helpers import TINY, artgan_process, held_elsewhere, invoke, one_line, python_process, wait_for
 
 import artgan
 
@@ -90,6 +90,24 @@ def test_run_in_a_folder_another_process_trains_in(trained, tmp_path):
         watched = artgan.open_run(trained.dir)  # reading it is fine meanwhile
         assert watched.step == 4 and len(watched.grid().size) == 2
     assert trained.metrics() == before
+
+
+def test_artgan_run_from_two_processes_at_once_trains_once(tmp_path):
+    (tmp_path / "tiny.toml").write_text(TINY.replace("steps = 4", "steps = 150"), encoding="utf-8")
+    code = """
+        import artgan
+        try:
+            print(artgan.run("tiny.toml").step)
+        except artgan.ArtganError as exc:
+            print("refused:", exc)
+        """
+    processes = [python_process(code, tmp_path) for _ in range(2)]
+    answers = sorted(process.communicate()[0].strip().splitlines()[-1] for process in processes)
+    assert answers[0] == "150", answers
+    assert answers[1].startswith("refused: ") and ("in use by another artgan process" in answers[1]
+                                                  or "a run with this name exists" in answers[1]), answers
+    steps = [row["step"] for row in artgan.open_run(tmp_path / "runs" / "tiny").metrics()]
+    assert steps == sorted(set(steps))  # one training wrote them
 
 
 def test_a_run_training_in_another_process_reads_while_it_trains(tmp_path):
