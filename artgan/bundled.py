@@ -57,6 +57,10 @@ def find_recipe(path: Path) -> Path:
     """``path`` as given, or, when it is a bare name and no file (``ellipses``), the bundled
     recipe of that name."""
     if path.is_file() or path.suffix or len(path.parts) != 1:
+        if not path.exists() and path.suffix == ".toml" and (folder() / path.name).is_file():
+            # examples/ellipses.toml, as the docs name it, run from outside the repository
+            raise ArtganError(f'{path}: no such recipe file; the bundled recipe of that name is "{path.stem}" '
+                              "(give the name alone)")
         return path
     bundled = folder() / f"{path}.toml"
     if bundled.is_file():

@@ -5,10 +5,10 @@ import functools
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from types import UnionType
-from typing import Any, Callable, ClassVar, Iterable, Iterator, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Callable, ClassVar, Iterable, Iterator, Literal, Union, get_args, get_origin
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from artgan.errors import ArtganError
 
@@ -46,6 +46,9 @@ class Context:
     cache_dir: Path | None = None  # a folder kept between runs, keyed by the plugin's options
     device: str = "cpu"
     precision: str = "fp32"  # what a model trains in: fp32, bf16 or fp16 (see artgan.toolkit.precision)
+
+# A seed option: the range torch's generator takes, so a typo of a seed is an option error, not an overflow.
+Seed = Annotated[int, Field(ge=-2**63, lt=2**64)]
 
 
 class Options(BaseModel):

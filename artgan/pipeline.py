@@ -7,6 +7,7 @@ here prints or exits: what happens is told to a Listener. No torch at import.
 """
 from __future__ import annotations
 
+import os
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
@@ -39,6 +40,7 @@ def load_recipe(name_or_path: str | Path, set: Mapping[str, Any] | None = None,
                 overrides: Sequence[str] = ()) -> Recipe:
     """A recipe file, or a bundled recipe by name (``"ellipses"``; ``"demo"`` is artgan demo's),
     validated with ``set`` values (``{"train.steps": 300}``) and ``--set`` texts ``overrides``."""
+    name_or_path = _path(name_or_path, "artgan.load_recipe", "a recipe file or a bundled recipe's name")
     if str(name_or_path) == "demo" and not Path("demo").is_file():
         with resources.as_file(resources.files("artgan") / "demo.toml") as path:
             return recipes.load_recipe(path, overrides, set)
@@ -49,7 +51,7 @@ def dataset(recipe: Recipe | str | Path, out: str | Path = ".", rebuild: bool = 
     """Build only the recipe's dataset in OUT/data/NAME (reused when up to date)."""
     from artgan.dataset import build_dataset
 
-    return build_dataset(_loaded(recipe), ensure_writable_folder(out), force=rebuild)
+    return build_dataset(_loaded(recipe), _out_folder(out), force=rebuild)
 
 
 def run(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = False, rebuild: bool = False,
@@ -57,12 +59,12 @@ def run(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = False
     """Build the dataset, train in OUT/runs/NAME and render the recipe's [[render]] steps.
     Ctrl-C or SIGTERM stops training after a checkpoint: the Run comes back with
     ``interrupted`` set and nothing rendered; ``resume=True`` continues it."""
-    recipe = _loaded(recipe)
+    recipe, listener = _loaded(recipe), _listener(listener)
     if recipe.sweep:
         raise ArtganError(f"{recipe.path}: has a [sweep]; artgan.sweep(recipe) runs each of its runs")
-    root = ensure_writable_folder(out)
+    root = _out_folder(out)
     check(recipe, root, resume)
-    return _run_one(recipe, root, resume, rebuild, listener or Listener())
+    return _run_one(recipe, root, resume, rebuild, listener)
 
 
 def sweep(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = False, rebuild: bool = False,
@@ -72,8 +74,10 @@ def sweep(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = Fal
     from artgan import distributed
     from artgan.rendering import render_typed
 
-    recipe, listener = _loaded(recipe), listener or Listener()
-    root = ensure_writable_folder(out)
+    recipe, listener = _loaded(recipe), _listener(listener)
+    if not recipe.sweep:
+        raise ArtganError(f"{recipe.path}: has no [sweep]; artgan.run(recipe) runs it")
+    root = _out_folder(out)
     check(recipe, root, resume)
     runs: list[Run] = []
     rebuilt: set[str] = set()  # each dataset once, though sweep runs share one
@@ -128,7 +132,7 @@ def render(recipe: Recipe, run: Run | str | Path) -> list[Path]:
 
 def open_run(path: str | Path) -> Run:
     """The run in folder ``path`` (runs/NAME), to read, sample and render; also one still training."""
-    folder = RunFolder(path).existing()
+    folder = RunFolder(_path(path, "artgan.open_run", "a run folder like runs/NAME")).existing()
     if not (folder.is_run() or folder.snapshots_dir.is_dir() or folder.checkpoints()):
         raise ArtganError(f"{folder.path}: not a run folder (no {folder.lock_file.name}, snapshots or "
                           "checkpoints); give a folder like runs/NAME")
@@ -138,7 +142,29 @@ def open_run(path: str | Path) -> Run:
 
 def _loaded(recipe: Recipe | str | Path) -> Recipe:
     """A recipe as given, or loaded from its file or bundled name."""
-    return recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    if isinstance(recipe, Recipe):
+        return recipe
+    return load_recipe(_path(recipe, "recipe", "an artgan.Recipe (artgan.load_recipe), a recipe file or a bundled recipe's name"))
+
+
+def _listener(listener: Listener | None) -> Listener:
+    if listener is None:
+        return Listener()
+    if not isinstance(listener, Listener):
+        raise ArtganError(f"listener: expected an artgan.pipeline.Listener (subclass it and override dataset_ready, "
+                          f"trained, rendered), got {listener!r} ({type(listener).__name__})")
+    return listener
+
+
+def _out_folder(out: str | Path) -> Path:
+    return ensure_writable_folder(_path(out, "out", "a folder (a str or a Path)"))
+
+
+def _path(value: Any, call: str, expected: str) -> Path:
+    """``value`` as a Path; anything else (None, a number, a dict) is an ArtganError naming ``call``."""
+    if not isinstance(value, (str, os.PathLike)):
+        raise ArtganError(f"{call}: expected {expected}, got {value!r} ({type(value).__name__})")
+    return Path(value)
 
 
 def _run_one(recipe: Recipe, root: Path, resume: bool, rebuild: bool, listener: Listener) -> Run:

@@ -8,6 +8,7 @@ import inspect
 import json
 import os
 import sys
+import typing
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -91,6 +92,8 @@ class PluginInfo:
 
 
 def _type_name(annotation) -> str:
+    # get_type_hints drops Annotated constraints (artgan.kinds.Seed) at any depth: users read "int"
+    annotation = typing.get_type_hints(type("Hint", (), {"__annotations__": {"x": annotation}}))["x"]
     if isinstance(annotation, type) and not getattr(annotation, "__args__", None):
         return annotation.__name__
     return str(annotation).replace("typing.", "").replace("pathlib.", "")

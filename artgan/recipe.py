@@ -174,6 +174,8 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), values: Mapping
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ArtganError(f"{path}: recipe not found; check the path") from None
+    except IsADirectoryError:
+        raise ArtganError(f"{path}: a folder, not a recipe; give a recipe .toml file or a bundled recipe's name") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ArtganError(f"{path}: not valid TOML: {exc}") from None
     return parse_recipe(data, path, overrides, values)
@@ -184,8 +186,9 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: Sequence[str] = ()
     """Validate recipe ``data`` (as read from ``path``) after applying ``key=value`` overrides
     and ``values`` (dotted key: Python value). An error in a key given with --set (or set=)
     blames that --set, not the file."""
+    overrides = [overrides] if isinstance(overrides, str) else overrides  # one --set text, not its letters
     given = {apply_override(data, override, path): f"--set {override}" for override in overrides}
-    given |= {set_key(data, key, value, path, "set"): f"set {key}={value!r}" for key, value in (values or {}).items()}
+    given |= {set_key(data, key, value, path, "set"): f"set {key}={value!r}" for key, value in _set_items(values)}
 
     def blame(loc: tuple) -> str:
         """Who gave the value at ``loc``: the --set that covers it, else the file."""
@@ -236,10 +239,25 @@ def apply_override(data: dict[str, Any], override: str, path: Path) -> tuple:
     """Set ``a.b.c=value`` in ``data``; list tables take an index (``source.0.count``),
     which may be left out when the list has one entry. Returns where it went, as a
     validation error's location: ``("source", 0, "count")``."""
-    key, sep, text = override.partition("=")
+    key, sep, text = override.partition("=") if isinstance(override, str) else ("", "", "")
     if not sep or not key.strip():
         raise ArtganError(f"--set {override}: expected KEY=VALUE, e.g. --set train.steps=3000")
     return set_key(data, key.strip(), _Override(text), path, "--set")
+
+
+def _set_items(values: Mapping[str, Any] | None) -> list[tuple[str, Any]]:
+    """The (dotted key, value) pairs of a ``set=`` mapping, checked: a list or a key that is not text
+    is an ArtganError saying the form it takes."""
+    form = 'a dict of dotted keys and values, e.g. set={"train.steps": 300}'
+    if values is None:
+        return []
+    if not isinstance(values, Mapping):
+        raise ArtganError(f"set={values!r}: expected {form}")
+    for key in values:
+        if not isinstance(key, str) or not key.strip():
+            raise ArtganError(f"set key {key!r}: expected {form}")
+    # {"train": {"steps": 5}} sets train.steps, as TOML nesting would: it does not replace [train]
+    return list(_flatten(dict(values)).items())
 
 
 def set_key(data: dict[str, Any], key: str, value: Any, path: Path, origin: str) -> tuple:
@@ -427,7 +445,8 @@ def _invalid(exc: ValidationError, schema: type[BaseModel], prefix: tuple, blame
     """The first validation error as ``FILE or --set: key.path: message``, counting any others;
     a misspelt key gets the closest known one. ``schema`` was validated at ``prefix``."""
     errors = exc.errors()
-    first = errors[0]
+    # a misspelt key also leaves the key it meant missing: name the misspelling, which says both
+    first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
     loc = prefix + tuple(first["loc"])
     if first["type"] == "extra_forbidden":
         known = _keys_at(schema, first["loc"][:-1])

@@ -226,9 +226,15 @@ class RunFolder:
         """Every line of metrics.jsonl, in order (rollback events included)."""
         path = self.existing().metrics_file
         if not path.exists():
+            if self.is_run():  # started, and no metrics_every steps done yet
+                return []
             raise ArtganError(f"{path}: not found; give a run folder that has trained (artgan train RECIPE)")
+        text = path.read_text(encoding="utf-8")
+        lines = text.splitlines()
+        if not text.endswith("\n") and lines and _json_or_none(lines[-1]) is None:
+            lines.pop()  # being written by the training process, or cut by a kill: resume trims it
         rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        for number, line in enumerate(lines, 1):
             if line.strip():
                 try:
                     rows.append(json.loads(line))

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from artgan.kinds import Model
     from artgan.recipe import Recipe
 
+# Run.samples keeps every image in memory; past this many bytes `artgan sample` (which streams
+# them to files) is the tool, and a typo of n (10**9) does not end in the OOM killer.
+SAMPLES_IN_MEMORY = 2 * 2**30
+
 
 @dataclass(eq=False, repr=False)
 class Run:
@@ -66,6 +70,8 @@ class Run:
 
     def grid(self, step: int | None = None) -> Image.Image:
         """The snapshot grid at ``step`` (default: the newest) as a PIL image."""
+        if step is not None and (not isinstance(step, int) or isinstance(step, bool)):
+            raise ArtganError(f"Run.grid: step is a training step, a whole number (got {step!r})")
         shots = self.snapshots()
         if step is None:
             return shots[-1].picture()
@@ -89,9 +95,15 @@ class Run:
     def samples(self, n: int = 16, seed: int = 0, truncation: float = 1.0) -> list[Image.Image]:
         """``n`` images from the model (the live one while training, else the newest checkpoint's),
         the same for the same seed on every machine, as ``artgan sample`` writes them."""
-        from artgan.sampling import generate, latents
+        from artgan.sampling import check_request, generate, latents
 
+        check_request(n, seed, truncation, lambda name: f"Run.samples: {name}")
         model = self._model()
+        side = model.context.resolution
+        needed = n * (side * side * 3 + model.z_dim * 4)  # the images and their latents
+        if needed > SAMPLES_IN_MEMORY:
+            raise ArtganError(f"Run.samples: {n} images of {side}x{side} px need {needed / 1e9:.1f} GB of memory; "
+                              f"ask for fewer, or write them to files: artgan sample {self.dir} --n {n} --out DIR")
         return [Image.fromarray(image) for batch in generate(model, latents(model, n, seed), truncation)
                 for image in batch]
 
@@ -101,6 +113,9 @@ class Run:
         in a notebook, play and show inline)."""
         from artgan.rendering import render_typed
 
+        if not isinstance(name, str):
+            raise ArtganError(f'Run.render: name is a renderer\'s name, e.g. "timelapse" (got {name!r}); '
+                              "see `artgan plugins`")
         given = {key: [getattr(v, "dir", v) for v in value] if isinstance(value, (list, tuple)) else value
                  for key, value in options.items()}  # compare's runs=[...] also takes Runs
         return notebook.Files(render_typed(name, self.dir, given, self.device))

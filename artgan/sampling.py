@@ -11,12 +11,13 @@ from typing import Iterator
 import numpy as np
 import torch
 from PIL import Image
+from pydantic import BaseModel, ConfigDict, Field
 
 from artgan import checkpoint, progress
 from artgan.errors import ArtganError
 from artgan.files import atomic_path, ensure_writable_folder
 from artgan.images import to_uint8
-from artgan.kinds import Model
+from artgan.kinds import Model, Seed
 from artgan.device import pick_device
 from artgan.runfolder import RunFolder, list_checkpoints
 
@@ -47,6 +48,22 @@ def load_model(target: str | Path, device) -> tuple[Model, Path]:
         return checkpoint.build_model(payload, device), folder
     except ArtganError as exc:
         raise ArtganError(f"{path}: {exc}") from None
+
+
+class SampleRequest(BaseModel):
+    """What ``Run.samples`` and ``artgan sample`` take, checked before a model is loaded."""
+
+    model_config = ConfigDict(strict=True, extra="forbid")  # "4" or 2.5 images is a mistake, not a count
+    n: int = Field(ge=1)
+    seed: Seed
+    truncation: float = Field(ge=0.0)
+
+
+def check_request(n: int, seed: int, truncation: float, spell=str) -> None:
+    """An ArtganError naming the argument (as ``spell`` writes it) when one is of the wrong type or range."""
+    from artgan.rendering import validate_options
+
+    validate_options(SampleRequest, {"n": n, "seed": seed, "truncation": truncation}, spell)
 
 
 def latents(model: Model, count: int, seed: int) -> torch.Tensor:
@@ -88,6 +105,7 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     The model generates batch after batch while a pool of threads encodes and writes the files
     of the previous ones (PNG compression releases the GIL), so the model sets the pace.
     """
+    check_request(count, seed, truncation, lambda name: f"--{name}")
     out = ensure_writable_folder(out)
     model, _ = load_model(target, pick_device(device))
     paths = [out / f"sample-{seed:04d}-{index:05d}.png" for index in range(count)]

@@ -151,9 +151,16 @@ def _step(kind: str, plugin: str | type[Plugin], options: dict[str, Any] | None,
 
 
 def _item(value: Item | Image.Image, number: int) -> Item:
+    from PIL import Image
+
     from artgan.kinds import Item
 
-    return value if isinstance(value, Item) else Item(value, origin=f"image {number}")
+    if isinstance(value, Item):
+        return value
+    if not isinstance(value, Image.Image):  # else the plugin would be blamed for a bug of the test
+        raise TypeError(f"run_preprocessor: items are artgan.Items or PIL images, not {value!r} (item {number}); "
+                        "open a file with PIL.Image.open(path)")
+    return Item(value, origin=f"image {number}")
 
 
 _root: list[str] = []  # the process's temporary folder, made on first use

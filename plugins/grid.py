@@ -9,12 +9,13 @@ from pydantic import Field
 import artgan
 from artgan.files import atomic_path
 from artgan.images import grid
+from artgan.kinds import Seed
 
 
 class GridOptions(artgan.Options):
     count: int = Field(64, ge=1, le=4096, description="how many samples")
     columns: int | None = Field(None, ge=1, description="samples per row (default: a square)")
-    seed: int = Field(0, description="seed of the latents; the same seed gives the same grid")
+    seed: Seed = Field(0, description="seed of the latents; the same seed gives the same grid")
     truncation: float = Field(1.0, gt=0, description="pull samples toward the average (below 1) or away (above)")
     padding: int = Field(2, ge=0, description="pixels between samples")
     out: Path | None = Field(None, description="PNG to write (default: grid.png in the run folder)")

@@ -16,7 +16,7 @@ import artgan
 from artgan import film
 from artgan.credits import with_end_card
 from artgan.images import grid
-from artgan.kinds import Model
+from artgan.kinds import Model, Seed
 
 DEFAULT_FRAMES = 60  # per transition, when neither frames nor seconds is given
 FILM_SIZE = 512  # pixels: a size people watch on a screen, not a 32 px model's thumbnail
@@ -33,12 +33,12 @@ class InterpolationOptions(film.FilmOptions):
     mode: Literal["slerp", "lerp", "noise-loop"] = Field(
         "slerp", description="slerp or lerp: from keyframe to keyframe along an arc or a straight line; "
                              "noise-loop: a smooth closed random curve")
-    seeds: list[int] | None = Field(
+    seeds: list[Seed] | None = Field(
         None, min_length=2, description="keyframes: the latents of these seeds, the pictures "
                                         "`artgan sample --seed S --n G*G` writes (default: random)")
     keyframes: int = Field(4, ge=2, le=1000, description="how many random keyframes when seeds are not given "
                                                          "(noise-loop: how many circles make its curve)")
-    seed: int = Field(0, description="seed of the random keyframes and of the noise loop")
+    seed: Seed = Field(0, description="seed of the random keyframes and of the noise loop")
     loop: bool = Field(False, description="end by going back to the first keyframe, so the film loops "
                                           "seamlessly (noise-loop always loops)")
     easing: Literal["linear", "ease-in-out"] = Field(

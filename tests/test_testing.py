@@ -71,6 +71,15 @@ def test_options_are_validated_as_a_recipe_section_is():
         testing.run_source("shapes", {"cuont": 3})
     with pytest.raises(artgan.ArtganError, match='unknown preprocessor plugin "mirorr"; did you mean "mirror"'):
         testing.run_preprocessor("mirorr", [])
+    # a required option misspelt: the misspelling is named, not only the option it left missing
+    with pytest.raises(artgan.ArtganError, match=r'source\[0\]\.pathh: unknown key; did you mean "path"\?'):
+        testing.run_source("folder", {"pathh": "photos"})
+
+
+def test_run_preprocessor_refuses_what_is_no_item_without_blaming_the_plugin():
+    with pytest.raises(TypeError, match=r"run_preprocessor: items are artgan.Items or PIL images, not 'a.png' "
+                                        r"\(item 0\); open a file with PIL.Image.open\(path\)"):
+        testing.run_preprocessor("mirror", ["a.png"])
 
 
 def test_run_preprocessor_records_steps_and_turns_bad_input_into_skips():
