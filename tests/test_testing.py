@@ -114,7 +114,8 @@ def test_tiny_run_is_a_real_training_with_snapshots_and_checkpoints(tiny):
     assert sorted(p.name for p in (tiny / "snapshots").iterdir()) == [f"step-000000{n}.png" for n in (0, 2, 4)]
     assert sorted(p.name for p in (tiny / "checkpoints").iterdir()) == [f"step-000000{n}.pt" for n in (0, 2, 4)]
     rows = [json.loads(line) for line in (tiny / "metrics.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in rows] == [1, 2, 3, 4]
+    assert [row["step"] for row in rows if "event" not in row] == [1, 2, 3, 4]  # the losses of each step
+    assert [row["step"] for row in rows if row.get("event") == "snapshot"] == [0, 2, 4]  # and each snapshot's diversity
 
 
 def test_tiny_run_trains_the_model_it_is_given(tmp_path):
