@@ -89,6 +89,16 @@ class RecipeLock:
         return self.environment.get("dataset_images")
 
     @property
+    def sweep(self) -> str | None:
+        """The name of the [sweep] the run is one of (None: not one, or a lock older than this)."""
+        return self.environment.get("sweep")
+
+    @property
+    def sweep_label(self) -> str | None:
+        """The run's label in its [sweep] (the run is NAME-LABEL)."""
+        return self.environment.get("sweep_label")
+
+    @property
     def dataset(self) -> Path | None:
         """The dataset folder the run trained on, as it was written."""
         value = self.environment.get("dataset")

@@ -12,9 +12,14 @@ import time
 
 import httpx
 import pytest
-from studio_helpers import studio, workspace  # noqa: F401  (fixtures)
+from studio_helpers import studio, train_run, workspace  # noqa: F401  (fixtures)
+from test_api import tiny_file
+from test_training import TINY
 
+import artgan
 from artgan import progress
+from artgan.runfolder import RunFolder
+from artgan.studio import start
 from artgan.files import write_bytes_atomic
 from artgan.studio.events import event_for
 
@@ -34,6 +39,24 @@ def test_the_gallery_lists_every_run_of_the_workspace(studio):
         assert f'href="/runs/{name}"' in html
     assert 'src="/files/runs/tiny-a/snapshots/6.png"' in html
     assert 'href="/compare?sweep=tiny"' in html
+
+
+def test_a_sweep_is_grouped_by_the_name_its_locks_record(tmp_path):
+    """Labels with dashes and a run named like a sweep's would fool a guess from the run names."""
+    recipe = artgan.load_recipe(tiny_file(tmp_path, sweep={"seed": [1, 2], "labels": ["dark-blue", "light"]},
+                                          train={**TINY["train"], "steps": 2}))
+    artgan.sweep(recipe, out=tmp_path)
+    lock = RunFolder(tmp_path / "runs" / "tiny-dark-blue").lock()
+    assert (lock.sweep, lock.sweep_label) == ("tiny", "dark-blue")
+    train_run(tmp_path, "tiny-dark-red")  # not of the sweep, though named as if it were
+    served = start(tmp_path)
+    try:
+        runs = {run["name"]: run["sweep"] for run in httpx.get(served.url + "api/runs").json()}
+        assert runs == {"tiny-dark-blue": "tiny", "tiny-light": "tiny", "tiny-dark-red": ""}
+        compare = httpx.get(served.url + "compare", params={"sweep": "tiny"}).text
+        assert "tiny-dark-blue" in compare and "tiny-light" in compare and "tiny-dark-red" not in compare
+    finally:
+        served.stop()
 
 
 def test_a_run_page_shows_snapshots_metrics_films_recipe_and_dataset(studio):

@@ -75,11 +75,13 @@ class Workspace:
         return RunFolder(path) if not name.startswith(".") and name in _names(self.runs_dir) and path.is_dir() else None
 
     def summaries(self) -> list[RunSummary]:
-        """Every run, with its sweep when it was one of several."""
+        """Every run, with its sweep: as its lock records it, or for a run whose lock is older
+        than that record, guessed from its name when it is one of several."""
         found = [summary for summary in map(self.summary, self.run_names()) if summary is not None]
         groups: dict[str, list[RunSummary]] = {}
         for summary in found:
-            groups.setdefault(summary.name.rsplit("-", 1)[0], []).append(summary)
+            if not summary.sweep:
+                groups.setdefault(summary.name.rsplit("-", 1)[0], []).append(summary)
         for base, members in groups.items():
             if len(members) > 1 and self._swept(base, members):
                 for summary in members:
@@ -87,8 +89,9 @@ class Workspace:
         return found
 
     def _swept(self, base: str, members: list[RunSummary]) -> bool:
-        """Whether runs BASE-LABEL are one [sweep]: the folder of its compare film (runs/BASE-sweep)
-        is there once it ended; while it runs, one `artgan run` command started them all."""
+        """Whether runs BASE-LABEL, made before locks recorded their sweep, are one [sweep]: the
+        folder of its compare film (runs/BASE-sweep) is there once it ended; while it runs, one
+        `artgan run` command started them all."""
         if (self.runs_dir / f"{base}-sweep").is_dir():
             return True
         commands = {self.lock(m.name).environment.get("command", "") for m in members}
@@ -139,7 +142,7 @@ class Workspace:
             name=folder.name, state="", step=step, total=total, images_per_s=speed, seconds_left=left,
             model=lock.recipe.get("model", {}).get("use", "?"), resolution=lock.recipe.get("resolution"),
             dataset=lock.dataset.name if lock.dataset else "?", dataset_images=lock.dataset_images,
-            newest_snapshot=shots[-1] if shots else None)
+            newest_snapshot=shots[-1] if shots else None, sweep=lock.sweep or "")
 
     def page(self, name: str) -> RunPage | None:
         """What run ``name``'s page shows; None if the workspace has no such run."""
