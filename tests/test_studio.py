@@ -71,6 +71,17 @@ def test_a_run_page_shows_snapshots_metrics_films_recipe_and_dataset(studio):
     assert httpx.get(studio.url + "files/runs/tiny-a/snapshots/4.png").content[:4] == b"\x89PNG"
 
 
+def test_a_run_page_shows_the_pictures_renderers_wrote(studio, workspace):
+    page = httpx.get(studio.url + "api/runs/tiny-a").json()
+    assert page["pictures"] == ["grid.png", "loss.png"]  # not outside.png, a symlink out of the workspace
+    html = httpx.get(studio.url + "runs/tiny-a").text
+    for name in page["pictures"]:
+        served = httpx.get(f"{studio.url}files/runs/tiny-a/picture/{name}")
+        assert served.content == (workspace / "runs" / "tiny-a" / name).read_bytes()
+        assert f'src="/files/runs/tiny-a/picture/{name}"' in html
+    assert httpx.get(studio.url + "runs/tiny-a?part=films").text.count("<img") == 2
+
+
 def test_the_composer_says_the_command_and_names_a_bad_option(studio):
     ok = httpx.post(studio.url + "api/runs/tiny-a/command", json={"seeds": [3, 17], "seconds": 2, "loop": True})
     assert ok.json()["command"] == ("artgan render interpolation runs/tiny-a/checkpoints/step-0000006.pt "
@@ -106,6 +117,7 @@ def test_file_changes_become_events(tmp_path):
     assert event_for(runs, runs / "a" / "snapshots" / ".step-0000300.png.12.tmp") is None  # before its rename
     assert event_for(runs, runs / "a" / "metrics.jsonl") == {"run": "a", "kind": "metrics"}
     assert event_for(runs, runs / "a" / "x.mp4") == {"run": "a", "kind": "film", "film": "x.mp4"}
+    assert event_for(runs, runs / "a" / "grid.png") == {"run": "a", "kind": "film", "film": "grid.png"}
     assert event_for(runs, runs / "a" / "status.json") == {"run": "a", "kind": "state"}
     assert event_for(runs, runs / ".a.lock.owner") == {"run": "a", "kind": "state"}
     assert event_for(runs, runs / "a" / "checkpoints" / "step-0000300.pt") == {"run": "a", "kind": "state"}

@@ -53,7 +53,7 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
         if found is None:
             raise HTTPException(404)
         if request.query_params.get("part") == "films":
-            return page(request, "films.html", name=found.summary.name, films=found.films)
+            return page(request, "films.html", name=found.summary.name, films=found.films, pictures=found.pictures)
         return page(request, "run.html", run=found, summary=found.summary)
 
     async def run_json(request: Request) -> Response:
@@ -87,6 +87,9 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
 
     async def film_file(request: Request) -> Response:
         return _file(space.film_file(request.path_params["name"], request.path_params["film"]))
+
+    async def picture_file(request: Request) -> Response:
+        return _file(space.picture_file(request.path_params["name"], request.path_params["picture"]))
 
     async def dataset_file(request: Request) -> Response:
         return _file(space.dataset_file(request.path_params["dataset"], request.path_params["sheet"]))
@@ -160,6 +163,7 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
         Route("/files/runs/{name}/snapshots/{step:int}.png", snapshot_file),
         Route("/files/runs/{name}/samples/{seed}.png", sample),
         Route("/files/runs/{name}/film/{film:path}", film_file),
+        Route("/files/runs/{name}/picture/{picture:path}", picture_file),
         Route("/files/data/{dataset}/{sheet}", dataset_file),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]

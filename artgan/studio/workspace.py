@@ -48,6 +48,7 @@ class RunPage:
     snapshots: list[int]
     metrics: list[dict[str, Any]]
     films: list[str]
+    pictures: list[str]
     recipe: str
     best_step: int | None  # the snapshot whose samples were most varied
     dataset: dict[str, Any] = field(default_factory=dict)
@@ -154,8 +155,8 @@ class Workspace:
         measured = [row for row in metrics if row.get("event") == "snapshot" and "diversity" in row]
         best = max(measured, key=lambda row: row["diversity"])["step"] if measured else None
         recipe = folder.lock_file.read_text(encoding="utf-8") if folder.lock_file.is_file() else ""
-        return RunPage(summary, self.snapshot_steps(name), metrics, self.films(name), recipe, best,
-                       self.dataset(summary.dataset))
+        return RunPage(summary, self.snapshot_steps(name), metrics, self.films(name), self.pictures(name), recipe,
+                       best, self.dataset(summary.dataset))
 
     def snapshot_steps(self, name: str) -> list[int]:
         """The steps of run ``name``'s snapshots, oldest first (none: empty)."""
@@ -172,6 +173,10 @@ class Workspace:
     def films(self, name: str) -> list[str]:
         """The films renderers and the composer wrote into run ``name``'s folder, by file name."""
         return [path.name for path in RunFolder(self.runs_dir / name).films() if not path.is_symlink()]
+
+    def pictures(self, name: str) -> list[str]:
+        """The loose pictures renderers wrote into run ``name``'s folder (grid.png, loss.png…), by file name."""
+        return [path.name for path in RunFolder(self.runs_dir / name).pictures() if not path.is_symlink()]
 
     def dataset(self, name: str) -> dict[str, Any]:
         """A dataset's size, skip reasons and which sheets exist; empty if it is not in data/."""
@@ -211,6 +216,12 @@ class Workspace:
         if folder is None or film not in self.films(name):
             return None
         return self._served(folder.path / film)
+
+    def picture_file(self, name: str, picture: str) -> Path | None:
+        folder = self.folder(name)
+        if folder is None or picture not in self.pictures(name):
+            return None
+        return self._served(folder.path / picture)
 
     def dataset_file(self, dataset: str, sheet: str) -> Path | None:
         if sheet not in self.dataset(dataset).get("sheets", []):

@@ -30,6 +30,9 @@ ESCAPES = [
     "/files/runs/tiny-a/film/recipe.lock.toml",  # in the run, but not a film the app listed
     "/files/runs/tiny-a/film/checkpoints/step-0000006.pt",
     "/files/runs/tiny-a/film/outside.mp4",  # a film name that is a symlink out of the workspace
+    "/files/runs/tiny-a/picture/outside.png",  # a picture that is a symlink out
+    "/files/runs/tiny-a/picture/..%2Frecipe.lock.toml",
+    "/files/runs/tiny-a/picture/snapshots/step-0000002.png",  # a snapshot, but not by its id
     "/files/runs/tiny-a/snapshots/999.png",  # a snapshot that is a symlink out
     "/files/runs/escape/snapshots/2.png",  # a run folder that is a symlink out
     "/files/runs/escape%2Fsnapshots/snapshots/2.png",
