@@ -37,6 +37,14 @@ def page(browser):
     assert not errors, errors  # no script error on any page
 
 
+def enlarged_pixel_sharp(img) -> float:
+    """How many times ``img`` (a locator) is shown larger than its file, once it is pixel-sharp."""
+    img.wait_for()
+    assert img.evaluate("i => getComputedStyle(i).imageRendering") == "pixelated"
+    return img.evaluate("i => new Promise(ok => { const size = () => ok(i.getBoundingClientRect().width / i.naturalWidth);"
+                        " i.complete ? size() : i.addEventListener('load', size); })")
+
+
 def test_the_gallery_lists_the_runs_of_the_workspace(studio, page):
     page.goto(studio.url)
     names = page.locator(".card h3 a").all_inner_texts()
@@ -45,6 +53,7 @@ def test_the_gallery_lists_the_runs_of_the_workspace(studio, page):
     card = page.locator('.card[data-run="tiny-a"]')
     assert "finished" in card.inner_text() and "step 6 / 6" in card.inner_text()
     assert card.locator("img").evaluate("img => img.complete && img.naturalWidth") == 64  # a 2x2 grid of 32 px
+    assert enlarged_pixel_sharp(card.locator("img")) > 2
 
 
 def test_a_training_in_another_process_appears_and_its_snapshot_changes_without_a_reload(tmp_path, browser):
@@ -106,6 +115,7 @@ def test_a_training_in_another_process_appears_and_its_snapshot_changes_without_
 def test_the_scrubber_shows_a_chosen_step(studio, page):
     page.goto(studio.url + "runs/tiny-a")
     assert page.inner_text("#shown-step") == "step 6"
+    assert enlarged_pixel_sharp(page.locator("#shot")) >= 8  # 64 px of snapshot on 512 px and more of screen
     page.focus("#scrub")
     page.keyboard.press("Home")
     page.keyboard.press("ArrowRight")  # the second snapshot: step 2
@@ -121,6 +131,7 @@ def test_the_scrubber_shows_a_chosen_step(studio, page):
 
 def test_a_composed_film_renders_and_plays(studio, page):
     page.goto(studio.url + "runs/tiny-a/compose")
+    assert enlarged_pixel_sharp(page.locator('#samples img[data-seed="2"]')) > 2
     page.click('#samples img[data-seed="2"]')
     page.click('#samples img[data-seed="5"]')
     page.fill('input[name="seconds"]', "1")
@@ -146,6 +157,7 @@ def test_compare_shows_two_runs_at_one_step(studio, page):
     shown = lambda: {fig.get_attribute("data-run"): fig.locator("img").get_attribute("src").rsplit("/", 1)[1]
                      for fig in page.locator(".compare figure").all()}
     assert page.inner_text("#shown-step") == "6" and shown() == {"tiny-a": "6.png", "tiny-b": "6.png"}
+    assert enlarged_pixel_sharp(page.locator(".compare img").first) > 2
     page.focus("#scrub")
     page.keyboard.press("ArrowLeft")  # steps of both runs: 0 2 3 4 6
     assert page.inner_text("#shown-step") == "4"
