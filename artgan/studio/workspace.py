@@ -17,6 +17,7 @@ from typing import Any
 from artgan.dataset import reason_kind
 from artgan.errors import ArtganError
 from artgan.runfolder import RUNS, RecipeLock, RunFolder, RunStatus
+from artgan.studio.metrics import MetricsReader, json_or_none
 
 TAIL = 16_384  # bytes read from the end of metrics.jsonl for a gallery card
 SHEETS = ("contact-sheet.png", "skipped-sheet.png")  # what `artgan dataset --contact-sheet` writes
@@ -46,7 +47,7 @@ class RunPage:
 
     summary: RunSummary
     snapshots: list[int]
-    metrics: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]  # loss rows (thinned to at most metrics.POINTS), then events
     films: list[str]
     pictures: list[str]
     recipe: str
@@ -64,6 +65,7 @@ class Workspace:
         self.data_dir = self.root / "data"
         self._summaries: dict[str, tuple[tuple, RunSummary | None]] = {}
         self._locks: dict[str, tuple[tuple | None, RecipeLock]] = {}
+        self._metrics = MetricsReader()
 
     def run_names(self) -> list[str]:
         """The run folders of the workspace, by name."""
@@ -151,10 +153,13 @@ class Workspace:
         summary = self.summary(name) if folder else None
         if summary is None:
             return None
-        metrics = read_metrics(folder)
+        metrics = self._metrics.rows(folder.metrics_file)
         measured = [row for row in metrics if row.get("event") == "snapshot" and "diversity" in row]
         best = max(measured, key=lambda row: row["diversity"])["step"] if measured else None
-        recipe = folder.lock_file.read_text(encoding="utf-8") if folder.lock_file.is_file() else ""
+        try:
+            recipe = folder.lock_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:  # a run made before locks, or its folder deleted a moment ago
+            recipe = ""
         return RunPage(summary, self.snapshot_steps(name), metrics, self.films(name), self.pictures(name), recipe,
                        best, self.dataset(summary.dataset))
 
@@ -253,16 +258,6 @@ def _status(folder: RunFolder) -> RunStatus:
         return RunStatus("unknown")
 
 
-def read_metrics(folder: RunFolder) -> list[dict[str, Any]]:
-    """The rows of a run's metrics.jsonl; a line that is not a JSON object (half-written by a
-    training writing it now, or cut by a crash) is left out."""
-    try:
-        text = folder.metrics_file.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    return [row for row in map(_json_or_none, text.splitlines()) if isinstance(row, dict)]
-
-
 def _last_row(folder: RunFolder) -> dict[str, Any]:
     """The last whole loss row of a run's metrics.jsonl (snapshot and rollback events left out),
     read from the file's end only: a long run's file is megabytes."""
@@ -272,15 +267,8 @@ def _last_row(folder: RunFolder) -> dict[str, Any]:
             lines = handle.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return {}
-    rows = (row for row in map(_json_or_none, reversed(lines)) if isinstance(row, dict))
+    rows = (row for row in map(json_or_none, reversed(lines)) if isinstance(row, dict))
     return next((row for row in rows if "event" not in row), {})
-
-
-def _json_or_none(line: str) -> Any:
-    try:
-        return json.loads(line)
-    except ValueError:
-        return None
 
 
 def _changed(path: Path) -> tuple[int, int] | None:

@@ -83,6 +83,11 @@ function runPage() {
   const charts = metricCharts($("#charts"));
   const loadMetrics = throttled(async () => {
     const response = await fetch(`/api/runs/${enc(run.name)}`);
+    if (response.status === 404) {  // its folder was deleted (or renamed) since the page opened
+      $("#gone").hidden = false;
+      $("#state").textContent = $("#state").className = "deleted";
+      $("#state").classList.add("state");
+    }
     if (!response.ok) return;
     const page = await response.json();
     charts(page.metrics);
@@ -224,6 +229,18 @@ function composerPage() {
   form.addEventListener("change", updateCommand);
   const films = refresher(`/runs/${enc(name)}?part=films`, $("#films"));
   let job = null;
+  const jobStates = {
+    queued: (event) => `queued: ${event.ahead} film${event.ahead === 1 ? "" : "s"} to render before it`,
+    rendering: () => "rendering", cancelled: () => "cancelled: nothing was written",
+  };
+  const showJob = (event) => {
+    $("#job-state").hidden = !(event.state in jobStates);
+    $("#job-state").textContent = jobStates[event.state]?.(event) ?? "";
+    $("#cancel").hidden = !["queued", "rendering"].includes(event.state);
+    if (event.total) { $("#progress").max = event.total; $("#progress").value = event.done; }
+    if (event.state === "failed") say(event.error);
+    if (event.state === "done") { $("#progress").value = $("#progress").max; films(); }
+  };
   form.addEventListener("submit", async (submitted) => {
     submitted.preventDefault();
     if (keyframes.length < 2) { say("pick at least two keyframes (click samples)"); return; }
@@ -234,13 +251,10 @@ function composerPage() {
     job = answer.id;
     $("#progress").hidden = false;
     $("#progress").value = 0;
+    showJob(answer);
   });
-  live((event) => {
-    if (event.kind !== "job" || event.id !== job) return;
-    if (event.total) { $("#progress").max = event.total; $("#progress").value = event.done; }
-    if (event.state === "failed") say(event.error);
-    if (event.state === "done") { $("#progress").value = $("#progress").max; films(); }
-  });
+  $("#cancel").addEventListener("click", () => fetch(`/api/jobs/${job}/cancel`, {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}));
+  live((event) => { if (event.kind === "job" && event.id === job) showJob(event); });
   drawSamples();
   updateCommand();
 }
