@@ -1,11 +1,13 @@
 """The studio in a real browser (Debian's chromium, headless, driven by Playwright): the gallery,
 a training in another process showing up live, the scrubber, the film composer and compare."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 
+import httpx
 import pytest
 from studio_helpers import CHROMIUM, chromium, studio, workspace  # noqa: F401  (fixtures)
 
@@ -152,6 +154,24 @@ def test_a_composed_film_renders_and_plays(studio, page):
     assert page.locator("#progress").evaluate("p => p.value === p.max && p.max > 1")
 
 
+def test_a_second_render_says_it_waits_and_can_be_cancelled(studio, page):
+    page.goto(studio.url + "runs/tiny-a/compose")
+    page.click('#samples img[data-seed="1"]')
+    page.click('#samples img[data-seed="2"]')
+    page.fill('input[name="seconds"]', "60")
+    try:
+        page.click("#render")
+        page.wait_for_function("document.querySelector('#job-state').textContent === 'rendering'")
+        page.click("#render")
+        page.wait_for_function("document.querySelector('#job-state').textContent.startsWith('queued: 1 film to')")
+        page.click("#cancel")
+        page.wait_for_function("document.querySelector('#job-state').textContent.startsWith('cancelled')")
+        assert page.is_hidden("#cancel")
+    finally:  # the first film too: 60 s at 512 px is long for the tests after
+        for job in range(1, 10):  # ids are counted from 1; a finished or unknown one is left as it is
+            httpx.post(f"{studio.url}api/jobs/{job}/cancel", json={})
+
+
 def test_compare_shows_two_runs_at_one_step(studio, page):
     page.goto(studio.url + "compare?sweep=tiny")
     shown = lambda: {fig.get_attribute("data-run"): fig.locator("img").get_attribute("src").rsplit("/", 1)[1]
@@ -163,3 +183,16 @@ def test_compare_shows_two_runs_at_one_step(studio, page):
     assert page.inner_text("#shown-step") == "4"
     assert shown() == {"tiny-a": "4.png", "tiny-b": "3.png"}  # tiny-b's newest snapshot up to step 4
     assert "(step 3)" in page.inner_text('.compare figure[data-run="tiny-b"]')
+
+
+def test_a_run_deleted_while_its_page_is_open_says_so(tmp_path, workspace, page):
+    shutil.copytree(workspace / "runs" / "tiny-b", tmp_path / "runs" / "doomed")
+    served = start(tmp_path)
+    try:
+        page.goto(served.url + "runs/doomed")
+        assert page.is_hidden("#gone")
+        shutil.rmtree(tmp_path / "runs" / "doomed")
+        page.wait_for_selector("#gone", state="visible", timeout=10_000)
+        assert page.inner_text("#state") == "deleted"
+    finally:
+        served.stop()

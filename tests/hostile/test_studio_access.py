@@ -82,9 +82,11 @@ def test_the_token_is_required_off_loopback(workspace):
         served.stop()
 
 
-def test_a_missing_workspace_is_a_one_line_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "artgan", "studio", "--workspace", str(tmp_path / "nope"),
+@pytest.mark.parametrize("given, what", [("nope", "no such folder"), ("a-file", "a file, not a folder")])
+def test_a_workspace_that_is_not_a_folder_is_a_one_line_error(tmp_path, given, what):
+    (tmp_path / "a-file").write_text("not a workspace")
+    done = subprocess.run([sys.executable, "-m", "artgan", "studio", "--workspace", str(tmp_path / given),
                            "--no-browser"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert done.stderr.strip() == (f"error: --workspace {tmp_path / 'nope'}: no such folder; give the folder "
+    assert done.stderr.strip() == (f"error: --workspace {tmp_path / given}: {what}; give the folder "
                                    "that holds runs/ (where you ran `artgan run`)")

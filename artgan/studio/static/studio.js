@@ -239,7 +239,7 @@ function composerPage() {
     $("#cancel").hidden = !["queued", "rendering"].includes(event.state);
     if (event.total) { $("#progress").max = event.total; $("#progress").value = event.done; }
     if (event.state === "failed") say(event.error);
-    if (event.state === "done") { $("#progress").value = $("#progress").max; films(); }
+    if (event.state === "done") $("#progress").value = $("#progress").max;
   };
   form.addEventListener("submit", async (submitted) => {
     submitted.preventDefault();
@@ -254,7 +254,11 @@ function composerPage() {
     showJob(answer);
   });
   $("#cancel").addEventListener("click", () => fetch(`/api/jobs/${job}/cancel`, {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}));
-  live((event) => { if (event.kind === "job" && event.id === job) showJob(event); });
+  live((event) => {
+    if (event.kind !== "job") return;
+    if (event.state === "done" && event.run === name) films();  // also a film queued before this one
+    if (event.id === job) showJob(event);
+  });
   drawSamples();
   updateCommand();
 }
