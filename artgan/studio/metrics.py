@@ -39,7 +39,9 @@ class _Read:
         self.steps.append(int(row.get("step", 0)))
         for key, value in row.items():
             if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
-                self.columns.setdefault(key, array("d", [math.nan]) * count).append(value)
+                if key not in self.columns:  # a column first logged now: NaN in the rows before
+                    self.columns[key] = array("d", [math.nan]) * count
+                self.columns[key].append(value)
         for values in self.columns.values():
             if len(values) == count:  # this row has no such column
                 values.append(math.nan)
