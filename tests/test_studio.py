@@ -55,6 +55,7 @@ def test_a_sweep_is_grouped_by_the_name_its_locks_record(tmp_path):
         assert runs == {"tiny-dark-blue": "tiny", "tiny-light": "tiny", "tiny-dark-red": ""}
         compare = httpx.get(served.url + "compare", params={"sweep": "tiny"}).text
         assert "tiny-dark-blue" in compare and "tiny-light" in compare and "tiny-dark-red" not in compare
+        assert 'one run of the sweep <a href="/compare?sweep=tiny">' in httpx.get(served.url + "runs/tiny-light").text
     finally:
         served.stop()
 
