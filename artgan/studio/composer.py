@@ -151,4 +151,7 @@ class Composer:
             self.publish({"kind": "job", **job.as_dict()})
 
     def close(self) -> None:
+        """Cancel every film not done: Ctrl-C stops the studio now, not after a long render."""
+        for job in list(self.jobs.values()):
+            self.cancel(job)
         self._pool.shutdown(wait=False, cancel_futures=True)

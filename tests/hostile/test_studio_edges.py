@@ -4,6 +4,7 @@ cancelled), and a run named with spaces and accents."""
 import json
 import logging
 import shutil
+import threading
 import time
 from urllib.parse import quote
 
@@ -147,6 +148,24 @@ def test_a_render_can_be_cancelled_and_the_queue_has_an_end(tmp_path, trained, s
     assert sorted(path.name for path in run.iterdir() if path.is_file()) == ["metrics.jsonl", "recipe.lock.toml",
                                                                               "status.json"]
     assert httpx.post(f"{served.url}api/jobs/{jobs[0]['id']}/cancel", data={}).status_code == 415  # no form from elsewhere
+
+
+def test_stopping_the_studio_stops_its_render(tmp_path, trained, capfd):
+    run = tmp_path / "runs" / "tiny"
+    shutil.copytree(trained, run)
+    served = start(tmp_path)
+    job = httpx.post(served.url + "api/runs/tiny/compose", json={"seeds": [1, 2], "seconds": 60, "size": 64}).json()
+    deadline = time.monotonic() + 60
+    while httpx.get(f"{served.url}api/jobs/{job['id']}").json()["done"] < 10:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    served.stop()  # as Ctrl-C does
+    deadline = time.monotonic() + 5
+    while any(thread.name.startswith("render") for thread in threading.enumerate()):
+        assert time.monotonic() < deadline, "the render goes on after the studio stopped"
+        time.sleep(0.1)
+    assert not [path.name for path in run.iterdir() if "composed" in path.name]
+    assert "Traceback" not in capfd.readouterr().err  # cancelled, not stopped by an error
 
 
 def test_a_run_named_with_spaces_and_accents_is_served(tmp_path, trained, studio_of):
