@@ -42,9 +42,9 @@ def page(browser):
 def enlarged_pixel_sharp(img) -> float:
     """How many times ``img`` (a locator) is shown larger than its file, once it is pixel-sharp."""
     img.wait_for()
-    assert img.evaluate("i => getComputedStyle(i).imageRendering") == "pixelated"
-    return img.evaluate("i => new Promise(ok => { const size = () => ok(i.getBoundingClientRect().width / i.naturalWidth);"
-                        " i.complete ? size() : i.addEventListener('load', size); })")
+    img.page.wait_for_function("i => i.complete && getComputedStyle(i).imageRendering === 'pixelated'",
+                               arg=img.element_handle())
+    return img.evaluate("i => i.getBoundingClientRect().width / i.naturalWidth")
 
 
 def test_the_gallery_lists_the_runs_of_the_workspace(studio, page):
@@ -118,6 +118,9 @@ def test_the_scrubber_shows_a_chosen_step(studio, page):
     page.goto(studio.url + "runs/tiny-a")
     assert page.inner_text("#shown-step") == "step 6"
     assert enlarged_pixel_sharp(page.locator("#shot")) >= 8  # 64 px of snapshot on 512 px and more of screen
+    plot = page.locator('#films img[alt="loss.png"]')  # 1000 px shrunk to the column: smoothed, not aliased
+    page.wait_for_function("i => i.complete && i.naturalWidth > i.getBoundingClientRect().width", arg=plot.element_handle())
+    assert plot.evaluate("i => getComputedStyle(i).imageRendering") == "auto"
     page.focus("#scrub")
     page.keyboard.press("Home")
     page.keyboard.press("ArrowRight")  # the second snapshot: step 2

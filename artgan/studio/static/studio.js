@@ -6,6 +6,20 @@ const data = (id) => JSON.parse(document.getElementById(id).textContent);
 const enc = encodeURIComponent;
 const snapshotUrl = (run, step) => `/files/runs/${enc(run)}/snapshots/${step}.png`;
 
+// Mark pictures and films shown larger than they are (in device pixels), to draw them pixel-sharp
+// (studio.css says why only those).
+function markEnlarged(element) {
+  const natural = element.naturalWidth ?? element.videoWidth;
+  const shown = element.getBoundingClientRect().width * window.devicePixelRatio;
+  element.classList.toggle("enlarged", natural > 0 && shown > natural + 0.5);
+}
+const markAll = () => document.querySelectorAll("img, video").forEach(markEnlarged);
+for (const loaded of ["load", "loadedmetadata"]) {  // neither bubbles: caught on the way down
+  document.addEventListener(loaded, (event) => { if (event.target.matches?.("img, video")) markEnlarged(event.target); }, true);
+}
+window.addEventListener("resize", markAll);
+markAll();
+
 function live(handle) {
   const source = new EventSource("/events");
   source.onmessage = (message) => handle(JSON.parse(message.data));
