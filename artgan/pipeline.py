@@ -81,8 +81,9 @@ def sweep(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = Fal
     check(recipe, root, resume)
     runs: list[Run] = []
     rebuilt: set[str] = set()  # each dataset once, though sweep runs share one
-    for _, variant in recipes.expand_sweep(recipe):
-        runs.append(_run_one(variant, root, resume, rebuild and variant.dataset not in rebuilt, listener))
+    for label, variant in recipes.expand_sweep(recipe):
+        runs.append(_run_one(variant, root, resume, rebuild and variant.dataset not in rebuilt, listener,
+                             sweep=(recipe.name, label)))
         rebuilt.add(variant.dataset)
         if runs[-1].interrupted:
             return runs
@@ -167,14 +168,15 @@ def _path(value: Any, call: str, expected: str) -> Path:
     return Path(value)
 
 
-def _run_one(recipe: Recipe, root: Path, resume: bool, rebuild: bool, listener: Listener) -> Run:
+def _run_one(recipe: Recipe, root: Path, resume: bool, rebuild: bool, listener: Listener,
+             sweep: tuple[str, str] | None = None) -> Run:
     from artgan import distributed, training
     from artgan.dataset import build_dataset
 
     with distributed.main_first():  # rank 0 builds the dataset; the others then find it built
         report = build_dataset(recipe, root, force=rebuild and distributed.is_main())
     listener.dataset_ready(report)
-    trained = training.train(recipe, report.dataset, root, resume)
+    trained = training.train(recipe, report.dataset, root, resume, sweep)
     listener.trained(trained)
     if not trained.interrupted:
         for path in render(recipe, trained):

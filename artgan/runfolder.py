@@ -7,7 +7,8 @@ runs/NAME/
   metrics.jsonl         one JSON line per metrics_every steps, and rollback events
   snapshots/step-*.png  the fixed sample grid at each snapshot
   checkpoints/step-*.pt the newest keep_checkpoints checkpoints
-  *.mp4, *.gif, *.png   what renderers wrote
+  *.mp4, *.gif          films renderers wrote (films())
+  *.png, *.jpg, *.webp  pictures renderers wrote: grid.png, loss.png… (pictures())
 ```
 Beside it, ``runs/.NAME.lock`` keeps a second process out while one trains (artgan.folder_lock).
 Runs written by older artgan versions (no status.json, no lock file) read as well.
@@ -43,6 +44,7 @@ RUNS = "runs"  # the folder of run folders, beside data/
 _SNAPSHOT = re.compile(r"step-(\d+)\.png")
 _CHECKPOINT = re.compile(r"step-(\d+)\.pt")
 FILMS = ("*.mp4", "*.gif")
+PICTURES = ("*.png", "*.jpg", "*.jpeg", "*.webp")
 
 State = Literal["training", "finished", "interrupted", "failed", "unknown"]
 
@@ -87,6 +89,16 @@ class RecipeLock:
     def dataset_images(self) -> int | None:
         """How many images the dataset held when the run started."""
         return self.environment.get("dataset_images")
+
+    @property
+    def sweep(self) -> str | None:
+        """The name of the [sweep] the run is one of (None: not one, or a lock older than this)."""
+        return self.environment.get("sweep")
+
+    @property
+    def sweep_label(self) -> str | None:
+        """The run's label in its [sweep] (the run is NAME-LABEL)."""
+        return self.environment.get("sweep_label")
 
     @property
     def dataset(self) -> Path | None:
@@ -299,7 +311,16 @@ class RunFolder:
 
     def films(self) -> list[Path]:
         """The films renderers wrote into the folder, by name."""
-        return sorted(path for pattern in FILMS for path in self.path.glob(pattern))
+        return _matching(self.path, FILMS)
+
+    def pictures(self) -> list[Path]:
+        """The pictures renderers wrote into the folder (grid.png, loss.png…), by name; the
+        snapshots are in snapshots/, not among them."""
+        return _matching(self.path, PICTURES)
+
+
+def _matching(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
+    return sorted(path for pattern in patterns for path in folder.glob(pattern))
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

@@ -72,17 +72,19 @@ def _refuse_existing(recipe: Recipe, root: Path, resume: bool) -> list[Path]:
     return existing
 
 
-def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False) -> Run:
+def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False,
+          sweep: tuple[str, str] | None = None) -> Run:
     """Train ``recipe``'s model on ``dataset`` in runs/NAME/, which this process holds (rank 0
     of a torchrun job holds it for all) while it trains; returns the run, finished or stopped
-    by Ctrl-C or SIGTERM (``run.interrupted``)."""
+    by Ctrl-C or SIGTERM (``run.interrupted``). ``sweep``: the (name, label) of the [sweep] the
+    recipe is one run of, recorded in its lock."""
     if not distributed.is_main():
-        return _train(recipe, dataset, root, resume)
+        return _train(recipe, dataset, root, resume, sweep)
     with RunFolder.of(recipe, root).hold(then="--resume (or --set name=... for a new run)"):
-        return _train(recipe, dataset, root, resume)
+        return _train(recipe, dataset, root, resume, sweep)
 
 
-def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
+def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tuple[str, str] | None) -> Run:
     folder = RunFolder.of(recipe, root)
     existing = _refuse_existing(recipe, root, resume)
     distributed.barrier()  # every process has looked before rank 0 writes the first checkpoint
@@ -119,7 +121,7 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool) -> Run:
             network.to(memory_format=torch.channels_last)
     if distributed.is_main():
         folder.trim_metrics(run.step)
-        _write_lock(run, dataset)
+        _write_lock(run, dataset, sweep)
         _write_status(run, "training")
     watch = _collapse_watch(run, dataset) if distributed.is_main() else None
     _announce("on_run_start", run=run)
@@ -518,12 +520,13 @@ def _write_status(run: Run, state: State, images_per_s: float | None = None) -> 
     run.folder.write_status(RunStatus(state, run.step, run.recipe.train.steps, images_per_s, seconds_left))
 
 
-def _write_lock(run: Run, dataset: Dataset) -> None:
+def _write_lock(run: Run, dataset: Dataset, sweep: tuple[str, str] | None) -> None:
+    swept = {"sweep": sweep[0], "sweep_label": sweep[1]} if sweep else {}
     run.folder.write_lock(RecipeLock(run.recipe.as_dict(), {
         "artgan": artgan.__version__, "torch": torch.__version__, "python": platform.python_version(),
         "device": run.device, "precision": run.precision, "cpu": precision.cpu_name(),
         **precision.lock_entries(run.device),
         "channels_last": use_channels_last(run.recipe.train, run.device), "processes": distributed.world_size(),
         "dataset": str(dataset.folder), "dataset_images": dataset.count,
-        "command": " ".join(sys.argv),
+        "command": " ".join(sys.argv), **swept,
     }))

@@ -1,6 +1,7 @@
 """artgan studio: how long the server takes to list a workspace of 200 runs (aim: under 100 ms),
 how long a snapshot file takes from landing on disk to showing on an open page, measured in the
-browser (aim: under 1 s), and the studio's memory.
+browser (aim: under 1 s), how fast a run with a metrics.jsonl of 200,000 lines serves and charts,
+and the studio's memory, also once the film composer has loaded a model.
 
     python benchmarks/studio.py [--runs 200] [--shots 10]
 
@@ -9,6 +10,7 @@ The studio runs as `artgan studio` in its own process; the page in Debian's chro
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import resource
@@ -83,10 +85,47 @@ def snapshot_delays(url: str, run_dir: Path, shots: int) -> list[float]:
     return delays
 
 
+def long_run(root: Path, lines: int) -> Path:
+    """A copy of run-000 whose metrics.jsonl has ``lines`` loss lines."""
+    run = root / "runs" / "run-long"
+    shutil.copytree(root / "runs" / "run-000", run, ignore=shutil.ignore_patterns("checkpoints"))
+    rows = (json.dumps({"step": step, "images_seen": step * 8, "seconds": step * 0.01, "loss_d": 1 + step % 7 / 10,
+                        "loss_g": 2 - step % 5 / 10, "images_per_s": 800.0}) for step in range(1, lines + 1))
+    (run / "metrics.jsonl").write_text("\n".join(rows) + "\n")
+    return run
+
+
+def long_metrics(url: str, run: Path, lines: int) -> None:
+    """Print how long the server takes to give a 200,000-line run's page data, cold, again, and
+    after 100 more lines; its size against the unthinned rows; and the page's charts drawn."""
+    def fetch() -> tuple[float, int]:
+        started = time.perf_counter()
+        answer = httpx.get(url + "api/runs/run-long", timeout=60)
+        answer.raise_for_status()
+        return time.perf_counter() - started, len(answer.content)
+
+    cold, size = fetch()
+    again = statistics.median(fetch()[0] for _ in range(10))
+    with open(run / "metrics.jsonl", "a") as metrics:
+        metrics.writelines(json.dumps({"step": lines + i, "loss_d": 1.0, "loss_g": 2.0}) + "\n" for i in range(1, 101))
+    grown, _ = fetch()
+    full = (run / "metrics.jsonl").stat().st_size
+    print(f"a run of {lines} metrics lines ({full / 1e6:.0f} MB): /api/runs/run-long first {cold * 1000:.0f} ms, "
+          f"again {again * 1000:.0f} ms (median of 10), after 100 more lines {grown * 1000:.0f} ms; "
+          f"{size / 1e3:.0f} kB sent (the charts' 2000 points)")
+    with chromium() as browser:
+        page = browser.new_page()
+        started = time.perf_counter()
+        page.goto(url + "runs/run-long")
+        page.wait_for_selector(".chart canvas", timeout=60_000)
+        print(f"its page, open to charts drawn in chromium: {(time.perf_counter() - started) * 1000:.0f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--shots", type=int, default=10)
+    parser.add_argument("--lines", type=int, default=200_000, help="metrics lines of the long run")
     args = parser.parse_args()
     print(f"CPU: {cpu_model()}, {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
     with tempfile.TemporaryDirectory() as scratch:
@@ -114,8 +153,15 @@ def main() -> None:
             delays = snapshot_delays(url, root / "runs" / "run-000", args.shots)
             print(f"snapshot landed -> shown in the browser: median {statistics.median(delays) * 1000:.0f} ms, "
                   f"max {max(delays) * 1000:.0f} ms over {len(delays)}; aim under 1 s")
+            long_metrics(url, long_run(root, args.lines), args.lines)
             rss, cpu = process_figures(studio.pid)
-            print(f"studio at the end: {rss:.0f} MB RSS, {cpu:.2f} CPU s in all")
+            print(f"studio before the composer: {rss:.0f} MB RSS, {cpu:.2f} CPU s in all")
+            started = time.perf_counter()
+            httpx.get(url + "files/runs/run-000/samples/3.png", timeout=120).raise_for_status()
+            loaded = time.perf_counter() - started
+            rss, cpu = process_figures(studio.pid)
+            print(f"studio once the composer loaded run-000's model (first sample {loaded:.1f} s, torch imported): "
+                  f"{rss:.0f} MB RSS, {cpu:.2f} CPU s in all")
         finally:
             studio.terminate()
             studio.wait(10)

@@ -13,6 +13,7 @@ from test_training import tiny_recipe
 
 from artgan import pipeline
 from artgan.dataset import build_dataset, contact_sheet, open_dataset
+from artgan.rendering import render_typed
 from artgan.studio import start
 
 
@@ -24,10 +25,12 @@ def train_run(root: Path, name: str, *overrides: str) -> Path:
 
 
 def make_workspace(root: Path, outside: Path) -> Path:
-    """Two finished runs of a sweep, an old one (snapshots only), a broken one (no snapshot, a half-written
+    """Two finished runs of a sweep (the first with a grid.png and loss.png), an old one (snapshots only), a broken one (no snapshot, a half-written
     metrics line), a run folder symlinked from ``outside`` and a snapshot symlinked out."""
     first = train_run(root, "tiny-a")
     train_run(root, "tiny-b", "train.snapshot_every=3")
+    render_typed("grid", first, {"count": 4})  # a loose picture beside the snapshots: grid.png
+    render_typed("loss-plot", first, {})
     (root / "runs" / "tiny-sweep").mkdir()  # where a [sweep] films its runs side by side: they are one sweep
     contact_sheet(open_dataset(tiny_recipe(root, "name=tiny-a"), root))
     old = root / "runs" / "old" / "snapshots"
@@ -44,6 +47,7 @@ def make_workspace(root: Path, outside: Path) -> Path:
     (root / "runs" / "escape").symlink_to(outside, target_is_directory=True)
     (first / "snapshots" / "step-0000999.png").symlink_to(outside / "secret.txt")
     (first / "outside.mp4").symlink_to(outside / "secret.txt")
+    (first / "outside.png").symlink_to(outside / "secret.txt")
     return root
 
 

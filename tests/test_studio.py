@@ -12,9 +12,14 @@ import time
 
 import httpx
 import pytest
-from studio_helpers import studio, workspace  # noqa: F401  (fixtures)
+from studio_helpers import studio, train_run, workspace  # noqa: F401  (fixtures)
+from test_api import tiny_file
+from test_training import TINY
 
+import artgan
 from artgan import progress
+from artgan.runfolder import RunFolder
+from artgan.studio import start
 from artgan.files import write_bytes_atomic
 from artgan.studio.events import event_for
 
@@ -36,6 +41,25 @@ def test_the_gallery_lists_every_run_of_the_workspace(studio):
     assert 'href="/compare?sweep=tiny"' in html
 
 
+def test_a_sweep_is_grouped_by_the_name_its_locks_record(tmp_path):
+    """Labels with dashes and a run named like a sweep's would fool a guess from the run names."""
+    recipe = artgan.load_recipe(tiny_file(tmp_path, sweep={"seed": [1, 2], "labels": ["dark-blue", "light"]},
+                                          train={**TINY["train"], "steps": 2}))
+    artgan.sweep(recipe, out=tmp_path)
+    lock = RunFolder(tmp_path / "runs" / "tiny-dark-blue").lock()
+    assert (lock.sweep, lock.sweep_label) == ("tiny", "dark-blue")
+    train_run(tmp_path, "tiny-dark-red")  # not of the sweep, though named as if it were
+    served = start(tmp_path)
+    try:
+        runs = {run["name"]: run["sweep"] for run in httpx.get(served.url + "api/runs").json()}
+        assert runs == {"tiny-dark-blue": "tiny", "tiny-light": "tiny", "tiny-dark-red": ""}
+        compare = httpx.get(served.url + "compare", params={"sweep": "tiny"}).text
+        assert "tiny-dark-blue" in compare and "tiny-light" in compare and "tiny-dark-red" not in compare
+        assert 'one run of the sweep <a href="/compare?sweep=tiny">' in httpx.get(served.url + "runs/tiny-light").text
+    finally:
+        served.stop()
+
+
 def test_a_run_page_shows_snapshots_metrics_films_recipe_and_dataset(studio):
     page = httpx.get(studio.url + "api/runs/tiny-a").json()
     assert page["snapshots"] == [0, 2, 4, 6]  # not 999, a symlink out of the workspace
@@ -46,6 +70,17 @@ def test_a_run_page_shows_snapshots_metrics_films_recipe_and_dataset(studio):
     assert 'name = &#34;tiny-a&#34;' in html and "/files/data/tiny-a/contact-sheet.png" in html
     assert httpx.get(studio.url + "files/data/tiny-a/contact-sheet.png").headers["content-type"] == "image/png"
     assert httpx.get(studio.url + "files/runs/tiny-a/snapshots/4.png").content[:4] == b"\x89PNG"
+
+
+def test_a_run_page_shows_the_pictures_renderers_wrote(studio, workspace):
+    page = httpx.get(studio.url + "api/runs/tiny-a").json()
+    assert page["pictures"] == ["grid.png", "loss.png"]  # not outside.png, a symlink out of the workspace
+    html = httpx.get(studio.url + "runs/tiny-a").text
+    for name in page["pictures"]:
+        served = httpx.get(f"{studio.url}files/runs/tiny-a/picture/{name}")
+        assert served.content == (workspace / "runs" / "tiny-a" / name).read_bytes()
+        assert f'src="/files/runs/tiny-a/picture/{name}"' in html
+    assert httpx.get(studio.url + "runs/tiny-a?part=films").text.count("<img") == 2
 
 
 def test_the_composer_says_the_command_and_names_a_bad_option(studio):
@@ -83,6 +118,7 @@ def test_file_changes_become_events(tmp_path):
     assert event_for(runs, runs / "a" / "snapshots" / ".step-0000300.png.12.tmp") is None  # before its rename
     assert event_for(runs, runs / "a" / "metrics.jsonl") == {"run": "a", "kind": "metrics"}
     assert event_for(runs, runs / "a" / "x.mp4") == {"run": "a", "kind": "film", "film": "x.mp4"}
+    assert event_for(runs, runs / "a" / "grid.png") == {"run": "a", "kind": "film", "film": "grid.png"}
     assert event_for(runs, runs / "a" / "status.json") == {"run": "a", "kind": "state"}
     assert event_for(runs, runs / ".a.lock.owner") == {"run": "a", "kind": "state"}
     assert event_for(runs, runs / "a" / "checkpoints" / "step-0000300.pt") == {"run": "a", "kind": "state"}

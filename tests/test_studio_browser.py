@@ -1,11 +1,13 @@
 """The studio in a real browser (Debian's chromium, headless, driven by Playwright): the gallery,
 a training in another process showing up live, the scrubber, the film composer and compare."""
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 
+import httpx
 import pytest
 from studio_helpers import CHROMIUM, chromium, studio, workspace  # noqa: F401  (fixtures)
 
@@ -37,6 +39,14 @@ def page(browser):
     assert not errors, errors  # no script error on any page
 
 
+def enlarged_pixel_sharp(img) -> float:
+    """How many times ``img`` (a locator) is shown larger than its file, once it is pixel-sharp."""
+    img.wait_for()
+    img.page.wait_for_function("i => i.complete && getComputedStyle(i).imageRendering === 'pixelated'",
+                               arg=img.element_handle())
+    return img.evaluate("i => i.getBoundingClientRect().width / i.naturalWidth")
+
+
 def test_the_gallery_lists_the_runs_of_the_workspace(studio, page):
     page.goto(studio.url)
     names = page.locator(".card h3 a").all_inner_texts()
@@ -45,6 +55,7 @@ def test_the_gallery_lists_the_runs_of_the_workspace(studio, page):
     card = page.locator('.card[data-run="tiny-a"]')
     assert "finished" in card.inner_text() and "step 6 / 6" in card.inner_text()
     assert card.locator("img").evaluate("img => img.complete && img.naturalWidth") == 64  # a 2x2 grid of 32 px
+    assert enlarged_pixel_sharp(card.locator("img")) > 2
 
 
 def test_a_training_in_another_process_appears_and_its_snapshot_changes_without_a_reload(tmp_path, browser):
@@ -106,6 +117,10 @@ def test_a_training_in_another_process_appears_and_its_snapshot_changes_without_
 def test_the_scrubber_shows_a_chosen_step(studio, page):
     page.goto(studio.url + "runs/tiny-a")
     assert page.inner_text("#shown-step") == "step 6"
+    assert enlarged_pixel_sharp(page.locator("#shot")) >= 8  # 64 px of snapshot on 512 px and more of screen
+    plot = page.locator('#films img[alt="loss.png"]')  # 1000 px shrunk to the column: smoothed, not aliased
+    page.wait_for_function("i => i.complete && i.naturalWidth > i.getBoundingClientRect().width", arg=plot.element_handle())
+    assert plot.evaluate("i => getComputedStyle(i).imageRendering") == "auto"
     page.focus("#scrub")
     page.keyboard.press("Home")
     page.keyboard.press("ArrowRight")  # the second snapshot: step 2
@@ -121,6 +136,7 @@ def test_the_scrubber_shows_a_chosen_step(studio, page):
 
 def test_a_composed_film_renders_and_plays(studio, page):
     page.goto(studio.url + "runs/tiny-a/compose")
+    assert enlarged_pixel_sharp(page.locator('#samples img[data-seed="2"]')) > 2
     page.click('#samples img[data-seed="2"]')
     page.click('#samples img[data-seed="5"]')
     page.fill('input[name="seconds"]', "1")
@@ -141,13 +157,45 @@ def test_a_composed_film_renders_and_plays(studio, page):
     assert page.locator("#progress").evaluate("p => p.value === p.max && p.max > 1")
 
 
+def test_a_second_render_says_it_waits_and_can_be_cancelled(studio, page):
+    page.goto(studio.url + "runs/tiny-a/compose")
+    page.click('#samples img[data-seed="1"]')
+    page.click('#samples img[data-seed="2"]')
+    page.fill('input[name="seconds"]', "60")
+    try:
+        page.click("#render")
+        page.wait_for_function("document.querySelector('#job-state').textContent === 'rendering'")
+        page.click("#render")
+        page.wait_for_function("document.querySelector('#job-state').textContent.startsWith('queued: 1 film to')")
+        page.click("#cancel")
+        page.wait_for_function("document.querySelector('#job-state').textContent.startsWith('cancelled')")
+        assert page.is_hidden("#cancel")
+    finally:  # the first film too: 60 s at 512 px is long for the tests after
+        for job in range(1, 10):  # ids are counted from 1; a finished or unknown one is left as it is
+            httpx.post(f"{studio.url}api/jobs/{job}/cancel", json={})
+
+
 def test_compare_shows_two_runs_at_one_step(studio, page):
     page.goto(studio.url + "compare?sweep=tiny")
     shown = lambda: {fig.get_attribute("data-run"): fig.locator("img").get_attribute("src").rsplit("/", 1)[1]
                      for fig in page.locator(".compare figure").all()}
     assert page.inner_text("#shown-step") == "6" and shown() == {"tiny-a": "6.png", "tiny-b": "6.png"}
+    assert enlarged_pixel_sharp(page.locator(".compare img").first) > 2
     page.focus("#scrub")
     page.keyboard.press("ArrowLeft")  # steps of both runs: 0 2 3 4 6
     assert page.inner_text("#shown-step") == "4"
     assert shown() == {"tiny-a": "4.png", "tiny-b": "3.png"}  # tiny-b's newest snapshot up to step 4
     assert "(step 3)" in page.inner_text('.compare figure[data-run="tiny-b"]')
+
+
+def test_a_run_deleted_while_its_page_is_open_says_so(tmp_path, workspace, page):
+    shutil.copytree(workspace / "runs" / "tiny-b", tmp_path / "runs" / "doomed")
+    served = start(tmp_path)
+    try:
+        page.goto(served.url + "runs/doomed")
+        assert page.is_hidden("#gone")
+        shutil.rmtree(tmp_path / "runs" / "doomed")
+        page.wait_for_selector("#gone", state="visible", timeout=10_000)
+        assert page.inner_text("#state") == "deleted"
+    finally:
+        served.stop()

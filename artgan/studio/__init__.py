@@ -64,7 +64,8 @@ def _server(workspace: Path, host: str, port: int, token: str | None):
 
 def _check(workspace: Path, host: str) -> tuple[Path, str | None]:
     if not workspace.is_dir():
-        raise ArtganError(f"--workspace {workspace}: no such folder; give the folder that holds runs/ "
+        what = "a file, not a folder" if workspace.exists() else "no such folder"
+        raise ArtganError(f"--workspace {workspace}: {what}; give the folder that holds runs/ "
                           "(where you ran `artgan run`)")
     return workspace, None if is_loopback(host) else secrets.token_urlsafe(24)
 

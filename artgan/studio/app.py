@@ -3,8 +3,9 @@ show (by ids the workspace made), live events, and the token check for hosts off
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
         if found is None:
             raise HTTPException(404)
         if request.query_params.get("part") == "films":
-            return page(request, "films.html", name=found.summary.name, films=found.films)
+            return page(request, "films.html", name=found.summary.name, films=found.films, pictures=found.pictures)
         return page(request, "run.html", run=found, summary=found.summary)
 
     async def run_json(request: Request) -> Response:
@@ -87,6 +88,9 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
 
     async def film_file(request: Request) -> Response:
         return _file(space.film_file(request.path_params["name"], request.path_params["film"]))
+
+    async def picture_file(request: Request) -> Response:
+        return _file(space.picture_file(request.path_params["name"], request.path_params["picture"]))
 
     async def dataset_file(request: Request) -> Response:
         return _file(space.dataset_file(request.path_params["dataset"], request.path_params["sheet"]))
@@ -129,22 +133,32 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
             raise HTTPException(404)
         return JSONResponse(job.as_dict())
 
+    async def cancel_job(request: Request) -> Response:
+        await _json_body(request)  # as renders: no other site's form can stop one
+        job = composer.jobs.get(request.path_params["id"])
+        if job is None:
+            raise HTTPException(404)
+        composer.cancel(job)
+        return JSONResponse(job.as_dict())
+
     async def events(request: Request) -> Response:
         return StreamingResponse(hub.stream(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
     @asynccontextmanager
     async def lifespan(app: Starlette):
-        space.runs_dir.mkdir(parents=True, exist_ok=True)  # watched from the start: runs appear live
+        with suppress(OSError):  # watched from the start, so runs appear live (a read-only workspace has none to come)
+            space.runs_dir.mkdir(exist_ok=True)
         stop = asyncio.Event()
-        watcher = asyncio.create_task(hub.watch(space.runs_dir, stop))
-        warming = asyncio.create_task(asyncio.to_thread(space.summaries))  # the first gallery is then read from memory
+        tasks = [asyncio.create_task(asyncio.to_thread(space.summaries))]  # the first gallery is then read from memory
+        if space.runs_dir.is_dir():
+            tasks.append(asyncio.create_task(hub.watch(space.runs_dir, stop)))
         try:
             yield
         finally:
             stop.set()
             composer.close()
-            await asyncio.wait([watcher, warming], timeout=2)
+            await asyncio.wait(tasks, timeout=2)
 
     routes = [
         Route("/", gallery),
@@ -156,10 +170,12 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
         Route("/api/runs/{name}/command", film_command, methods=["POST"]),
         Route("/api/runs/{name}/compose", compose, methods=["POST"]),
         Route("/api/jobs/{id:int}", job_json),
+        Route("/api/jobs/{id:int}/cancel", cancel_job, methods=["POST"]),
         Route("/events", events),
         Route("/files/runs/{name}/snapshots/{step:int}.png", snapshot_file),
         Route("/files/runs/{name}/samples/{seed}.png", sample),
         Route("/files/runs/{name}/film/{film:path}", film_file),
+        Route("/files/runs/{name}/picture/{picture:path}", picture_file),
         Route("/files/data/{dataset}/{sheet}", dataset_file),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
@@ -196,9 +212,14 @@ class _TokenCheck:
 
 
 def _file(path: Path | None) -> Response:
-    if path is None:
-        raise HTTPException(404)
-    return FileResponse(path)
+    try:  # stat now: a run folder deleted since it was listed is a 404, not a traceback
+        return FileResponse(path, stat_result=os.stat(path)) if path else _missing()
+    except FileNotFoundError:
+        return _missing()
+
+
+def _missing() -> Response:
+    raise HTTPException(404)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

@@ -20,6 +20,11 @@ from artgan.errors import ArtganError
 
 # What the composer's form may set; everything else keeps the renderer's default.
 FORM = ("seeds", "seconds", "loop", "easing", "size", "grid", "gif", "truncation", "fps", "mode")
+WAITING = 3  # films queued behind the one rendering, at most: more is a click too many, not a plan
+
+
+class Cancelled(Exception):
+    """Raised inside a render whose job was cancelled: the film's temporary file goes with it."""
 
 
 @dataclass
@@ -30,14 +35,17 @@ class Job:
     run: str
     out: Path
     command: str
-    state: str = "queued"  # queued, rendering, done, failed
+    state: str = "queued"  # queued, rendering, done, failed, cancelled
+    ahead: int = 0  # films to render before this one, when it was queued
+    cancelled: bool = False  # asked to stop: checked at each progress report (5 a second)
     done: int = 0
     total: int | None = None
     error: str = ""
     films: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "run": self.run, "state": self.state, "done": self.done, "total": self.total,
+        return {"id": self.id, "run": self.run, "state": self.state, "ahead": self.ahead, "done": self.done,
+                "total": self.total,
                 "error": self.error, "films": self.films, "command": self.command}
 
 
@@ -96,26 +104,44 @@ class Composer:
     def submit(self, run: str, run_dir: Path, target: Path, form: dict[str, Any], root: Path) -> Job:
         """Queue a film of ``target`` (a checkpoint of run ``run``) into ``run_dir``; its command
         is said as typed in ``root``."""
+        unfinished = [job for job in self.jobs.values() if job.state in ("queued", "rendering")]
+        if sum(job.state == "queued" for job in unfinished) >= WAITING:
+            raise ArtganError(f"{WAITING} films are waiting to render already: let one finish (or cancel one) first")
         number = next(self._ids)
         out = run_dir / f"composed-{time.strftime('%Y%m%d-%H%M%S')}-{number}.mp4"
         given = film_options(form, out)
-        job = Job(number, run, out, command(target, given, root))
+        job = Job(number, run, out, command(target, given, root), ahead=len(unfinished))
         self.jobs[job.id] = job
         self._pool.submit(self._render, job, target, given)
         self.publish({"kind": "job", **job.as_dict()})
         return job
 
+    def cancel(self, job: Job) -> None:
+        """Stop ``job``: at once if it waits, within a fifth of a second if it renders; a film
+        cancelled leaves no file behind."""
+        if job.state in ("queued", "rendering"):
+            job.cancelled = True
+            if job.state == "queued":
+                job.state = "cancelled"
+                self.publish({"kind": "job", **job.as_dict()})
+
     def _render(self, job: Job, target: Path, given: dict[str, Any]) -> None:
         def advanced(label: str, done: int, total: int | None) -> None:
+            if job.cancelled:
+                raise Cancelled
             job.done, job.total = done, total
             self.publish({"kind": "job", **job.as_dict()})
 
+        if job.cancelled:
+            return
         job.state = "rendering"
         try:
             with progress.observed(advanced):
                 written = rendering.render_typed("interpolation", target, given)
             job.films = [path.name for path in written]
             job.state = "done"
+        except Cancelled:
+            job.state = "cancelled"
         except ArtganError as exc:
             job.state, job.error = "failed", str(exc)
         except Exception as exc:  # a bug: said on the page and in the terminal, the studio keeps serving
@@ -125,4 +151,7 @@ class Composer:
             self.publish({"kind": "job", **job.as_dict()})
 
     def close(self) -> None:
+        """Cancel every film not done: Ctrl-C stops the studio now, not after a long render."""
+        for job in list(self.jobs.values()):
+            self.cancel(job)
         self._pool.shutdown(wait=False, cancel_futures=True)

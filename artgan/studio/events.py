@@ -11,7 +11,7 @@ from typing import Any, AsyncIterator
 
 import watchfiles
 
-from artgan.runfolder import FILMS, RunFolder
+from artgan.runfolder import FILMS, PICTURES, RunFolder
 
 KEEPALIVE = 15.0  # seconds: a comment line now and then, so proxies and browsers keep the stream open
 
@@ -42,8 +42,8 @@ def event_for(runs_dir: Path, path: Path, gone: bool = False) -> dict[str, Any] 
         return {"run": run, "kind": "snapshot", "step": step}
     if path == folder.metrics_file:
         return {"run": run, "kind": "metrics"}
-    if path.parent == folder.path and any(fnmatch(path.name, pattern) for pattern in FILMS):
-        return {"run": run, "kind": "film", "film": path.name}
+    if path.parent == folder.path and any(fnmatch(path.name, pattern) for pattern in FILMS + PICTURES):
+        return {"run": run, "kind": "film", "film": path.name}  # pictures show in the films' section
     return None
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from artgan.dataset import reason_kind
 from artgan.errors import ArtganError
 from artgan.runfolder import RUNS, RecipeLock, RunFolder, RunStatus
+from artgan.studio.metrics import MetricsReader, json_or_none
 
 TAIL = 16_384  # bytes read from the end of metrics.jsonl for a gallery card
 SHEETS = ("contact-sheet.png", "skipped-sheet.png")  # what `artgan dataset --contact-sheet` writes
@@ -46,8 +47,9 @@ class RunPage:
 
     summary: RunSummary
     snapshots: list[int]
-    metrics: list[dict[str, Any]]
+    metrics: list[dict[str, Any]]  # loss rows (thinned to at most metrics.POINTS), then events
     films: list[str]
+    pictures: list[str]
     recipe: str
     best_step: int | None  # the snapshot whose samples were most varied
     dataset: dict[str, Any] = field(default_factory=dict)
@@ -63,6 +65,7 @@ class Workspace:
         self.data_dir = self.root / "data"
         self._summaries: dict[str, tuple[tuple, RunSummary | None]] = {}
         self._locks: dict[str, tuple[tuple | None, RecipeLock]] = {}
+        self._metrics = MetricsReader()
 
     def run_names(self) -> list[str]:
         """The run folders of the workspace, by name."""
@@ -75,11 +78,13 @@ class Workspace:
         return RunFolder(path) if not name.startswith(".") and name in _names(self.runs_dir) and path.is_dir() else None
 
     def summaries(self) -> list[RunSummary]:
-        """Every run, with its sweep when it was one of several."""
+        """Every run, with its sweep: as its lock records it, or for a run whose lock is older
+        than that record, guessed from its name when it is one of several."""
         found = [summary for summary in map(self.summary, self.run_names()) if summary is not None]
         groups: dict[str, list[RunSummary]] = {}
         for summary in found:
-            groups.setdefault(summary.name.rsplit("-", 1)[0], []).append(summary)
+            if not summary.sweep:
+                groups.setdefault(summary.name.rsplit("-", 1)[0], []).append(summary)
         for base, members in groups.items():
             if len(members) > 1 and self._swept(base, members):
                 for summary in members:
@@ -87,8 +92,9 @@ class Workspace:
         return found
 
     def _swept(self, base: str, members: list[RunSummary]) -> bool:
-        """Whether runs BASE-LABEL are one [sweep]: the folder of its compare film (runs/BASE-sweep)
-        is there once it ended; while it runs, one `artgan run` command started them all."""
+        """Whether runs BASE-LABEL, made before locks recorded their sweep, are one [sweep]: the
+        folder of its compare film (runs/BASE-sweep) is there once it ended; while it runs, one
+        `artgan run` command started them all."""
         if (self.runs_dir / f"{base}-sweep").is_dir():
             return True
         commands = {self.lock(m.name).environment.get("command", "") for m in members}
@@ -139,7 +145,7 @@ class Workspace:
             name=folder.name, state="", step=step, total=total, images_per_s=speed, seconds_left=left,
             model=lock.recipe.get("model", {}).get("use", "?"), resolution=lock.recipe.get("resolution"),
             dataset=lock.dataset.name if lock.dataset else "?", dataset_images=lock.dataset_images,
-            newest_snapshot=shots[-1] if shots else None)
+            newest_snapshot=shots[-1] if shots else None, sweep=lock.sweep or "")
 
     def page(self, name: str) -> RunPage | None:
         """What run ``name``'s page shows; None if the workspace has no such run."""
@@ -147,12 +153,15 @@ class Workspace:
         summary = self.summary(name) if folder else None
         if summary is None:
             return None
-        metrics = read_metrics(folder)
+        metrics = self._metrics.rows(folder.metrics_file)
         measured = [row for row in metrics if row.get("event") == "snapshot" and "diversity" in row]
         best = max(measured, key=lambda row: row["diversity"])["step"] if measured else None
-        recipe = folder.lock_file.read_text(encoding="utf-8") if folder.lock_file.is_file() else ""
-        return RunPage(summary, self.snapshot_steps(name), metrics, self.films(name), recipe, best,
-                       self.dataset(summary.dataset))
+        try:
+            recipe = folder.lock_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:  # a run made before locks, or its folder deleted a moment ago
+            recipe = ""
+        return RunPage(summary, self.snapshot_steps(name), metrics, self.films(name), self.pictures(name), recipe,
+                       best, self.dataset(summary.dataset))
 
     def snapshot_steps(self, name: str) -> list[int]:
         """The steps of run ``name``'s snapshots, oldest first (none: empty)."""
@@ -169,6 +178,10 @@ class Workspace:
     def films(self, name: str) -> list[str]:
         """The films renderers and the composer wrote into run ``name``'s folder, by file name."""
         return [path.name for path in RunFolder(self.runs_dir / name).films() if not path.is_symlink()]
+
+    def pictures(self, name: str) -> list[str]:
+        """The loose pictures renderers wrote into run ``name``'s folder (grid.png, loss.png…), by file name."""
+        return [path.name for path in RunFolder(self.runs_dir / name).pictures() if not path.is_symlink()]
 
     def dataset(self, name: str) -> dict[str, Any]:
         """A dataset's size, skip reasons and which sheets exist; empty if it is not in data/."""
@@ -209,6 +222,12 @@ class Workspace:
             return None
         return self._served(folder.path / film)
 
+    def picture_file(self, name: str, picture: str) -> Path | None:
+        folder = self.folder(name)
+        if folder is None or picture not in self.pictures(name):
+            return None
+        return self._served(folder.path / picture)
+
     def dataset_file(self, dataset: str, sheet: str) -> Path | None:
         if sheet not in self.dataset(dataset).get("sheets", []):
             return None
@@ -239,16 +258,6 @@ def _status(folder: RunFolder) -> RunStatus:
         return RunStatus("unknown")
 
 
-def read_metrics(folder: RunFolder) -> list[dict[str, Any]]:
-    """The rows of a run's metrics.jsonl; a line that is not a JSON object (half-written by a
-    training writing it now, or cut by a crash) is left out."""
-    try:
-        text = folder.metrics_file.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    return [row for row in map(_json_or_none, text.splitlines()) if isinstance(row, dict)]
-
-
 def _last_row(folder: RunFolder) -> dict[str, Any]:
     """The last whole loss row of a run's metrics.jsonl (snapshot and rollback events left out),
     read from the file's end only: a long run's file is megabytes."""
@@ -258,15 +267,8 @@ def _last_row(folder: RunFolder) -> dict[str, Any]:
             lines = handle.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return {}
-    rows = (row for row in map(_json_or_none, reversed(lines)) if isinstance(row, dict))
+    rows = (row for row in map(json_or_none, reversed(lines)) if isinstance(row, dict))
     return next((row for row in rows if "event" not in row), {})
-
-
-def _json_or_none(line: str) -> Any:
-    try:
-        return json.loads(line)
-    except ValueError:
-        return None
 
 
 def _changed(path: Path) -> tuple[int, int] | None:

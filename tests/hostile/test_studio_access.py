@@ -30,6 +30,9 @@ ESCAPES = [
     "/files/runs/tiny-a/film/recipe.lock.toml",  # in the run, but not a film the app listed
     "/files/runs/tiny-a/film/checkpoints/step-0000006.pt",
     "/files/runs/tiny-a/film/outside.mp4",  # a film name that is a symlink out of the workspace
+    "/files/runs/tiny-a/picture/outside.png",  # a picture that is a symlink out
+    "/files/runs/tiny-a/picture/..%2Frecipe.lock.toml",
+    "/files/runs/tiny-a/picture/snapshots/step-0000002.png",  # a snapshot, but not by its id
     "/files/runs/tiny-a/snapshots/999.png",  # a snapshot that is a symlink out
     "/files/runs/escape/snapshots/2.png",  # a run folder that is a symlink out
     "/files/runs/escape%2Fsnapshots/snapshots/2.png",
@@ -79,9 +82,11 @@ def test_the_token_is_required_off_loopback(workspace):
         served.stop()
 
 
-def test_a_missing_workspace_is_a_one_line_error(tmp_path):
-    done = subprocess.run([sys.executable, "-m", "artgan", "studio", "--workspace", str(tmp_path / "nope"),
+@pytest.mark.parametrize("given, what", [("nope", "no such folder"), ("a-file", "a file, not a folder")])
+def test_a_workspace_that_is_not_a_folder_is_a_one_line_error(tmp_path, given, what):
+    (tmp_path / "a-file").write_text("not a workspace")
+    done = subprocess.run([sys.executable, "-m", "artgan", "studio", "--workspace", str(tmp_path / given),
                            "--no-browser"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
-    assert done.stderr.strip() == (f"error: --workspace {tmp_path / 'nope'}: no such folder; give the folder "
+    assert done.stderr.strip() == (f"error: --workspace {tmp_path / given}: {what}; give the folder "
                                    "that holds runs/ (where you ran `artgan run`)")

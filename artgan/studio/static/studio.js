@@ -6,6 +6,20 @@ const data = (id) => JSON.parse(document.getElementById(id).textContent);
 const enc = encodeURIComponent;
 const snapshotUrl = (run, step) => `/files/runs/${enc(run)}/snapshots/${step}.png`;
 
+// Mark pictures and films shown larger than they are (in device pixels), to draw them pixel-sharp
+// (studio.css says why only those).
+function markEnlarged(element) {
+  const natural = element.naturalWidth ?? element.videoWidth;
+  const shown = element.getBoundingClientRect().width * window.devicePixelRatio;
+  element.classList.toggle("enlarged", natural > 0 && shown > natural + 0.5);
+}
+const markAll = () => document.querySelectorAll("img, video").forEach(markEnlarged);
+for (const loaded of ["load", "loadedmetadata"]) {  // neither bubbles: caught on the way down
+  document.addEventListener(loaded, (event) => { if (event.target.matches?.("img, video")) markEnlarged(event.target); }, true);
+}
+window.addEventListener("resize", markAll);
+markAll();
+
 function live(handle) {
   const source = new EventSource("/events");
   source.onmessage = (message) => handle(JSON.parse(message.data));
@@ -83,6 +97,11 @@ function runPage() {
   const charts = metricCharts($("#charts"));
   const loadMetrics = throttled(async () => {
     const response = await fetch(`/api/runs/${enc(run.name)}`);
+    if (response.status === 404) {  // its folder was deleted (or renamed) since the page opened
+      $("#gone").hidden = false;
+      $("#state").textContent = $("#state").className = "deleted";
+      $("#state").classList.add("state");
+    }
     if (!response.ok) return;
     const page = await response.json();
     charts(page.metrics);
@@ -224,6 +243,18 @@ function composerPage() {
   form.addEventListener("change", updateCommand);
   const films = refresher(`/runs/${enc(name)}?part=films`, $("#films"));
   let job = null;
+  const jobStates = {
+    queued: (event) => `queued: ${event.ahead} film${event.ahead === 1 ? "" : "s"} to render before it`,
+    rendering: () => "rendering", cancelled: () => "cancelled: nothing was written",
+  };
+  const showJob = (event) => {
+    $("#job-state").hidden = !(event.state in jobStates);
+    $("#job-state").textContent = jobStates[event.state]?.(event) ?? "";
+    $("#cancel").hidden = !["queued", "rendering"].includes(event.state);
+    if (event.total) { $("#progress").max = event.total; $("#progress").value = event.done; }
+    if (event.state === "failed") say(event.error);
+    if (event.state === "done") $("#progress").value = $("#progress").max;
+  };
   form.addEventListener("submit", async (submitted) => {
     submitted.preventDefault();
     if (keyframes.length < 2) { say("pick at least two keyframes (click samples)"); return; }
@@ -234,12 +265,13 @@ function composerPage() {
     job = answer.id;
     $("#progress").hidden = false;
     $("#progress").value = 0;
+    showJob(answer);
   });
+  $("#cancel").addEventListener("click", () => fetch(`/api/jobs/${job}/cancel`, {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}));
   live((event) => {
-    if (event.kind !== "job" || event.id !== job) return;
-    if (event.total) { $("#progress").max = event.total; $("#progress").value = event.done; }
-    if (event.state === "failed") say(event.error);
-    if (event.state === "done") { $("#progress").value = $("#progress").max; films(); }
+    if (event.kind !== "job") return;
+    if (event.state === "done" && event.run === name) films();  // also a film queued before this one
+    if (event.id === job) showJob(event);
   });
   drawSamples();
   updateCommand();
