@@ -77,8 +77,8 @@ def trained_figures(run: Path) -> tuple[float, str]:
     from artgan.runfolder import RunFolder
 
     folder = RunFolder(run)
-    lines = folder.metrics()
-    speeds = [line["images_per_s"] for line in lines[1:] if "images_per_s" in line] or [lines[-1]["images_per_s"]]
+    speeds = [line["images_per_s"] for line in folder.metrics() if "images_per_s" in line]  # not event lines
+    speeds = speeds[1:] or speeds
     return statistics.median(speeds), folder.lock().environment.get("precision", "?")
 
 

@@ -85,7 +85,7 @@ def test_the_stop_button_stops_a_training_with_a_checkpoint_and_it_resumes(tmp_p
                                "out='.', resume=True)\nprint(run.interrupted, run.step, run.checkpoint().name)")
         assert resumed.text.splitlines()[-1].split() == ["False", str(step + 3), f"step-{step + 3:07d}.pt"]
         assert f"resuming from step {step}" in resumed.text
-    rows = artgan.open_run(tmp_path / "runs" / "tiny").metrics()
+    rows = [row for row in artgan.open_run(tmp_path / "runs" / "tiny").metrics() if "event" not in row]
     assert [row["step"] for row in rows] == list(range(1, step + 4))  # continued where it stopped
 
 
