@@ -267,13 +267,14 @@ def _read_losses(run: Run, pending: list[dict[str, Any]]) -> tuple[list[dict[str
                                   "sigint": float(run.stopped_by == signal.SIGINT)})
     # every process stops after the same step, agreeing on the signal (SIGTERM over SIGINT: the job is being ended)
     sigterm, sigint = means.pop("sigterm"), means.pop("sigint")
-    run.stopped_by = signal.SIGTERM if sigterm else signal.SIGINT if sigint else 0
-    run.interrupted = bool(run.stopped_by)
+    agreed = signal.SIGTERM if sigterm else signal.SIGINT if sigint else 0
+    if agreed:  # a signal that came during the collective is not in it: kept, the next read carries it
+        run.stopped_by, run.interrupted = agreed, True
     rows: list[dict[str, float]] = [{} for _ in pending]
     for name, value in means.items():
         i, key = name.split("/", 1)
         rows[int(i)][key] = value
-    return rows, run.interrupted
+    return rows, bool(agreed)
 
 
 def ramp_learning_rates(model: Model, step: int, options: TrainOptions) -> None:

@@ -117,3 +117,25 @@ def test_sigterm_leaves_an_interrupted_status_and_an_error_a_failed_one(tiny, tm
     out, err = diverge.communicate(timeout=300)
     assert diverge.returncode == 2 and "diverged" in err, out + err
     assert RunFolder(tmp_path / "runs" / "diverged").status().state == "failed"
+
+
+def test_a_signal_that_comes_while_the_losses_are_read_is_not_lost(tiny, tmp_path, monkeypatch):
+    """The read of the losses is where a torchrun process waits for the others: a SIGTERM that
+    lands there, after the flags were gathered, is carried by the next read, not forgotten."""
+    import artgan
+    from artgan import distributed
+
+    gathered = distributed.mean_all
+    sent = []
+
+    def gathered_then_signalled(values):
+        means = gathered(values)
+        if not sent:
+            sent.append(True)
+            os.kill(os.getpid(), signal.SIGTERM)  # its handler runs before this function returns
+        return means
+
+    monkeypatch.setattr(distributed, "mean_all", gathered_then_signalled)
+    run = artgan.run(artgan.load_recipe(tiny, set={"train.steps": 500, "train.metrics_every": 5}), out=tmp_path)
+    assert run.interrupted and run.stopped_by == signal.SIGTERM and run.step < 500
+    assert run.status().state == "interrupted"
