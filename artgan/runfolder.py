@@ -243,7 +243,7 @@ class RunFolder:
             raise ArtganError(f"{path}: not found; give a run folder that has trained (artgan train RECIPE)")
         text = path.read_text(encoding="utf-8")
         lines = text.splitlines()
-        if not text.endswith("\n") and lines and _json_or_none(lines[-1]) is None:
+        if not text.endswith("\n") and lines and json_or_none(lines[-1]) is None:
             lines.pop()  # being written by the training process, or cut by a kill: resume trims it
         rows = []
         for number, line in enumerate(lines, 1):
@@ -262,7 +262,7 @@ class RunFolder:
         short by a process killed while writing it."""
         if not self.metrics_file.exists():
             return
-        rows = (_json_or_none(line) for line in self.metrics_file.read_text(encoding="utf-8").splitlines())
+        rows = (json_or_none(line) for line in self.metrics_file.read_text(encoding="utf-8").splitlines())
         kept = [json.dumps(row) for row in rows if isinstance(row, dict) and row.get("step", 0) <= step]
         write_text_atomic(self.metrics_file, "".join(line + "\n" for line in kept))
 
@@ -328,8 +328,9 @@ def list_checkpoints(folder: Path) -> list[Path]:
     return sorted(path for path in Path(folder).glob("step-*.pt") if _CHECKPOINT.fullmatch(path.name))
 
 
-def _json_or_none(line: str) -> Any:
+def json_or_none(line: str) -> Any:
+    """The JSON value of ``line``; None if it is not JSON (a line cut short by a write)."""
     try:
         return json.loads(line)
-    except json.JSONDecodeError:
+    except ValueError:
         return None

@@ -8,7 +8,6 @@ JSON object (cut by a crash) is left out; a file rewritten (a resume forgets the
 checkpoint) is read again from its start."""
 from __future__ import annotations
 
-import json
 import math
 import os
 from array import array
@@ -17,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from artgan.runfolder import json_or_none
 
 POINTS = 2000  # rows a chart gets at most: more than a chart is wide in pixels
 
@@ -96,10 +97,3 @@ def _thinned(read: _Read) -> list[dict[str, Any]]:
         table[key] = [None if not math.isfinite(value) else value for value in column.tolist()]
     return [{key: value for key, value in zip(table, row) if value is not None} for row in zip(*table.values())]
 
-
-def json_or_none(line: str) -> Any:
-    """The JSON value of ``line``; None if it is not JSON."""
-    try:
-        return json.loads(line)
-    except ValueError:
-        return None

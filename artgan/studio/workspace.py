@@ -16,8 +16,8 @@ from typing import Any
 
 from artgan.dataset import reason_kind
 from artgan.errors import ArtganError
-from artgan.runfolder import RUNS, RecipeLock, RunFolder, RunStatus
-from artgan.studio.metrics import MetricsReader, json_or_none
+from artgan.runfolder import RUNS, RecipeLock, RunFolder, RunStatus, json_or_none
+from artgan.studio.metrics import MetricsReader
 
 TAIL = 16_384  # bytes read from the end of metrics.jsonl for a gallery card
 SHEETS = ("contact-sheet.png", "skipped-sheet.png")  # what `artgan dataset --contact-sheet` writes
