@@ -7,6 +7,7 @@ renderer makes the next frames while ffmpeg encodes the last ones: a film costs 
 the two, not their sum."""
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 from collections import deque
@@ -82,7 +83,8 @@ class SnapshotFilmOptions(FilmOptions):
 
 def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: bool = False,
                hold: int = 0, total: int | None = None, label: str = "film",
-               size: int | None = None, smooth: bool = False) -> list[Path]:
+               size: int | None = None, smooth: bool = False,
+               shape: tuple[int, int] | None = None) -> list[Path]:
     """Encode uint8 frames (H, W, 3), as they come, to the mp4 ``out`` (and ``out`` as .gif);
     the last frame is repeated ``hold`` times. Returns the files written.
 
@@ -90,28 +92,35 @@ def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: 
     several times cheaper than scaling in Python, and small frames cross the pipe. Odd sizes get
     a black row or column (H.264 in yuv420p needs even sides). Nothing appears under the final
     names unless every frame was encoded. Frames are encoded while the next ones are made, so a
-    frame must not be changed after it was yielded.
+    frame must not be changed after it was yielded. ``shape``, the frames' (height, width) when
+    it is known before the first frame is made, starts ffmpeg first: it then gets ready while
+    the first frame is made (a model loaded, say), not after.
     """
     out = Path(out)
     if out.suffix.lower() != ".mp4":
         raise ArtganError(f"{out}: films are written as H.264 .mp4; give a name ending in .mp4")
     ensure_writable(out)
     frames = iter(frames)
-    first = next(frames, None)
-    if first is None:
-        raise ValueError("write_film: no frames")
-    shape = first.shape
-    filters, film_size = _framing(shape[1], shape[0], size, smooth)
+    if shape is None:
+        first = next(frames, None)
+        if first is None:
+            raise ValueError("write_film: no frames")
+        shape, frames = first.shape[:2], chain([first], frames)
+    height, width = shape
+    filters, film_size = _framing(width, height, size, smooth)
     paths = [(out, MP4, [])] + ([(out.with_suffix(".gif"), GIF, [_palette(*film_size)])] if gif else [])
     with ExitStack() as stack, progress.task(label, total and total + hold) as bar:
         # Encoders are entered after their temporary files, so they finish before the renames.
         temporary = [stack.enter_context(atomic_path(path)) for path, _, _ in paths]
-        encoders = [stack.enter_context(_encoder(tmp, (shape[1], shape[0]), fps, settings, filters + own))
+        encoders = [stack.enter_context(_encoder(tmp, (width, height), fps, settings, filters + own))
                     for tmp, (_, settings, own) in zip(temporary, paths)]
-        for frame in chain([first], frames):
-            frame = _checked(frame, shape)
+        frame = None
+        for frame in frames:
+            frame = _checked(frame, (height, width, 3))
             _send(encoders, frame)
             bar.advance(1)
+        if frame is None:
+            raise ValueError("write_film: no frames")
         for _ in range(hold):
             _send(encoders, frame)
             bar.advance(1)
@@ -249,24 +258,94 @@ def font_for(width: int, longest: str) -> ImageFont.FreeTypeFont:
     Chosen once per film, so the text does not change size from frame to frame.
     """
     size = max(8, width // 10)
+    length = ImageFont.load_default(size).getlength(longest)
+    if length > width * 0.9:  # text length is about proportional to size: start near the answer
+        size = max(8, min(size - 1, int(size * width * 0.9 / length) + 1))
     while size > 8 and ImageFont.load_default(size).getlength(longest) > width * 0.9:
         size -= 1
     return ImageFont.load_default(size)
 
 
-def caption(picture: Image.Image, text: str, font: ImageFont.FreeTypeFont, above: bool = False) -> Image.Image:
-    """``picture`` with a black bar holding ``text`` added below it (or above it)."""
-    bar = caption_bar(picture.width, text, font)
-    framed = Image.new("RGB", (picture.width, picture.height + bar.height))
-    framed.paste(picture, (0, bar.height if above else 0))
-    framed.paste(bar, (0, 0 if above else picture.height))
-    return framed
+class Captions:
+    """Black caption bars ``width`` pixels wide with light text centred in them, in the font
+    :func:`font_for` picks for ``longest``: what :meth:`under` adds under a picture.
+
+    Each character is rendered by Pillow once and kept: a film's captions differ only in a few
+    digits, and rendering every caption whole cost more than the rest of a timelapse frame
+    (1.3 of about 3 ms at 512 px). Pillow's basic text layout places each glyph at its pen
+    position, rounded, and keeps the brighter of overlapping pixels; this does the same, with the
+    same kerning, so a bar equals Pillow's own drawing of the text (tests/test_film.py)."""
+
+    def __init__(self, width: int, longest: str):
+        self.font = font_for(width, longest)
+        self.width = width
+        self.height = round(self.font.size * 1.6)
+        self.height += self.height % 2  # keeps even picture heights even
+        ascent, descent = self.font.getmetrics()
+        self.baseline = round(self.height / 2 + (ascent - descent) / 2)
+        self._glyphs: dict[str, tuple[np.ndarray, int, int]] = {}
+        self._advances: dict[str, float] = {}
+
+    def bar(self, text: str) -> np.ndarray:
+        """The caption bar of ``text``, (height, width, 3) uint8."""
+        ink = np.zeros((self.height, self.width), np.uint8)
+        pen = round((self.width - self._advance(text)) / 2)
+        position = float(pen)
+        for index, char in enumerate(text):
+            if index:  # kerning between this character and the last, as Pillow applies it
+                position += self._advance(text[index - 1:index + 1]) - self._advance(text[index - 1]) - self._advance(char)
+            mask, left, top = self._glyph(char)
+            x, y = round(position) + left, self.baseline + top
+            x0, y0 = max(x, 0), max(y, 0)
+            x1, y1 = min(x + mask.shape[1], self.width), min(y + mask.shape[0], self.height)
+            if x1 > x0 and y1 > y0:
+                region = ink[y0:y1, x0:x1]
+                np.maximum(region, mask[y0 - y:y1 - y, x0 - x:x1 - x], out=region)
+            position += self._advance(char)
+        return _ink_colours()[ink]
+
+    def under(self, picture: np.ndarray, text: str, above: bool = False) -> np.ndarray:
+        """``picture`` (H, width, 3) with the bar of ``text`` below it (or above it)."""
+        bar = self.bar(text)
+        return np.concatenate([bar, picture] if above else [picture, bar])
+
+    def _advance(self, text: str) -> float:
+        if text not in self._advances:
+            self._advances[text] = self.font.getlength(text)
+        return self._advances[text]
+
+    def _glyph(self, char: str) -> tuple[np.ndarray, int, int]:
+        """The character's coverage mask and its offset from the pen on the baseline."""
+        if char not in self._glyphs:
+            mask, (left, top) = self.font.getmask2(char, anchor="ls")
+            width, height = mask.size
+            pixels = np.frombuffer(bytes(mask), np.uint8).reshape(height, width) if width and height else \
+                np.zeros((0, 0), np.uint8)
+            self._glyphs[char] = (pixels, left, top)
+        return self._glyphs[char]
 
 
-def caption_bar(width: int, text: str, font: ImageFont.FreeTypeFont) -> Image.Image:
-    """The black bar holding ``text`` that :func:`caption` adds to a ``width``-pixel picture."""
-    height = round(font.size * 1.6)
-    height += height % 2  # keeps even picture heights even
-    bar = Image.new("RGB", (width, height))
-    ImageDraw.Draw(bar).text((width / 2, height / 2), text, fill=(235, 235, 235), font=font, anchor="mm")
-    return bar
+@functools.cache
+def _ink_colours() -> np.ndarray:
+    """The colour Pillow draws text of each coverage 0-255 in on black: (256, 3) uint8."""
+    coverage = Image.fromarray(np.arange(256, dtype=np.uint8)[None])
+    canvas = Image.new("RGB", coverage.size)
+    ImageDraw.Draw(canvas).bitmap((0, 0), coverage, fill=(235, 235, 235))
+    return np.asarray(canvas)[0]
+
+
+
+def scaled(picture: Image.Image | np.ndarray, size: int | None, smooth: bool = False) -> np.ndarray:
+    """:func:`fit` as a uint8 array (H, W, 3). Blocks of a whole number of pixels are made by
+    numpy, without the copies in and out of Pillow: what a timelapse frame mostly cost."""
+    pixels = np.asarray(picture)
+    height, width = pixels.shape[:2]
+    if size is None or max(height, width) == size:
+        return pixels
+    factor = size // max(height, width)
+    if not smooth and factor * max(height, width) == size:
+        blocks = np.empty((height, factor, width, factor, 3), np.uint8)
+        blocks[...] = pixels[:, None, :, None]
+        return blocks.reshape(height * factor, width * factor, 3)
+    return np.asarray(fit(Image.fromarray(pixels), size, smooth))
+

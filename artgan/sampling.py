@@ -41,11 +41,21 @@ def resolve_checkpoint(target: str | Path) -> Path:
 def load_model(target: str | Path, device) -> tuple[Model, Path]:
     """The model of a checkpoint (or a run's newest one) on ``device``, and the folder its
     renderings go to by default: the run folder given, else the checkpoint's folder."""
+    payload, path, folder = open_checkpoint(target)
+    return model_of(payload, path, device), folder
+
+
+def open_checkpoint(target: str | Path) -> tuple[dict, Path, Path]:
+    """A checkpoint's contents (or a run's newest one's), its path and the folder renderings go
+    to by default, without building its model: enough to know its resolution."""
     path = resolve_checkpoint(target)
-    folder = Path(target) if Path(target).is_dir() else path.parent
-    payload = checkpoint.load(path)
+    return checkpoint.load(path), path, Path(target) if Path(target).is_dir() else path.parent
+
+
+def model_of(payload: dict, path: Path, device) -> Model:
+    """The model of the checkpoint ``path`` whose contents are ``payload``, on ``device``."""
     try:
-        return checkpoint.build_model(payload, device), folder
+        return checkpoint.build_model(payload, device)
     except ArtganError as exc:
         raise ArtganError(f"{path}: {exc}") from None
 

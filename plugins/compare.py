@@ -45,14 +45,14 @@ class Compare(artgan.Renderer):
         o = self.options
         side = o.size or max(max(run[0].picture().size) for run in shots)
         names = [folder.resolve().name for folder in folders]
-        name_font = film.font_for(side, max(names, key=len))
-        step_font = film.font_for(side, f"step {steps[-1]:,}")
+        name_captions = film.Captions(side, max(names, key=len))
+        step_captions = film.Captions(side, f"step {steps[-1]:,}")
         # Name bars never change, and runs at the same step share a step bar: each is drawn once.
-        name_bars = [np.asarray(film.caption_bar(side, name, name_font)) for name in names]
+        name_bars = [name_captions.bar(name) for name in names]
 
         @lru_cache(len(shots))
         def step_bar(step: int) -> list[np.ndarray]:
-            return [np.asarray(film.caption_bar(side, f"step {step:,}", step_font))] if o.caption else []
+            return [step_captions.bar(f"step {step:,}")] if o.caption else []
 
         pictures = [film.read_ahead(shot.picture for shot in run) for run in shots]
         run_steps = [[shot.step for shot in run] for run in shots]
@@ -67,16 +67,24 @@ class Compare(artgan.Renderer):
             yield _side_by_side([tile for _, tile in shown])
 
     def _tile(self, picture: Image.Image, side: int, above: np.ndarray, below: list[np.ndarray]) -> np.ndarray:
-        picture = film.fit(picture, side, self.options.smooth)
-        square = np.zeros((side, side, 3), np.uint8)  # runs with other aspect ratios are centred, not stretched
-        top, left = (side - picture.height) // 2, (side - picture.width) // 2
-        square[top:top + picture.height, left:left + picture.width] = picture
-        return np.concatenate([above, square, *below])
+        pixels = film.scaled(picture, side, self.options.smooth)
+        height, width = pixels.shape[:2]
+        tile = np.zeros((above.shape[0] + side + sum(bar.shape[0] for bar in below), side, 3), np.uint8)
+        tile[:above.shape[0]] = above
+        # runs with other aspect ratios are centred, not stretched
+        top, left = above.shape[0] + (side - height) // 2, (side - width) // 2
+        tile[top:top + height, left:left + width] = pixels
+        if below:
+            tile[above.shape[0] + side:] = np.concatenate(below)
+        return tile
 
 
 def _side_by_side(tiles: list[np.ndarray]) -> np.ndarray:
-    gap = np.zeros((tiles[0].shape[0], GAP, 3), np.uint8)
-    return np.concatenate([part for tile in tiles for part in (gap, tile)][1:], axis=1)
+    height, width = tiles[0].shape[:2]
+    frame = np.zeros((height, len(tiles) * (width + GAP) - GAP, 3), np.uint8)
+    for index, tile in enumerate(tiles):
+        frame[:, index * (width + GAP):index * (width + GAP) + width] = tile
+    return frame
 
 
 @artgan.hookimpl

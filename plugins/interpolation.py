@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Iterator, Literal
 
 import numpy as np
-from PIL import Image
 from pydantic import Field, model_validator
 
 import artgan
@@ -72,17 +71,23 @@ class Interpolation(artgan.Renderer):
         from artgan import sampling  # torch: imported when sampling, not when plugins are listed
 
         o = self.options
-        model, folder = sampling.load_model(target, self.context.device)
+        payload, path, folder = sampling.open_checkpoint(target)
         out = o.out or folder / "interpolation.mp4"
-        walk = Walk.build(model, o)
+
+        def made() -> Iterator[np.ndarray]:  # the model is built while ffmpeg starts
+            model = sampling.model_of(payload, path, self.context.device)
+            yield from self.frames(model, Walk.build(model, o))
+
         if o.end_card:  # the card is drawn at the film's size, so the frames are scaled first
-            scaled = (np.asarray(film.fit(Image.fromarray(f), o.size, o.smooth)) for f in self.frames(model, walk))
-            frames, size = with_end_card(scaled, [folder], o), None
+            frames = with_end_card((film.scaled(f, o.size, o.smooth) for f in made()), [folder], o)
+            size = shape = None
         else:
-            frames, size = self.frames(model, walk), o.size
-        with sampling.sharing_cores(model.context.device):
+            side = payload["resolution"] * o.grid
+            frames, size, shape = made(), o.size, (side, side)
+        with sampling.sharing_cores(self.context.device):
             return film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
-                                   total=walk.length, label="interpolation", size=size, smooth=o.smooth)
+                                   total=frame_count(o), label="interpolation", size=size, smooth=o.smooth,
+                                   shape=shape)
 
     def frames(self, model: Model, walk: Walk) -> Iterator[np.ndarray]:
         """Every frame at the model's resolution (the film writer scales them), generated
@@ -118,18 +123,11 @@ class Walk:
         walks = o.grid * o.grid
         if o.mode == "noise-loop":
             seeds = [o.seed + i for i in range(2 * o.keyframes)]  # a cosine and a sine direction per circle
-            transitions = o.keyframes
         else:
             seeds = o.seeds or [o.seed + i for i in range(o.keyframes)]
-            transitions = len(seeds) if o.loop else len(seeds) - 1
         # (K, walks, z_dim): keyframe k of walk w is sample w of `artgan sample --seed seeds[k] --n walks`
         anchors = torch.stack([sampling.latents(model, walks, seed) for seed in seeds])
-        closed = o.loop or o.mode == "noise-loop"
-        if o.seconds is not None:
-            length = max(2, round(o.seconds * o.fps))
-        else:
-            length = (o.frames or DEFAULT_FRAMES) * transitions + (0 if closed else 1)
-        return cls(anchors, length, o.mode, closed, o.easing)
+        return cls(anchors, frame_count(o), o.mode, o.loop or o.mode == "noise-loop", o.easing)
 
     def latents(self, times: torch.Tensor) -> torch.Tensor:
         """Latents (len(times), walks, z_dim) at frame numbers ``times``."""
@@ -145,6 +143,19 @@ class Walk:
         u = ease((position - index).float(), self.easing)[:, None, None]
         blend = slerp if self.mode == "slerp" else torch.lerp
         return blend(keys[index], keys[index + 1], u)
+
+
+def frame_count(o: InterpolationOptions) -> int:
+    """The film's length in frames: ``seconds`` at ``fps``, or ``frames`` per transition."""
+    closed = o.loop or o.mode == "noise-loop"
+    if o.seconds is not None:
+        return max(2, round(o.seconds * o.fps))
+    if o.mode == "noise-loop":
+        transitions = o.keyframes
+    else:
+        keyframes = len(o.seeds) if o.seeds else o.keyframes
+        transitions = keyframes if o.loop else keyframes - 1
+    return (o.frames or DEFAULT_FRAMES) * transitions + (0 if closed else 1)
 
 
 def ease(u: torch.Tensor, easing: str) -> torch.Tensor:

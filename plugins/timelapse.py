@@ -64,29 +64,29 @@ class Timelapse(artgan.Renderer):
     def _frames(self, shots: list[Snapshot], lock: RecipeLock,
                 columns: int | None) -> Iterator[np.ndarray]:
         o = self.options
-        font = None
+        captions = None
         for shot, picture in zip(shots, film.read_ahead(shot.picture for shot in shots)):
             if o.samples is not None:
                 picture = grid(_samples(picture, columns, range(o.samples)))
-            picture = film.fit(picture, o.size, o.smooth)
+            pixels = film.scaled(picture, o.size, o.smooth)
             if o.caption:
-                font = font or film.font_for(picture.width, _caption(shots[-1].step, lock))
-                picture = film.caption(picture, _caption(shot.step, lock), font)
-            yield np.asarray(picture)
+                captions = captions or film.Captions(pixels.shape[1], _caption(shots[-1].step, lock))
+                pixels = captions.under(pixels, _caption(shot.step, lock))
+            yield pixels
 
     def _strip(self, shots: list[Snapshot], columns: int, path: Path) -> Path:
         """One sample at evenly spaced snapshots, side by side: how that latent evolved."""
         o = self.options
         spaced = np.linspace(0, len(shots) - 1, min(o.strip_count, len(shots))).round().astype(int)
         picks = [shots[i] for i in spaced]
-        font = film.font_for(o.strip_size, f"step {picks[-1].step:,}")
+        captions = film.Captions(o.strip_size, f"step {picks[-1].step:,}")
         pictures = []
         for shot in picks:
-            sample = Image.fromarray(_samples(shot.picture(), columns, [o.strip])[0])
-            picture = film.fit(sample, o.strip_size, o.smooth)
+            sample = _samples(shot.picture(), columns, [o.strip])[0]
+            picture = film.scaled(sample, o.strip_size, o.smooth)
             if o.caption:
-                picture = film.caption(picture, f"step {shot.step:,}", font)
-            pictures.append(np.asarray(picture))
+                picture = captions.under(picture, f"step {shot.step:,}")
+            pictures.append(picture)
         with atomic_path(path) as tmp:
             grid(np.stack(pictures), columns=len(pictures), padding=2).save(tmp, format="PNG")
         return path

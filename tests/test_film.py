@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from films import distance, read_film
-from PIL import Image
+from PIL import Image, ImageDraw
 
 import artgan
 from artgan import film
@@ -30,6 +30,27 @@ def test_mp4_has_the_frames_size_fps_and_codec_browsers_play(tmp_path):
     assert len(decoded) == 15  # 12 frames and the last one held 3 more times
     for frame, got in zip(frames + [frames[-1]] * 3, decoded):
         assert distance(frame, got) < 3
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds ffmpeg through /proc")
+def test_with_the_shape_known_ffmpeg_starts_before_the_first_frame_is_made(tmp_path):
+    frames = colour_frames(5)
+    encoders_at_first_frame = []
+
+    def made():
+        encoders_at_first_frame.append(len(_my_encoders()))
+        yield from frames
+
+    [path] = film.write_film(made(), tmp_path / "early.mp4", fps=10, shape=(32, 48))
+    assert encoders_at_first_frame == [1]
+    meta, decoded = read_film(path)
+    assert meta["size"] == (48, 32) and len(decoded) == 5
+    assert distance(decoded[-1], frames[-1]) < 3
+    with pytest.raises(ValueError, match=r"every frame must be uint8 \(16, 48, 3\)"):
+        film.write_film(iter(frames), tmp_path / "wrong.mp4", fps=10, shape=(16, 48))
+    with pytest.raises(ValueError, match="no frames"):
+        film.write_film(iter([]), tmp_path / "none.mp4", fps=10, shape=(32, 48))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["early.mp4"]  # no half films left behind
 
 
 def test_odd_sizes_get_a_black_edge_to_become_even(tmp_path):
@@ -135,29 +156,57 @@ def test_fit_scales_the_longest_side_in_blocks_or_smoothly():
     assert film.fit(picture, None) is picture
 
 
+def test_scaled_makes_whole_blocks_in_numpy_and_other_sizes_as_fit_does():
+    picture = np.random.default_rng(0).integers(0, 256, (6, 4, 3), np.uint8)
+    blocks = film.scaled(picture, 18)
+    assert blocks.shape == (18, 12, 3) and (blocks[::3, ::3] == picture).all() and (blocks[2::3, 2::3] == picture).all()
+    for size, smooth in ((10, False), (18, True), (5, False)):
+        expected = np.asarray(film.fit(Image.fromarray(picture), size, smooth))
+        assert (film.scaled(Image.fromarray(picture), size, smooth) == expected).all()
+    assert film.scaled(picture, None) is picture
+
+
 def test_caption_adds_an_even_bar_with_text_and_leaves_the_picture_alone():
-    picture = Image.new("RGB", (64, 40), (0, 90, 0))
-    font = film.font_for(64, "step 1,000")
-    below = np.asarray(film.caption(picture, "step 1,000", font))
-    above = np.asarray(film.caption(picture, "step 1,000", font, above=True))
+    picture = np.full((40, 64, 3), (0, 90, 0), np.uint8)
+    captions = film.Captions(64, "step 1,000")
+    below = captions.under(picture, "step 1,000")
+    above = captions.under(picture, "step 1,000", above=True)
     bar = below.shape[0] - 40
     assert bar % 2 == 0 and bar > 0 and above.shape == below.shape
     assert (below[:40] == [0, 90, 0]).all() and (above[bar:] == [0, 90, 0]).all()
     assert below[40:].max() > 150  # light text on the black bar
 
 
-def _kill_my_encoders() -> int:
-    """SIGKILL this process's ffmpeg children (found in /proc); returns how many."""
-    killed = 0
+@pytest.mark.parametrize("width, text", [(512, "step 4,500 · epoch 28.8 · 144,000 images"), (64, "step 7"),
+                                         (256, "AVAWAY Tj ff, ünïcødé 日本"), (90, "a caption far too long to fit")])
+def test_captions_from_cached_glyphs_are_what_pillow_draws(width, text):
+    captions = film.Captions(width, text)
+    expected = Image.new("RGB", (width, captions.height))
+    left = round((width - captions.font.getlength(text)) / 2)
+    ImageDraw.Draw(expected).text((left, captions.baseline), text, fill=(235, 235, 235), font=captions.font, anchor="ls")
+    for _ in range(2):  # drawn, then from the glyphs kept
+        assert (captions.bar(text) == np.asarray(expected)).all()
+
+
+def _my_encoders() -> list[int]:
+    """The pids of this process's ffmpeg children (found in /proc)."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             pid, comm, _, ppid = stat.read_text().split()[:4]
         except OSError:
             continue
         if int(ppid) == os.getpid() and "ffmpeg" in comm:
-            os.kill(int(pid), signal.SIGKILL)
-            killed += 1
-    return killed
+            found.append(int(pid))
+    return found
+
+
+def _kill_my_encoders() -> int:
+    """SIGKILL this process's ffmpeg children; returns how many."""
+    found = _my_encoders()
+    for pid in found:
+        os.kill(pid, signal.SIGKILL)
+    return len(found)
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="finds ffmpeg through /proc")
