@@ -15,7 +15,7 @@ frames/s, CPU seconds (this process, and apart its ffmpeg children) and the rati
 encode alone. Then `artgan sample` against generation alone.
 
     python benchmarks/render_speed.py --quick   # every renderer, 512 and 1024 px, mp4 and GIF, 3 rounds
-    python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 150] [--gif-frames 30]
+    python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 300] [--gif-frames 30]
         [--sizes 512,1024] [--repeats 3] [--renderers interpolation,timelapse,compare]
         [--formats mp4,mp4+gif] [--samples 2000]
 """
@@ -43,7 +43,7 @@ from artgan.recipe import load_recipe
 from artgan.toolkit.precision import cpu_name
 
 FPS = 30
-QUICK = {"frames": 120, "gif_frames": 12, "sizes": "512,1024", "repeats": 3, "samples": 2000}
+QUICK = {"frames": 300, "gif_frames": 12, "sizes": "512,1024", "repeats": 3, "samples": 2000}
 
 
 def demo_sized_checkpoint(root: Path) -> Path:
@@ -190,7 +190,8 @@ def main() -> None:
     parser.add_argument("target", nargs="?", help="checkpoint or run folder (default: train a demo-sized model)")
     parser.add_argument("--quick", action="store_true", help="the standard set: " + " ".join(
         f"--{key.replace('_', '-')} {value}" for key, value in QUICK.items()))
-    parser.add_argument("--frames", type=int, default=150, help="frames per mp4 film (snapshots, for timelapse)")
+    parser.add_argument("--frames", type=int, default=300,
+                        help="frames per mp4 film (snapshots, for timelapse): 300 = 10 s, the demo's interpolation film")
     parser.add_argument("--gif-frames", type=int, default=30,
                         help="frames per mp4+gif film (GIFs cost many times an mp4 per frame)")
     parser.add_argument("--sizes", default="512,1024", help="film sizes in pixels, comma-separated")
