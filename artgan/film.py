@@ -289,8 +289,7 @@ class Captions:
     def bar(self, text: str) -> np.ndarray:
         """The caption bar of ``text``, (height, width, 3) uint8."""
         ink = np.zeros((self.height, self.width), np.uint8)
-        pen = round((self.width - self._advance(text)) / 2)
-        position = float(pen)
+        position = float(round((self.width - self.font.getlength(text)) / 2))  # centred, on a whole pixel
         for index, char in enumerate(text):
             if index:  # kerning between this character and the last, as Pillow applies it
                 position += self._advance(text[index - 1:index + 1]) - self._advance(text[index - 1]) - self._advance(char)
