@@ -166,7 +166,7 @@ class Model(Plugin):
         return []
 
     def sample(self, z, truncation: float = 1.0):
-        """Images (B, 3, H, W) for latents ``z`` (B, z_dim), without gradients."""
+        """Images (B, 3, H, W), H = W = ``context.resolution``, for latents ``z`` (B, z_dim), without gradients."""
         raise NotImplementedError
 
     def state_dict(self) -> dict[str, Any]:
