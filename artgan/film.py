@@ -333,7 +333,6 @@ def _ink_colours() -> np.ndarray:
     return np.asarray(canvas)[0]
 
 
-
 def scaled(picture: Image.Image | np.ndarray, size: int | None, smooth: bool = False) -> np.ndarray:
     """:func:`fit` as a uint8 array (H, W, 3). Blocks of a whole number of pixels are made by
     numpy, without the copies in and out of Pillow: what a timelapse frame mostly cost."""
