@@ -25,12 +25,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal
 
+import numpy as np
 from PIL import Image
 
 from artgan import folder_lock
 from artgan.errors import ArtganError
 from artgan.files import append_line, write_bytes_atomic, write_text_atomic
-from artgan.images import open_rgb
+from artgan.images import read_rgb
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -58,8 +59,12 @@ class Snapshot:
 
     def picture(self) -> Image.Image:
         """The snapshot grid as an RGB image."""
+        return Image.fromarray(self.pixels())
+
+    def pixels(self) -> np.ndarray:
+        """The snapshot grid as uint8 pixels (H, W, 3): what films read, quicker than picture()."""
         try:
-            return open_rgb(self.path)
+            return read_rgb(self.path)
         except ValueError as exc:
             raise ArtganError(f"{self.path}: {exc}; delete the file or copy it again") from None
 
