@@ -238,8 +238,10 @@ def read_ahead(loads: Iterable[Callable[[], T]], ahead: int = AHEAD) -> Iterator
             yield pending.popleft().result()
 
 
-def fitted_size(width: int, height: int, size: int) -> tuple[int, int]:
-    """(width, height) scaled so the longest side is ``size`` pixels."""
+def fitted_size(width: int, height: int, size: int | None) -> tuple[int, int]:
+    """(width, height) scaled so the longest side is ``size`` pixels (``None``: unchanged)."""
+    if size is None:
+        return width, height
     scale = size / max(width, height)
     return max(1, round(width * scale)), max(1, round(height * scale))
 
@@ -289,24 +291,40 @@ class Captions:
     def bar(self, text: str) -> np.ndarray:
         """The caption bar of ``text``, (height, width, 3) uint8."""
         ink = np.zeros((self.height, self.width), np.uint8)
-        position = float(round((self.width - self.font.getlength(text)) / 2))  # centred, on a whole pixel
-        for index, char in enumerate(text):
-            if index:  # kerning between this character and the last, as Pillow applies it
-                position += self._advance(text[index - 1:index + 1]) - self._advance(text[index - 1]) - self._advance(char)
+        pens, length = self._layout(text)
+        start = round((self.width - length) / 2)  # centred, on a whole pixel
+        for char, pen in zip(text, pens):
             mask, left, top = self._glyph(char)
-            x, y = round(position) + left, self.baseline + top
+            x, y = round(start + pen) + left, self.baseline + top
             x0, y0 = max(x, 0), max(y, 0)
             x1, y1 = min(x + mask.shape[1], self.width), min(y + mask.shape[0], self.height)
             if x1 > x0 and y1 > y0:
                 region = ink[y0:y1, x0:x1]
                 np.maximum(region, mask[y0 - y:y1 - y, x0 - x:x1 - x], out=region)
-            position += self._advance(char)
         return _ink_colours()[ink]
 
-    def under(self, picture: np.ndarray, text: str, above: bool = False) -> np.ndarray:
-        """``picture`` (H, width, 3) with the bar of ``text`` below it (or above it)."""
-        bar = self.bar(text)
-        return np.concatenate([bar, picture] if above else [picture, bar])
+    def _layout(self, text: str) -> tuple[list[float], float]:
+        """Each character's pen position from the start of ``text``, and its whole length: the
+        advances and kerning Pillow lays it out with (sums of 1/64 pixels, so exact in floats)."""
+        pens, pen = [], 0.0
+        for index, char in enumerate(text):
+            if index:  # kerning between this character and the last, as Pillow applies it
+                pen += self._advance(text[index - 1:index + 1]) - self._advance(text[index - 1]) - self._advance(char)
+            pens.append(pen)
+            pen += self._advance(char)
+        return pens, pen
+
+    def under(self, picture: np.ndarray, text: str, above: bool = False, size: int | None = None,
+              smooth: bool = False) -> np.ndarray:
+        """``picture`` (H, W, 3) scaled as :func:`scaled` scales it to ``size`` (by default as it
+        is), ``width`` pixels wide, with the bar of ``text`` below it (or above it): one new
+        array, the picture scaled straight into it."""
+        width, height = fitted_size(picture.shape[1], picture.shape[0], size)
+        frame = np.empty((height + self.height, width, 3), np.uint8)
+        top, bar_top = (self.height, 0) if above else (0, height)
+        scaled(picture, size, smooth, out=frame[top:top + height])
+        frame[bar_top:bar_top + self.height] = self.bar(text)
+        return frame
 
     def _advance(self, text: str) -> float:
         if text not in self._advances:
@@ -333,18 +351,25 @@ def _ink_colours() -> np.ndarray:
     return np.asarray(canvas)[0]
 
 
-def scaled(picture: Image.Image | np.ndarray, size: int | None, smooth: bool = False) -> np.ndarray:
-    """:func:`fit` as a uint8 array (H, W, 3). Blocks of a whole number of pixels are made by
-    numpy, without the copies in and out of Pillow: what a timelapse frame mostly cost."""
+def scaled(picture: Image.Image | np.ndarray, size: int | None, smooth: bool = False,
+           out: np.ndarray | None = None) -> np.ndarray:
+    """:func:`fit` as a uint8 array (H, W, 3), written into ``out`` when it is given (a view of
+    a frame, say). Blocks of a whole number of pixels are made by numpy, without the copies in
+    and out of Pillow: what a timelapse frame mostly cost."""
     pixels = np.asarray(picture)
     height, width = pixels.shape[:2]
+    factor = size // max(height, width) if size else 1
     if size is None or max(height, width) == size:
-        return pixels
-    factor = size // max(height, width)
-    if not smooth and factor * max(height, width) == size:
+        result = pixels
+    elif not smooth and factor * max(height, width) == size:
         rows = np.repeat(pixels, factor, axis=1)  # each row widened, then repeated: 4x cheaper than one broadcast
-        blocks = np.empty((height, factor, width * factor, 3), np.uint8)
-        blocks[...] = rows[:, None]
-        return blocks.reshape(height * factor, width * factor, 3)
-    return np.asarray(fit(Image.fromarray(pixels), size, smooth))
-
+        # Splitting the first axis is always a view, so the blocks land in ``out`` itself.
+        blocks = np.empty((height * factor, width * factor, 3), np.uint8) if out is None else out
+        blocks.reshape(height, factor, width * factor, 3)[...] = rows[:, None]
+        return blocks
+    else:
+        result = np.asarray(fit(Image.fromarray(pixels), size, smooth))
+    if out is None:
+        return result
+    out[...] = result
+    return out

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image
 from pydantic import Field
 
 import artgan
@@ -43,48 +42,36 @@ class Compare(artgan.Renderer):
     def _frames(self, folders: list[Path], shots: list[list[Snapshot]],
                 steps: list[int]) -> Iterator[np.ndarray]:
         o = self.options
-        side = o.size or max(max(run[0].picture().size) for run in shots)
+        side = o.size or max(max(run[0].pixels().shape[:2]) for run in shots)
         names = [folder.resolve().name for folder in folders]
         name_captions = film.Captions(side, max(names, key=len))
         step_captions = film.Captions(side, f"step {steps[-1]:,}")
         # Name bars never change, and runs at the same step share a step bar: each is drawn once.
         name_bars = [name_captions.bar(name) for name in names]
+        step_bar = lru_cache(len(shots))(lambda step: step_captions.bar(f"step {step:,}"))
+        below = step_captions.height if o.caption else 0
+        height, width = name_captions.height + side + below, len(shots) * (side + GAP) - GAP
 
-        @lru_cache(len(shots))
-        def step_bar(step: int) -> list[np.ndarray]:
-            return [step_captions.bar(f"step {step:,}")] if o.caption else []
-
-        pictures = [film.read_ahead(shot.picture for shot in run) for run in shots]
+        pictures = [film.read_ahead(shot.pixels for shot in run) for run in shots]
         run_steps = [[shot.step for shot in run] for run in shots]
-        shown: list[tuple[int, np.ndarray] | None] = [None] * len(shots)  # (snapshot index, its tile)
+        shown: list[tuple[int, np.ndarray] | None] = [None] * len(shots)  # (snapshot index, its pixels)
         for step in steps:
+            frame = np.zeros((height, width, 3), np.uint8)
             for i, numbers in enumerate(run_steps):
                 # Each run shows its newest snapshot at this step; a shorter run holds its last one.
                 # Steps are every run's steps, so each run's pick moves on by one snapshot at most.
                 pick = max(bisect.bisect_right(numbers, step) - 1, 0)
                 if shown[i] is None or shown[i][0] != pick:
-                    shown[i] = (pick, self._tile(next(pictures[i]), side, name_bars[i], step_bar(numbers[pick])))
-            yield _side_by_side([tile for _, tile in shown])
-
-    def _tile(self, picture: Image.Image, side: int, above: np.ndarray, below: list[np.ndarray]) -> np.ndarray:
-        pixels = film.scaled(picture, side, self.options.smooth)
-        height, width = pixels.shape[:2]
-        tile = np.zeros((above.shape[0] + side + sum(bar.shape[0] for bar in below), side, 3), np.uint8)
-        tile[:above.shape[0]] = above
-        # runs with other aspect ratios are centred, not stretched
-        top, left = above.shape[0] + (side - height) // 2, (side - width) // 2
-        tile[top:top + height, left:left + width] = pixels
-        if below:
-            tile[above.shape[0] + side:] = np.concatenate(below)
-        return tile
-
-
-def _side_by_side(tiles: list[np.ndarray]) -> np.ndarray:
-    height, width = tiles[0].shape[:2]
-    frame = np.zeros((height, len(tiles) * (width + GAP) - GAP, 3), np.uint8)
-    for index, tile in enumerate(tiles):
-        frame[:, index * (width + GAP):index * (width + GAP) + width] = tile
-    return frame
+                    shown[i] = (pick, film.scaled(next(pictures[i]), side, o.smooth))
+                tile = frame[:, i * (side + GAP):i * (side + GAP) + side]
+                tile[:name_captions.height] = name_bars[i]
+                pixels = shown[i][1]
+                # runs with other aspect ratios are centred, not stretched
+                top, left = name_captions.height + (side - pixels.shape[0]) // 2, (side - pixels.shape[1]) // 2
+                tile[top:top + pixels.shape[0], left:left + pixels.shape[1]] = pixels
+                if o.caption:
+                    tile[height - below:] = step_bar(numbers[pick])
+            yield frame
 
 
 @artgan.hookimpl

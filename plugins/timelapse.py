@@ -5,7 +5,6 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image
 from pydantic import Field
 
 import artgan
@@ -65,14 +64,16 @@ class Timelapse(artgan.Renderer):
                 columns: int | None) -> Iterator[np.ndarray]:
         o = self.options
         captions = None
-        for shot, picture in zip(shots, film.read_ahead(shot.picture for shot in shots)):
+        for shot, picture in zip(shots, film.read_ahead(shot.pixels for shot in shots)):
             if o.samples is not None:
-                picture = grid(_samples(picture, columns, range(o.samples)))
-            pixels = film.scaled(picture, o.size, o.smooth)
-            if o.caption:
-                captions = captions or film.Captions(pixels.shape[1], _caption(shots[-1].step, lock))
-                pixels = captions.under(pixels, _caption(shot.step, lock))
-            yield pixels
+                picture = np.asarray(grid(_samples(picture, columns, range(o.samples))))
+            if not o.caption:
+                yield film.scaled(picture, o.size, o.smooth)
+                continue
+            if captions is None:  # as wide as the scaled picture, the font fitting the last step's caption
+                width, _ = film.fitted_size(picture.shape[1], picture.shape[0], o.size)
+                captions = film.Captions(width, _caption(shots[-1].step, lock))
+            yield captions.under(picture, _caption(shot.step, lock), size=o.size, smooth=o.smooth)
 
     def _strip(self, shots: list[Snapshot], columns: int, path: Path) -> Path:
         """One sample at evenly spaced snapshots, side by side: how that latent evolved."""
@@ -82,19 +83,19 @@ class Timelapse(artgan.Renderer):
         captions = film.Captions(o.strip_size, f"step {picks[-1].step:,}")
         pictures = []
         for shot in picks:
-            sample = _samples(shot.picture(), columns, [o.strip])[0]
-            picture = film.scaled(sample, o.strip_size, o.smooth)
+            sample = _samples(shot.pixels(), columns, [o.strip])[0]
             if o.caption:
-                picture = captions.under(picture, f"step {shot.step:,}")
+                picture = captions.under(sample, f"step {shot.step:,}", size=o.strip_size, smooth=o.smooth)
+            else:
+                picture = film.scaled(sample, o.strip_size, o.smooth)
             pictures.append(picture)
         with atomic_path(path) as tmp:
             grid(np.stack(pictures), columns=len(pictures), padding=2).save(tmp, format="PNG")
         return path
 
 
-def _samples(picture: Image.Image, columns: int, indices) -> np.ndarray:
+def _samples(pixels: np.ndarray, columns: int, indices) -> np.ndarray:
     """Samples ``indices`` of a snapshot grid with ``columns`` samples per row, as (N, s, s, 3)."""
-    pixels = np.asarray(picture)
     side = pixels.shape[1] // columns
     tops_lefts = [(i // columns * side, i % columns * side) for i in indices]
     return np.stack([pixels[top:top + side, left:left + side] for top, left in tops_lefts])

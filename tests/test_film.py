@@ -166,6 +166,30 @@ def test_scaled_makes_whole_blocks_in_numpy_and_other_sizes_as_fit_does():
     assert film.scaled(picture, None) is picture
 
 
+def test_scaled_writes_into_a_view_of_a_frame_what_it_returns_alone():
+    picture = np.random.default_rng(1).integers(0, 256, (6, 4, 3), np.uint8)
+    for size, smooth in ((18, False), (10, False), (18, True), (None, False)):
+        expected = film.scaled(picture, size, smooth)
+        frame = np.zeros((30, 40, 3), np.uint8)
+        height, width = expected.shape[:2]
+        out = frame[5:5 + height, 7:7 + width]  # not contiguous: rows of a wider frame
+        assert film.scaled(picture, size, smooth, out=out) is out
+        assert (frame[5:5 + height, 7:7 + width] == expected).all()
+        frame[5:5 + height, 7:7 + width] = 0
+        assert not frame.any()  # nothing written outside
+
+
+def test_a_caption_under_a_picture_it_scales_is_the_scaled_picture_and_the_bar():
+    picture = np.random.default_rng(2).integers(0, 256, (20, 32, 3), np.uint8)
+    captions = film.Captions(64, "step 1,000")
+    for smooth in (False, True):
+        scaled = film.scaled(picture, 64, smooth)
+        below = captions.under(picture, "step 900", size=64, smooth=smooth)
+        above = captions.under(picture, "step 900", above=True, size=64, smooth=smooth)
+        assert (below == np.concatenate([scaled, captions.bar("step 900")])).all()
+        assert (above == np.concatenate([captions.bar("step 900"), scaled])).all()
+
+
 def test_caption_adds_an_even_bar_with_text_and_leaves_the_picture_alone():
     picture = np.full((40, 64, 3), (0, 90, 0), np.uint8)
     captions = film.Captions(64, "step 1,000")
