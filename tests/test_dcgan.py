@@ -1,4 +1,6 @@
 """The dcgan model plugin: shapes at every resolution, options, D:G ratio, averaged G."""
+import copy
+
 import pytest
 import torch
 from pydantic import ValidationError
@@ -216,3 +218,14 @@ def test_a_checkpoint_saved_after_sampling_keeps_the_averaged_statistics_and_ski
         assert torch.allclose(other.sample(z), expected, atol=1e-6)
     loaded.train_step(torch.rand(4, 3, 32, 32) * 2 - 1)
     assert loaded.ema_statistics_stale and not loaded.state_dict()["ema_statistics_fresh"]
+
+
+def test_on_a_cpu_the_average_samples_in_channels_last_to_the_pictures_of_the_standard_layout():
+    model = tiny()
+    z = torch.randn(6, 8, generator=torch.Generator().manual_seed(0))
+    samples = model.sample(z)  # (recomputes the average's batch-norm statistics first)
+    weights = [p for p in model.generator_ema.parameters() if p.dim() == 4]
+    assert weights and all(w.is_contiguous(memory_format=torch.channels_last) for w in weights)
+    standard = copy.deepcopy(model.generator_ema).to(memory_format=torch.contiguous_format)
+    assert not standard(z).is_contiguous(memory_format=torch.channels_last)
+    assert torch.allclose(samples, standard(z), atol=1e-5)

@@ -98,6 +98,9 @@ class DCGANModel(DCGAN):
         self.generator.apply(_init_weights)
         self.discriminator.apply(_init_weights)
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
+        if torch.device(device).type == "cpu":  # oneDNN's convolutions sample an NHWC batch 1.6x faster;
+            # on a GPU both Gs keep one layout, so the EMA update stays one kernel (update_average)
+            self.generator_ema.to(memory_format=torch.channels_last)
         self.g, self.d = self.generator, self.discriminator  # what train_step runs; see Model.wrap
         self.precision = MixedPrecision(self.context.precision, device)
         betas = (o.beta1, o.beta2)
