@@ -1,6 +1,9 @@
 """`artgan sample`'s writer: batches generated while a pool writes the PNG files, in order."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +11,8 @@ from films import Projection, projection_plugin
 from PIL import Image
 
 import artgan
-from artgan import checkpoint, sampling
+from artgan import checkpoint, plugins, sampling
+from artgan.kinds import Context
 
 
 @pytest.fixture
@@ -47,3 +51,32 @@ def test_a_model_beside_a_film_encoder_generates_on_half_the_cores(monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the person's choice stands
     with sampling.sharing_cores("cpu"):
         assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("use, small", [("dcgan", {"g_width": 4, "d_width": 4, "z_dim": 8}),
+                                        ("stylegan2", {"capacity": 1 / 32, "z_dim": 16, "w_dim": 16})])
+def test_a_model_built_to_sample_makes_no_optimiser_so_torch_dynamo_is_never_imported(tmp_path, use, small):
+    """Making torch's first optimiser imports torch._dynamo: 2 s before the first frame of every
+    film or `artgan sample` (docs/performance.md). In a fresh process, as the CLI is, building
+    from a checkpoint and sampling makes none and gives the trained model's samples."""
+    info = plugins.get("model", use)
+    trained = info.cls(info.cls.Options(**small), Context(resolution=32, seed=3))
+    trained.train_step(torch.rand(4, 3, 32, 32) * 2 - 1)
+    path = checkpoint.save(tmp_path / "step-0000001.pt", {"model": {"use": use, **small}, "resolution": 32, "seed": 3,
+                                                           "state": trained.state_dict()})
+    expected = next(sampling.generate(trained, sampling.latents(trained, 4, 9)))
+    np.save(tmp_path / "expected.npy", expected)
+    script = f"""
+import sys
+import numpy as np
+from artgan import checkpoint, sampling
+model = checkpoint.build_model(checkpoint.load({str(path)!r}))
+samples = next(sampling.generate(model, sampling.latents(model, 4, 9)))
+assert "torch._dynamo" not in sys.modules, "torch._dynamo was imported"
+assert "opt_g" not in vars(model) and "opt_d" not in vars(model), "an optimiser was made"
+assert np.abs(samples.astype(int) - np.load({str(tmp_path / 'expected.npy')!r})).max() <= 1
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    model = checkpoint.build_model(checkpoint.load(path))  # an optimiser is made when training asks for one
+    assert model.opt_g.param_groups[0]["lr"] == trained.opt_g.param_groups[0]["lr"]

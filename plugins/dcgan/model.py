@@ -3,6 +3,7 @@ and registration, without torch, are in __init__.py)."""
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import random
 
@@ -103,13 +104,22 @@ class DCGANModel(DCGAN):
             self.generator_ema.to(memory_format=torch.channels_last)
         self.g, self.d = self.generator, self.discriminator  # what train_step runs; see Model.wrap
         self.precision = MixedPrecision(self.context.precision, device)
-        betas = (o.beta1, o.beta2)
-        self.opt_g = torch.optim.Adam(self.generator.parameters(), o.lr_g, betas=betas)
-        self.opt_d = lazy_adam(self.discriminator, o.lr_d, betas, o.r1_every if o.r1_gamma > 0 else None)
         self.rng = random.Random(self.context.seed)  # noise levels and label smoothing draws
         self.augment = Augment(o)
         self.updates = 0  # training steps so far, for the EMA warm-up and the R1 schedule
         self.ema_statistics_stale = True  # the averaged G's batch-norm statistics are the live G's
+
+    # The optimisers are made when training first uses them: a model built to sample (films,
+    # `artgan sample`) needs none, and torch's first optimiser imports torch._dynamo, 2 s.
+    @functools.cached_property
+    def opt_g(self) -> torch.optim.Adam:
+        return torch.optim.Adam(self.generator.parameters(), self.options.lr_g,
+                                betas=(self.options.beta1, self.options.beta2))
+
+    @functools.cached_property
+    def opt_d(self) -> torch.optim.Adam:
+        o = self.options
+        return lazy_adam(self.discriminator, o.lr_d, (o.beta1, o.beta2), o.r1_every if o.r1_gamma > 0 else None)
 
     def _seen(self, images, stddev: float):
         """What D is shown: the images augmented, then with instance noise."""

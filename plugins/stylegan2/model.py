@@ -10,6 +10,7 @@ path-length regularisation, style mixing, the averaged G, augmentation and start
 from __future__ import annotations
 
 import copy
+import functools
 import math
 
 import torch
@@ -286,14 +287,24 @@ class StyleGAN2Model(StyleGAN2):
         self.generator_ema = copy.deepcopy(self.generator).eval().requires_grad_(False)
         self.mapping, self.synthesis, self.d = self.generator.mapping, self.generator.synthesis, self.discriminator
         self.precision = MixedPrecision(self.context.precision if o.amp else "fp32", device)
-        self.opt_g = lazy_adam(self.generator, o.lr_g, o.betas, o.pl_every if o.pl_weight > 0 else None)
-        self.opt_d = lazy_adam(self.discriminator, o.lr_d, o.betas, o.r1_every if o.r1_gamma != 0 else None)
         self.augment = Augment(o)
         self.steps = 0  # train_step calls, for the lazy regularisation schedule
         self.images_seen = 0  # by all processes together, for the warm-up of the average
         # running mean of path lengths, the length the penalty pulls toward; on the device, read
         # only for checkpoints
         self.pl_mean = torch.zeros((), device=device)
+
+    # The optimisers are made when training first uses them: a model built to sample (films,
+    # `artgan sample`) needs none, and torch's first optimiser imports torch._dynamo, 2 s.
+    @functools.cached_property
+    def opt_g(self) -> torch.optim.Adam:
+        o = self.options
+        return lazy_adam(self.generator, o.lr_g, o.betas, o.pl_every if o.pl_weight > 0 else None)
+
+    @functools.cached_property
+    def opt_d(self) -> torch.optim.Adam:
+        o = self.options
+        return lazy_adam(self.discriminator, o.lr_d, o.betas, o.r1_every if o.r1_gamma != 0 else None)
 
     def wrap(self, wrap):
         # G's two networks are wrapped apart: the path-length penalty needs the styles between them.
