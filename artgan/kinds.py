@@ -196,6 +196,9 @@ class Renderer(Plugin):
     """Turns a run folder or a checkpoint into pictures or films."""
 
     kind = "renderer"
+    # Whether it runs a model. Only then does the core pick ``context.device``, which imports
+    # torch (1.6 s): renderers of snapshots, metrics or text set False and start without it.
+    uses_model: ClassVar[bool] = True
 
     def render(self, target: Path) -> list[Path]:
         """Write files for ``target`` (a run folder or a checkpoint); return their paths."""

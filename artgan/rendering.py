@@ -101,7 +101,9 @@ def render_typed(name: str, target: Path, options: dict[str, Any], device: str =
 
 
 def _render(cls: type, target: Path, options: Options, device: str) -> list[Path]:
-    from artgan.device import pick_device  # here: torch only when a film is made, not for --help
+    if not cls.uses_model:
+        return cls(options, Context()).render(target)
+    from artgan.device import pick_device  # here: torch only when a model runs, not for --help
 
     return cls(options, Context(device=pick_device(device))).render(target)
 

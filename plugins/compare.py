@@ -27,6 +27,7 @@ class Compare(artgan.Renderer):
     """The snapshots of several runs side by side, step for step, each labelled with its name."""
 
     Options = CompareOptions
+    uses_model = False
     targets_option = "runs"  # on the command line, every RUN_DIR after the first fills this option
 
     def render(self, target):

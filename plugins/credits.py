@@ -10,6 +10,8 @@ from artgan.credits import write_credits
 class Credits(artgan.Renderer):
     """CREDITS.md in the run folder: who made each downloaded training image, under which licence."""
 
+    uses_model = False
+
     def render(self, target):
         _, path = write_credits(Path(target))
         return [path]

@@ -22,6 +22,7 @@ class LossPlot(artgan.Renderer):
     """A PNG plot of every loss (D and G) and of images/s over the training steps."""
 
     Options = LossPlotOptions
+    uses_model = False
 
     def render(self, target):
         # matplotlib takes a second to import: only when a plot is drawn, not whenever plugins load.

@@ -30,6 +30,7 @@ class Timelapse(artgan.Renderer):
     """A film of a run's snapshots: its fixed samples, from noise to the end of training."""
 
     Options = TimelapseOptions
+    uses_model = False
 
     def render(self, target):
         o = self.options

@@ -6,6 +6,7 @@ import importlib.util
 from pathlib import Path
 
 import pytest
+from films import fake_run
 
 import artgan
 
@@ -22,6 +23,15 @@ def startup():
 @pytest.mark.parametrize("args", startup().COMMANDS, ids=" ".join)
 def test_commands_that_do_not_train_do_not_import_torch(args):
     assert startup().measure(args)["torch"] is False
+
+
+@pytest.mark.parametrize("name", ["timelapse", "compare"])
+def test_films_of_snapshots_do_not_import_torch(tmp_path, name):
+    run = fake_run(tmp_path)  # (training imported torch in its own process)
+    out = tmp_path / f"{name}.mp4"
+    assert startup().measure(["render", name, str(run), str(run), "--out", str(out)] if name == "compare" else
+                             ["render", name, str(run), "--out", str(out)])["torch"] is False
+    assert out.stat().st_size > 0
 
 
 def test_the_benchmark_sees_torch_when_a_plugin_imports_it(tmp_path):

@@ -23,6 +23,7 @@ class ContactSheet(artgan.Renderer):
     """A PNG of the run's snapshots in a grid, oldest first, each captioned with its step."""
 
     Options = ContactSheetOptions
+    uses_model = False  # it reads snapshots only: artgan render starts without importing torch
 
     def render(self, target):
         o = self.options
