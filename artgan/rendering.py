@@ -48,8 +48,11 @@ def command_line(name: str, target: Path, options: Options) -> list[str]:
     """The `artgan render` command that runs renderer ``name`` on ``target`` with the options a
     recipe gave it (the others keep their defaults)."""
     words = ["artgan", "render", name, str(target)]
+    extra = targets_option(plugins.get("renderer", name).cls)
     for key, value in options.model_dump(mode="json", include=options.model_fields_set).items():
-        if isinstance(value, bool):
+        if key == extra:  # more targets, after the first
+            words[4:4] = map(str, value)
+        elif isinstance(value, bool):
             words.append(flag(key) if value else f"--no-{flag(key)[2:]}")
         elif isinstance(value, list):
             words += [flag(key), ",".join(map(str, value))]

@@ -156,3 +156,14 @@ def test_the_film_renderer_example_in_the_docs_runs(tmp_path, restore_plugins):
     assert result.exit_code == 0, result.output
     meta, frames = read_film(out)
     assert meta["size"] == (32, 32) and len(frames) == 20 + 20  # 20 frames, then 2 s held at 10 fps
+
+
+def test_the_command_a_recipe_step_prints_renders_it_with_its_other_runs_as_targets(tmp_path):
+    runs = [fake_run(tmp_path / name, seed=seed) for seed, name in enumerate("abc")]
+    cls = plugins.get("renderer", "compare").cls
+    out = tmp_path / "c.mp4"
+    words = rendering.command_line("compare", runs[0], cls.Options(runs=runs[1:], size=32, out=out))
+    assert words[:6] == ["artgan", "render", "compare", *map(str, runs)] and "--runs" not in words
+    result = invoke(*words[1:])
+    assert result.exit_code == 0, result.output
+    assert read_film(out)[0]["size"][0] == 3 * 32 + 2 * 8  # three runs side by side
