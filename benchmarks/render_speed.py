@@ -12,7 +12,9 @@ start-up and its end (x264's flush, faststart); the renderer pays those and its 
 model, listing snapshots, the fonts). Renderer and encode alone alternate, a round at a time
 over every film, so load from other work hits both alike; the table gives medians over rounds of
 frames/s, CPU seconds (this process, and apart its ffmpeg children) and the ratio render /
-encode alone. Then `artgan sample` against generation alone.
+encode alone. Then the 512 px mp4 films as `artgan render` in a fresh process, as a user runs it
+(the interpreter, its imports and the model's set-up included), against encode alone; and
+`artgan sample` against generation alone.
 
     python benchmarks/render_speed.py --quick   # every renderer, 512 and 1024 px, mp4 and GIF, 3 rounds
     python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 300] [--gif-frames 30]
@@ -25,6 +27,8 @@ import argparse
 import os
 import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from contextlib import contextmanager, nullcontext
@@ -35,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from artgan import checkpoint, film, plugins, pipeline, sampling
+from artgan import checkpoint, film, pipeline, plugins, rendering, sampling
 from artgan.dataset import build_dataset
 from artgan.images import grid
 from artgan.kinds import Context
@@ -163,6 +167,25 @@ class Film:
                 f"{', '.join(f'{q:.2f}' for q in ratios)} | **{statistics.median(ratios):.2f}** |")
 
 
+def command_line_speed(films: list[Film], repeats: int, work: Path) -> None:
+    """What a user waits for: `artgan render` of each 512 px mp4 film in a fresh process
+    (Python, its imports, the model, the film), against encode alone of the same frames."""
+    print("\n`artgan render` in a fresh process, as a user runs it (medians; seconds)\n\n"
+          "| film | command line | encode alone | ratio per round | median ratio |\n| --- | --- | --- | --- | --- |")
+    for one in films:
+        pictures, fps, options = one.recorded
+        words = rendering.command_line(one.name, one.target, one.make(work / "cli.mp4").options)
+        command, alone = Timings(), Timings()
+        for _ in range(repeats):
+            with command.timed(1):
+                subprocess.run([sys.executable, "-m", "artgan", *words[1:]], check=True, stdout=subprocess.DEVNULL)
+            with alone.timed(1):
+                film.write_film(iter(pictures), work / "alone.mp4", fps, **{**options, "label": "encode alone"})
+        ratios = [c / a for c, a in zip(command.speed, alone.speed)]
+        print(f"| {one.name} | {1 / statistics.median(command.speed):.2f} | {1 / statistics.median(alone.speed):.2f} | "
+              f"{', '.join(f'{q:.2f}' for q in ratios)} | **{statistics.median(ratios):.2f}** |", flush=True)
+
+
 def sample_speed(path: Path, count: int, repeats: int, work: Path) -> None:
     """`artgan sample` against generation alone, on torch's threads and on the half of the cores
     it generates on beside its PNG writers; the ratio is against the faster of the two."""
@@ -234,6 +257,7 @@ def main() -> None:
           f"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for one in films:
         print(one.row(), flush=True)
+    command_line_speed([one for one in films if one.size == 512 and not one.gif], args.repeats, work)
     if args.samples:
         sample_speed(path, args.samples, args.repeats, work)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
