@@ -226,8 +226,9 @@ def _checked(frame: np.ndarray, shape: tuple) -> np.ndarray:
 
 def read_ahead(loads: Iterable[Callable[[], T]], ahead: int = AHEAD) -> Iterator[T]:
     """The results of ``loads`` in order, each called once, up to ``ahead`` of them in a thread
-    before they are asked for: decoding a PNG releases the GIL, so the snapshots of a film are
-    decoded on another core while the caller captions the last one and ffmpeg encodes."""
+    before they are asked for: a film's snapshot files are read from disk while the caller
+    composes the last frame (and where Pillow decodes them, which releases the GIL unlike
+    libspng, decoded on another core)."""
     with ThreadPoolExecutor(1, thread_name_prefix="read-ahead") as pool:
         pending: deque[Future] = deque()
         for load in loads:
@@ -358,17 +359,15 @@ def scaled(picture: Image.Image | np.ndarray, size: int | None, smooth: bool = F
     and out of Pillow: what a timelapse frame mostly cost."""
     pixels = np.asarray(picture)
     height, width = pixels.shape[:2]
-    factor = size // max(height, width) if size else 1
-    if size is None or max(height, width) == size:
-        result = pixels
-    elif not smooth and factor * max(height, width) == size:
+    longest = max(height, width)
+    if size is not None and not smooth and size > longest and size % longest == 0:
+        factor = size // longest
         rows = np.repeat(pixels, factor, axis=1)  # each row widened, then repeated: 4x cheaper than one broadcast
         # Splitting the first axis is always a view, so the blocks land in ``out`` itself.
         blocks = np.empty((height * factor, width * factor, 3), np.uint8) if out is None else out
         blocks.reshape(height, factor, width * factor, 3)[...] = rows[:, None]
         return blocks
-    else:
-        result = np.asarray(fit(Image.fromarray(pixels), size, smooth))
+    result = pixels if size is None or size == longest else np.asarray(fit(Image.fromarray(pixels), size, smooth))
     if out is None:
         return result
     out[...] = result
