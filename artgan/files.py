@@ -57,12 +57,11 @@ def atomic_path(path: str | os.PathLike, size: int | None = None, durable: bool 
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
-    except OSError as exc:
-        if exc.errno in NO_SPACE:
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.errno in NO_SPACE:
             raise no_space(path.parent, exc, size) from None
         raise
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
