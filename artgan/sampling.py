@@ -2,26 +2,25 @@
 from __future__ import annotations
 
 import os
+import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Sized
 
 import numpy as np
 import torch
-from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from artgan import checkpoint, progress
 from artgan.errors import ArtganError
 from artgan.files import atomic_path, ensure_writable_folder
-from artgan.images import to_uint8
+from artgan.images import png_bytes, to_uint8
 from artgan.kinds import Model, Seed
 from artgan.device import pick_device
 from artgan.runfolder import RunFolder, list_checkpoints
 
-# Threads writing sample files: one per core for PNG compression (which releases the GIL).
+# Threads writing sample files: one per core (file writes release the GIL).
 WRITERS = os.cpu_count() or 1
 
 
@@ -93,19 +92,62 @@ def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
         yield images  # outside no_grad, which would otherwise hold in the caller's code too
 
 
-@contextmanager
-def sharing_cores(device: str) -> Iterator[None]:
-    """Generate on half the CPU's cores while ffmpeg encodes, or PNG files are written, on the
-    rest (unless OMP_NUM_THREADS says otherwise): torch's threads wait for each other by spinning,
-    and beside such work the spinning cost more than the work. A film's frames of the 32 px demo
-    model, on 2 busy cores: 0.37-0.59 CPU-s on 2 threads, 0.11 on 1 (docs/performance.md)."""
-    threads = torch.get_num_threads()
-    if torch.device(device).type == "cpu" and not os.environ.get("OMP_NUM_THREADS"):
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // 2))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+class CoreShare:
+    """torch's threads beside the consumer of what they generate on the same CPU (a film's
+    encoder, PNG writers): on half the cores, or on all of them where that is faster.
+
+    Beside a busy consumer, torch's threads wait for each other by spinning whenever one of them
+    is not running: a small model generates faster on half the cores, which also leaves the
+    consumer more, while a large one needs every core (docs/performance.md: the 32 px demo
+    model's 512 px film is 1.25x faster on half the cores of 2, a 128 px dcgan's 1.6x faster on
+    all). So generation starts on half the cores; when on two batches (after one that warms the
+    model up) the consumer took less than half as long as generation, one batch tries every
+    core, which stays if it made samples at least ``MARGIN`` times faster. Used as a context manager, which puts the
+    thread count back. Nothing changes on a GPU, or when OMP_NUM_THREADS is set."""
+
+    MARGIN = 1.25
+    WARM_UP, TIMED = 1, 2  # batches: the warm-up, then those timed on half the cores
+
+    def __init__(self, device: str | torch.device):
+        self.threads = torch.get_num_threads()
+        self.half = max(1, (os.cpu_count() or 1) // 2)
+        self.shared = (torch.device(device).type == "cpu" and not os.environ.get("OMP_NUM_THREADS")
+                       and self.half < self.threads)
+
+    def paced(self, batches: Iterable[Sized]) -> Iterator:
+        """``batches`` as they come, each made on the threads chosen for it."""
+        if not self.shared:
+            yield from batches
+            return
+        torch.set_num_threads(self.half)
+        making, waiting = [], []  # per sample of each batch: seconds to make it, seconds the consumer took after
+        batches = iter(batches)
+        while True:
+            self._choose(making, waiting)
+            started = time.perf_counter()
+            batch = next(batches, None)
+            if batch is None:
+                return
+            made = time.perf_counter()
+            making.append((made - started) / len(batch))
+            yield batch
+            waiting.append((time.perf_counter() - made) / len(batch))
+
+    def _choose(self, making: list[float], waiting: list[float]) -> None:
+        """Set the threads for the next batch, from the batches made so far."""
+        timed = slice(self.WARM_UP, self.WARM_UP + self.TIMED)
+        if len(making) == self.WARM_UP + self.TIMED:
+            if all(wait < make / 2 for make, wait in zip(making[timed], waiting[timed])):
+                torch.set_num_threads(self.threads)  # generation was the slower side: try every core
+        elif len(making) == self.WARM_UP + self.TIMED + 1 and torch.get_num_threads() == self.threads:
+            if making[-1] * self.MARGIN > min(making[timed]):
+                torch.set_num_threads(self.half)
+
+    def __enter__(self) -> CoreShare:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        torch.set_num_threads(self.threads)
 
 
 def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0,
@@ -113,7 +155,7 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     """Write ``count`` PNG samples of a checkpoint (or a run's newest one) into folder ``out``.
 
     The model generates batch after batch while a pool of threads encodes and writes the files
-    of the previous ones (PNG compression releases the GIL), so the model sets the pace.
+    of the previous ones; the model and the writers share the CPU as :class:`CoreShare` finds best.
     """
     check_request(count, seed, truncation, lambda name: f"--{name}")
     out = ensure_writable_folder(out)
@@ -121,8 +163,8 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     paths = [out / f"sample-{seed:04d}-{index:05d}.png" for index in range(count)]
     writing: deque[Future] = deque()
     with (ThreadPoolExecutor(WRITERS, thread_name_prefix="png") as pool, progress.task("sample", count) as bar,
-          sharing_cores(model.context.device)):
-        batches = generate(model, latents(model, count, seed), truncation, batch_size)
+          CoreShare(model.context.device) as cores):
+        batches = cores.paced(generate(model, latents(model, count, seed), truncation, batch_size))
         for start, batch in zip(range(0, count, batch_size), batches):
             # A share of the batch per writer: one task each, not one per file (each costs GIL turns).
             shares = np.array_split(np.arange(len(batch)), min(WRITERS, len(batch)))
@@ -139,7 +181,7 @@ def _write_pngs(images: np.ndarray, paths: list[Path]) -> int:
     """Write ``images`` as PNG files ``paths``; returns how many."""
     for image, path in zip(images, paths):
         # Not flushed to disk one by one: the same command writes the same samples again, and a
-        # file's fsync cost twice its PNG encoding (0.4 against 0.2 ms of CPU for 32 px samples).
+        # file's fsync cost more than its PNG encoding (0.4 against 0.07-0.2 ms of CPU for 32 px samples).
         with atomic_path(path, durable=False) as tmp:
-            Image.fromarray(image).save(tmp, format="PNG")
+            tmp.write_bytes(png_bytes(image))
     return len(paths)

@@ -14,12 +14,12 @@ over every film, so load from other work hits both alike; the table gives median
 frames/s, CPU seconds (this process, and apart its ffmpeg children) and the ratio render /
 encode alone. Then the 512 px mp4 films as `artgan render` in a fresh process, as a user runs it
 (the interpreter, its imports and the model's set-up included), against encode alone; and
-`artgan sample` against generation alone.
+`artgan sample` against generation alone, from that model and from dcgans of the examples' sizes.
 
     python benchmarks/render_speed.py --quick   # every renderer, 512 and 1024 px, mp4 and GIF, 3 rounds
     python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 300] [--gif-frames 30]
         [--sizes 512,1024] [--repeats 3] [--renderers interpolation,timelapse,compare]
-        [--formats mp4,mp4+gif] [--samples 2000]
+        [--formats mp4,mp4+gif] [--samples 2000] [--sample-sizes 64,128]
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -50,10 +50,10 @@ FPS = 30
 QUICK = {"frames": 300, "gif_frames": 12, "sizes": "512,1024", "repeats": 3, "samples": 2000}
 
 
-def demo_sized_checkpoint(root: Path) -> Path:
-    """The demo's model and data, trained for one step."""
+def demo_sized_checkpoint(root: Path, overrides: tuple[str, ...] = ()) -> Path:
+    """The demo's model and data (with ``overrides``), trained for one step."""
     with resources.as_file(resources.files("artgan") / "demo.toml") as path:
-        recipe = load_recipe(path, ["train.steps=1", "source.count=64", "train.batch_size=16"])
+        recipe = load_recipe(path, ["train.steps=1", "source.count=64", "train.batch_size=16", *overrides])
     build_dataset(recipe, root)
     run = pipeline.train(recipe, root)
     return run.folder.checkpoints()[-1]
@@ -186,59 +186,46 @@ def command_line_speed(films: list[Film], repeats: int, work: Path) -> None:
               f"{', '.join(f'{q:.2f}' for q in ratios)} | **{statistics.median(ratios):.2f}** |", flush=True)
 
 
-def sample_speed(path: Path, count: int, repeats: int, work: Path) -> None:
-    """`artgan sample` against generation alone, on torch's threads and on the half of the cores
-    it generates on beside its PNG writers; the ratio is against the faster of the two."""
-    model = checkpoint.build_model(checkpoint.load(path))
-    alone, halved, written = Timings(), Timings(), Timings()
-    for repeat in range(repeats):
-        for timings, threads in ((alone, nullcontext()), (halved, sampling.sharing_cores("cpu"))):
-            with threads, timings.timed(count):
-                for _ in sampling.generate(model, sampling.latents(model, count, repeat)):
-                    pass
-        with written.timed(count):
-            sampling.write_samples(path, count, work / f"samples-{repeat}", seed=repeat, device="cpu")
-    ratios = [w / max(a, h) for a, h, w in zip(alone.speed, halved.speed, written.speed)]
-    print(f"\n`artgan sample --n {count}` (medians of {repeats}; the sample figure includes loading the model)\n\n"
-          f"| | images/s | CPU-s |\n| --- | --- | --- |")
-    for label, timings in ((f"generation alone, {torch.get_num_threads()} threads", alone),
-                           ("generation alone, half the cores", halved), ("artgan sample", written)):
-        print(f"| {label} | {statistics.median(timings.speed):.0f} | {statistics.median(timings.own):.2f} |")
-    print(f"| ratio to the faster generation, per round | {', '.join(f'{q:.2f}' for q in ratios)} "
-          f"(median **{statistics.median(ratios):.2f}**) | |", flush=True)
+@contextmanager
+def torch_threads(count: int):
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("target", nargs="?", help="checkpoint or run folder (default: train a demo-sized model)")
-    parser.add_argument("--quick", action="store_true", help="the standard set: " + " ".join(
-        f"--{key.replace('_', '-')} {value}" for key, value in QUICK.items()))
-    parser.add_argument("--frames", type=int, default=300,
-                        help="frames per mp4 film (snapshots, for timelapse): 300 = 10 s, the demo's interpolation film")
-    parser.add_argument("--gif-frames", type=int, default=30,
-                        help="frames per mp4+gif film (GIFs cost many times an mp4 per frame)")
-    parser.add_argument("--sizes", default="512,1024", help="film sizes in pixels, comma-separated")
-    parser.add_argument("--repeats", type=int, default=3, help="rounds of render / encode alone per film")
-    parser.add_argument("--renderers", default="interpolation,timelapse,compare")
-    parser.add_argument("--formats", default="mp4,mp4+gif", help="mp4 alone and/or mp4 with a GIF beside it")
-    parser.add_argument("--samples", type=int, default=2000, help="images for the sample benchmark (0: skip)")
-    args = parser.parse_args()
-    if args.quick:
-        vars(args).update(QUICK)
-    work = Path(tempfile.mkdtemp(prefix="render-speed-"))
-    target = Path(args.target) if args.target else demo_sized_checkpoint(work)
-    path = sampling.resolve_checkpoint(target)
-    model = checkpoint.build_model(checkpoint.load(path))
-    print(f"cpu: {cpu_name()} ({os.cpu_count()} cores), torch threads: {torch.get_num_threads()}, "
-          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} (other work on the machine "
-          f"slows every figure; the ratios, taken side by side, hold better)")
-    print(f"checkpoint: {path} ({model.context.resolution} px); {FPS} fps, no hold; "
-          f"mp4: {' '.join(film.MP4['output_params'])}")
-    loading = Timings()
-    with loading.timed(1):  # what every interpolation render pays before its first frame
-        list(sampling.generate(checkpoint.build_model(checkpoint.load(path)), sampling.latents(model, 1, 0)))
-    print(f"of each interpolation render: loading the model and its first sample {1 / loading.speed[0]:.2f} s, "
-          f"{loading.own[0]:.2f} cpu-s")
+def sample_speed(models: list[tuple[str, Path]], count: int, repeats: int, work: Path) -> None:
+    """`artgan sample` against generation alone, on torch's threads and on half the cores (where
+    `artgan sample` may generate beside its PNG writers); the ratio is against the faster of the
+    two. Larger models write fewer samples, count x 32 / resolution (at least 256), still enough
+    batches that the first few, which `sampling.CoreShare` makes on half the cores, weigh little."""
+    print(f"\n`artgan sample` (images/s, medians of {repeats}; the sample figure includes loading the model; "
+          f"CPU-s per 1,000 images)\n\n| model | samples | generation alone, {torch.get_num_threads()} threads "
+          f"| generation alone, half the cores | artgan sample | ratio per round | median ratio |\n"
+          f"| --- | --- | --- | --- | --- | --- | --- |")
+    for index, (label, path) in enumerate(models):
+        model = checkpoint.build_model(checkpoint.load(path))
+        n = max(256, round(count * 32 / model.context.resolution))
+        alone, halved, written = Timings(), Timings(), Timings()
+        for repeat in range(repeats):
+            for timings, threads in ((alone, torch.get_num_threads()), (halved, max(1, os.cpu_count() // 2))):
+                with torch_threads(threads), timings.timed(n):
+                    for _ in sampling.generate(model, sampling.latents(model, n, repeat)):
+                        pass
+            with written.timed(n):
+                sampling.write_samples(path, n, work / f"samples-{index}-{repeat}", seed=repeat, device="cpu")
+        ratios = [w / max(a, h) for a, h, w in zip(alone.speed, halved.speed, written.speed)]
+        cells = [f"{statistics.median(t.speed):.0f} ({1000 * statistics.median(t.own) / n:.2f} CPU-s)"
+                 for t in (alone, halved, written)]
+        print(f"| {label} | {n} | {' | '.join(cells)} | {', '.join(f'{q:.2f}' for q in ratios)} | "
+              f"**{statistics.median(ratios):.2f}** |", flush=True)
+
+
+def film_speed(args, path: Path, model, work: Path) -> None:
+    """Every film of ``args`` rendered and encoded alone, a round at a time; then the 512 px mp4
+    films from the command line."""
     films = []
     for gif in [kind == "mp4+gif" for kind in args.formats.split(",")]:
         frames = args.gif_frames if gif else args.frames
@@ -258,8 +245,50 @@ def main() -> None:
     for one in films:
         print(one.row(), flush=True)
     command_line_speed([one for one in films if one.size == 512 and not one.gif], args.repeats, work)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", nargs="?", help="checkpoint or run folder (default: train a demo-sized model)")
+    parser.add_argument("--quick", action="store_true", help="the standard set: " + " ".join(
+        f"--{key.replace('_', '-')} {value}" for key, value in QUICK.items()))
+    parser.add_argument("--frames", type=int, default=300,
+                        help="frames per mp4 film (snapshots, for timelapse): 300 = 10 s, the demo's interpolation film")
+    parser.add_argument("--gif-frames", type=int, default=30,
+                        help="frames per mp4+gif film (GIFs cost many times an mp4 per frame)")
+    parser.add_argument("--sizes", default="512,1024", help="film sizes in pixels, comma-separated")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds of render / encode alone per film")
+    parser.add_argument("--renderers", default="interpolation,timelapse,compare", help="empty: samples only")
+    parser.add_argument("--formats", default="mp4,mp4+gif", help="mp4 alone and/or mp4 with a GIF beside it")
+    parser.add_argument("--samples", type=int, default=2000, help="images for the sample benchmark (0: skip)")
+    parser.add_argument("--sample-sizes", default="64,128",
+                        help="also sample from dcgans of these resolutions (web-faces' 64, cartoon-frames' 128), "
+                             "comma-separated; empty: only the checkpoint")
+    args = parser.parse_args()
+    if args.quick:
+        vars(args).update(QUICK)
+    work = Path(tempfile.mkdtemp(prefix="render-speed-"))
+    target = Path(args.target) if args.target else demo_sized_checkpoint(work)
+    path = sampling.resolve_checkpoint(target)
+    model = checkpoint.build_model(checkpoint.load(path))
+    print(f"cpu: {cpu_name()} ({os.cpu_count()} cores), torch threads: {torch.get_num_threads()}, "
+          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} (other work on the machine "
+          f"slows every figure; the ratios, taken side by side, hold better)")
+    print(f"checkpoint: {path} ({model.context.resolution} px); {FPS} fps, no hold; "
+          f"mp4: {' '.join(film.MP4['output_params'])}")
+    loading = Timings()
+    with loading.timed(1):  # what every interpolation render pays before its first frame
+        list(sampling.generate(checkpoint.build_model(checkpoint.load(path)), sampling.latents(model, 1, 0)))
+    print(f"of each interpolation render: loading the model and its first sample {1 / loading.speed[0]:.2f} s, "
+          f"{loading.own[0]:.2f} cpu-s")
+    if args.renderers:
+        film_speed(args, path, model, work)
     if args.samples:
-        sample_speed(path, args.samples, args.repeats, work)
+        models = [(f"the checkpoint's ({model.context.resolution} px)", path)]
+        models += [(f"dcgan {size} px, widths 64", demo_sized_checkpoint(
+            work / f"dcgan-{size}", (f"resolution={size}", "model.g_width=64", "model.d_width=64")))
+            for size in map(int, filter(None, args.sample_sizes.split(",")))]
+        sample_speed(models, args.samples, args.repeats, work)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 

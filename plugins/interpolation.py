@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import TYPE_CHECKING, Iterator, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -16,6 +16,9 @@ from artgan import film
 from artgan.credits import with_end_card
 from artgan.images import grid
 from artgan.kinds import Model, Seed
+
+if TYPE_CHECKING:
+    from artgan.sampling import CoreShare
 
 DEFAULT_FRAMES = 60  # per transition, when neither frames nor seconds is given
 FILM_SIZE = 512  # pixels: a size people watch on a screen, not a 32 px model's thumbnail
@@ -73,10 +76,11 @@ class Interpolation(artgan.Renderer):
         o = self.options
         payload, path, folder = sampling.open_checkpoint(target)
         out = o.out or folder / "interpolation.mp4"
+        cores = sampling.CoreShare(self.context.device)
 
         def made() -> Iterator[np.ndarray]:  # the model is built while ffmpeg starts
             model = sampling.model_of(payload, path, self.context.device)
-            yield from self.frames(model, Walk.build(model, o))
+            yield from self.frames(model, Walk.build(model, o), cores)
 
         if o.end_card:  # the card is drawn at the film's size, so the frames are scaled first
             frames = with_end_card((film.scaled(f, o.size, o.smooth) for f in made()), [folder], o)
@@ -84,27 +88,33 @@ class Interpolation(artgan.Renderer):
         else:
             side = payload["resolution"] * o.grid
             frames, size, shape = made(), o.size, (side, side)
-        with sampling.sharing_cores(self.context.device):
+        with cores:
             return film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
                                    total=frame_count(o), label="interpolation", size=size, smooth=o.smooth,
                                    shape=shape)
 
-    def frames(self, model: Model, walk: Walk) -> Iterator[np.ndarray]:
+    def frames(self, model: Model, walk: Walk, cores: CoreShare) -> Iterator[np.ndarray]:
         """Every frame at the model's resolution (the film writer scales them), generated
-        ``batch_size`` samples at a time."""
+        ``batch_size`` samples at a time on the cores ``cores`` gives."""
+        o = self.options
+        walks = o.grid * o.grid
+        for images in cores.paced(self._batches(model, walk)):
+            for frame in range(len(images) // walks):
+                yield np.asarray(grid(images[frame * walks:(frame + 1) * walks], columns=o.grid))
+
+    def _batches(self, model: Model, walk: Walk) -> Iterator[np.ndarray]:
+        """The samples of every frame's walks, frame after frame, about ``batch_size`` at a time."""
         import torch
 
         from artgan import sampling
 
         o = self.options
-        walks = o.grid * o.grid
-        step = max(1, o.batch_size // walks)
+        step = max(1, o.batch_size // (o.grid * o.grid))
         for start in range(0, walk.length, step):
             times = torch.arange(start, min(start + step, walk.length))
             z = walk.latents(times).reshape(-1, model.z_dim)  # (frames * walks, z_dim), frame-major
             [images] = sampling.generate(model, z, o.truncation, batch_size=len(z))
-            for frame in range(len(times)):
-                yield np.asarray(grid(images[frame * walks:(frame + 1) * walks], columns=o.grid))
+            yield images
 
 
 class Walk:

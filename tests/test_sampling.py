@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -39,18 +40,43 @@ def test_an_output_that_is_a_file_is_named_before_any_sample_is_made(projection,
     assert Projection.batches == []
 
 
-def test_a_model_beside_a_film_encoder_generates_on_half_the_cores(monkeypatch):
-    before = torch.get_num_threads()
+def _threads_used(cores, making, consuming=0.0, batches=6):
+    """Run batches through ``cores.paced``: each takes ``making[threads]`` seconds to make and
+    the consumer ``consuming`` seconds (sleeps: the clock is real); torch's thread count while
+    each batch was made."""
+    def made():
+        for _ in range(batches):
+            threads = torch.get_num_threads()
+            time.sleep(making[threads])
+            yield [threads] * 4  # a batch of 4 samples
+
+    used = []
+    for batch in cores.paced(made()):
+        used.append(batch[0])
+        time.sleep(consuming)
+    return used
+
+
+def test_generation_shares_the_cores_with_its_consumer_and_takes_them_all_only_where_that_is_faster(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     monkeypatch.setattr("os.cpu_count", lambda: 8)
-    with sampling.sharing_cores("cpu"):
-        assert torch.get_num_threads() == 4
-    assert torch.get_num_threads() == before
-    with sampling.sharing_cores("cuda:0"):  # the encoder does not compete with a GPU
-        assert torch.get_num_threads() == before
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the person's choice stands
-    with sampling.sharing_cores("cpu"):
-        assert torch.get_num_threads() == before
+    before = torch.get_num_threads()
+    torch.set_num_threads(8)
+    try:
+        with sampling.CoreShare("cpu") as cores:  # the consumer is the slower side: half the cores throughout
+            assert _threads_used(cores, {4: 0.01}, consuming=0.02) == [4] * 6
+        assert torch.get_num_threads() == 8
+        with sampling.CoreShare("cpu") as cores:  # generation sets the pace, twice as fast on every core
+            assert _threads_used(cores, {4: 0.04, 8: 0.02}) == [4, 4, 4, 8, 8, 8]
+        with sampling.CoreShare("cpu") as cores:  # barely faster on every core: half leaves the consumer more
+            assert _threads_used(cores, {4: 0.022, 8: 0.02}) == [4, 4, 4, 8, 4, 4]
+        with sampling.CoreShare("cuda:0") as cores:  # the consumer does not compete with a GPU
+            assert _threads_used(cores, {8: 0.01}, consuming=0.02) == [8] * 6
+        monkeypatch.setenv("OMP_NUM_THREADS", "3")  # the person's choice stands
+        with sampling.CoreShare("cpu") as cores:
+            assert _threads_used(cores, {8: 0.01}, consuming=0.02) == [8] * 6
+    finally:
+        torch.set_num_threads(before)
 
 
 @pytest.mark.parametrize("use, small", [("dcgan", {"g_width": 4, "d_width": 4, "z_dim": 8}),
