@@ -11,9 +11,9 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps
 
-try:  # libspng (the pyspng-seunglab wheel: Linux, macOS and Windows on x86-64 and arm64; pyproject.toml)
+try:  # libspng (the pyspng-seunglab wheel: Linux and macOS on x86-64 and arm64, Windows on x86-64; pyproject.toml)
     import pyspng
-except ImportError:  # elsewhere Pillow decodes and encodes every picture
+except ImportError:  # elsewhere Pillow decodes every picture
     pyspng = None
 
 Image.MAX_IMAGE_PIXELS = 100_000_000  # larger images are refused as decompression bombs
@@ -60,16 +60,6 @@ def read_rgb(path: str | Path) -> np.ndarray:
             if pixels.dtype == np.uint8 and pixels.shape[2:] == (3,):
                 return pixels
     return np.asarray(open_rgb(io.BytesIO(data)))
-
-
-def png_bytes(pixels: np.ndarray) -> bytes:
-    """uint8 pixels (H, W, 3) as the bytes of a PNG file. libspng encodes a 32 px sample in
-    about 70 us, Pillow in 180-300 (docs/performance.md); Pillow is used where libspng is missing."""
-    if hasattr(pyspng, "encode"):  # not in the original pyspng, which a GAN repo's requirements may have installed
-        return pyspng.encode(np.ascontiguousarray(pixels))
-    buffer = io.BytesIO()
-    Image.fromarray(pixels).save(buffer, format="PNG")
-    return buffer.getvalue()
 
 
 def _plain_png(data: bytes) -> bool:

@@ -10,17 +10,18 @@ from typing import Iterable, Iterator, Sized
 
 import numpy as np
 import torch
+from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field
 
 from artgan import checkpoint, progress
 from artgan.errors import ArtganError
 from artgan.files import atomic_path, ensure_writable_folder
-from artgan.images import png_bytes, to_uint8
+from artgan.images import to_uint8
 from artgan.kinds import Model, Seed
 from artgan.device import pick_device
 from artgan.runfolder import RunFolder, list_checkpoints
 
-# Threads writing sample files: one per core (file writes release the GIL).
+# Threads writing sample files: one per core (PNG compression releases the GIL).
 WRITERS = os.cpu_count() or 1
 
 
@@ -181,7 +182,8 @@ def _write_pngs(images: np.ndarray, paths: list[Path]) -> int:
     """Write ``images`` as PNG files ``paths``; returns how many."""
     for image, path in zip(images, paths):
         # Not flushed to disk one by one: the same command writes the same samples again, and a
-        # file's fsync cost more than its PNG encoding (0.4 against 0.07-0.2 ms of CPU for 32 px samples).
+        # file's fsync cost twice its PNG encoding (0.4 against 0.2 ms of CPU for 32 px samples).
+        # Pillow, not libspng: Pillow's encoder releases the GIL, so the writers share the work.
         with atomic_path(path, durable=False) as tmp:
-            tmp.write_bytes(png_bytes(image))
+            Image.fromarray(image).save(tmp, format="PNG")
     return len(paths)

@@ -1,7 +1,5 @@
-"""read_rgb: artgan's own PNGs through libspng, every other picture as Pillow decodes it; png_bytes."""
+"""read_rgb: artgan's own PNGs through libspng, every other picture as Pillow decodes it."""
 from __future__ import annotations
-
-import io
 
 import numpy as np
 import pytest
@@ -92,13 +90,3 @@ def test_without_pyspng_pillow_decodes_the_same_pixels(tmp_path, monkeypatch):
     monkeypatch.setattr(images, "pyspng", None)
     assert (images.read_rgb(path) == fast).all()
 
-
-@pytest.mark.parametrize("libspng", [True, False])
-def test_png_bytes_is_a_png_of_the_same_pixels_with_libspng_and_without(monkeypatch, libspng):
-    pixels = noise()[5:, 3:]  # a view, not contiguous: samples are slices of a batch
-    if not libspng:
-        monkeypatch.setattr(images, "pyspng", None)
-    data = images.png_bytes(pixels)
-    assert data.startswith(images.PNG)
-    with Image.open(io.BytesIO(data)) as decoded:
-        assert decoded.mode == "RGB" and (np.asarray(decoded) == pixels).all()
