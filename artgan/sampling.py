@@ -99,9 +99,9 @@ class CoreShare:
 
     Beside a busy consumer, torch's threads wait for each other by spinning whenever one of them
     is not running: a small model generates faster on half the cores, which also leaves the
-    consumer more, while a large one needs every core (docs/performance.md: the 32 px demo
-    model's 512 px film is 1.25x faster on half the cores of 2, a 128 px dcgan's 1.6x faster on
-    all). So generation starts on half the cores; when on two batches (after one that warms the
+    consumer more, while a large one needs every core (docs/performance.md: on 2 cores the 32 px
+    demo model's 512 px film is 1.1x faster on one, a 128 px dcgan's 1.5x faster on both, and its
+    samples 1.6x). So generation starts on half the cores; when on two batches (after one that warms the
     model up) the consumer took less than half as long as generation, one batch tries every
     core, which stays if it made samples at least ``MARGIN`` times faster. Used as a context manager, which puts the
     thread count back. Nothing changes on a GPU, or when OMP_NUM_THREADS is set."""
