@@ -94,17 +94,17 @@ def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
 
 
 class CoreShare:
-    """torch's threads beside the consumer of what they generate on the same CPU (a film's
-    encoder, PNG writers): on half the cores, or on all of them where that is faster.
+    """torch's threads beside a film's encoder on the same CPU: on half the cores, or on all of
+    them where that is faster.
 
-    Beside a busy consumer, torch's threads wait for each other by spinning whenever one of them
+    Beside a busy encoder, torch's threads wait for each other by spinning whenever one of them
     is not running: a small model generates faster on half the cores, which also leaves the
-    consumer more, while a large one needs every core (docs/performance.md: on 2 cores the 32 px
-    demo model's 512 px film is 1.1x faster on one, a 128 px dcgan's 1.5x faster on both, and its
-    samples 1.6x). So generation starts on half the cores; when on two batches (after one that warms the
-    model up) the consumer took less than half as long as generation, one batch tries every
-    core, which stays if it made samples at least ``MARGIN`` times faster. Used as a context manager, which puts the
-    thread count back. Nothing changes on a GPU, or when OMP_NUM_THREADS is set."""
+    encoder more, while a large one needs every core (docs/performance.md: on 2 cores the 32 px
+    demo model's 512 px film is 1.1x faster on one, a 128 px dcgan's 1.5x faster on both). So
+    generation starts on half the cores; when on two batches (after one that warms the model
+    up) the encoder took less than half as long as generation, one batch tries every core,
+    which stays if it made frames at least ``MARGIN`` times faster. Used as a context manager,
+    which puts the thread count back. Nothing changes on a GPU, or when OMP_NUM_THREADS is set."""
 
     MARGIN = 1.25
     WARM_UP, TIMED = 1, 2  # batches: the warm-up, then those timed on half the cores
@@ -155,23 +155,25 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
                   truncation: float = 1.0, device: str = "auto", batch_size: int = 64) -> list[Path]:
     """Write ``count`` PNG samples of a checkpoint (or a run's newest one) into folder ``out``.
 
-    The model generates batch after batch while a pool of threads encodes and writes the files
-    of the previous ones; the model and the writers share the CPU as :class:`CoreShare` finds best.
+    A pool of threads, one per core, encodes and writes each batch's files. On a GPU they do so
+    while the next batches are generated. On a CPU generating and writing take turns, each on
+    every core: side by side, torch's threads spin whenever a writer holds a core they wait for
+    (docs/performance.md: a 128 px dcgan sampled at 0.7 of its generation speed that way).
     """
     check_request(count, seed, truncation, lambda name: f"--{name}")
     out = ensure_writable_folder(out)
     model, _ = load_model(target, pick_device(device))
     paths = [out / f"sample-{seed:04d}-{index:05d}.png" for index in range(count)]
+    waiting = 0 if torch.device(model.context.device).type == "cpu" else 2  # batches written while generating
     writing: deque[Future] = deque()
-    with (ThreadPoolExecutor(WRITERS, thread_name_prefix="png") as pool, progress.task("sample", count) as bar,
-          CoreShare(model.context.device) as cores):
-        batches = cores.paced(generate(model, latents(model, count, seed), truncation, batch_size))
+    with ThreadPoolExecutor(WRITERS, thread_name_prefix="png") as pool, progress.task("sample", count) as bar:
+        batches = generate(model, latents(model, count, seed), truncation, batch_size)
         for start, batch in zip(range(0, count, batch_size), batches):
             # A share of the batch per writer: one task each, not one per file (each costs GIL turns).
             shares = np.array_split(np.arange(len(batch)), min(WRITERS, len(batch)))
             writing.extend(pool.submit(_write_pngs, batch[share], paths[start + share[0]:start + share[-1] + 1])
                            for share in shares)
-            while len(writing) > 2 * len(shares):  # at most two batches wait: memory stays flat
+            while len(writing) > waiting * len(shares):  # memory stays flat
                 bar.advance(writing.popleft().result())
         for done in writing:
             bar.advance(done.result())

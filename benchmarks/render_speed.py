@@ -197,10 +197,9 @@ def torch_threads(count: int):
 
 
 def sample_speed(models: list[tuple[str, Path]], count: int, repeats: int, work: Path) -> None:
-    """`artgan sample` against generation alone, on torch's threads and on half the cores (where
-    `artgan sample` may generate beside its PNG writers); the ratio is against the faster of the
-    two. Larger models write fewer samples, count x 32 / resolution (at least 256), still enough
-    batches that the first few, which `sampling.CoreShare` makes on half the cores, weigh little."""
+    """`artgan sample` against generation alone, on torch's threads and on half the cores; the
+    ratio is against the faster of the two. Larger models write fewer samples, count x 32 /
+    resolution (at least 256)."""
     print(f"\n`artgan sample` (images/s, medians of {repeats}; the sample figure includes loading the model; "
           f"CPU-s per 1,000 images)\n\n| model | samples | generation alone, {torch.get_num_threads()} threads "
           f"| generation alone, half the cores | artgan sample | ratio per round | median ratio |\n"

@@ -33,6 +33,29 @@ def test_every_sample_lands_in_its_own_file_in_order_across_batches(projection, 
         assert np.array_equal(np.asarray(Image.open(path)), image)
 
 
+def test_on_a_cpu_every_batch_is_written_before_the_next_is_generated(projection, tmp_path, monkeypatch):
+    """Generating and writing take turns on a CPU, each on every core (docs/performance.md)."""
+    events, generate, write = [], sampling.generate, sampling._write_pngs
+
+    def generating(*args, **kwargs):
+        for batch in generate(*args, **kwargs):
+            events.append(("made", len(batch)))
+            yield batch
+
+    def writing(images, paths):
+        events.append(("written", write(images, paths)))
+        return len(paths)
+
+    monkeypatch.setattr(sampling, "generate", generating)
+    monkeypatch.setattr(sampling, "_write_pngs", writing)
+    sampling.write_samples(projection, 13, tmp_path / "out", batch_size=5, device="cpu")
+    made_before = [sum(n for kind, n in events[:i] if kind == "made") for i, (kind, _) in enumerate(events)]
+    written_before = [sum(n for kind, n in events[:i] if kind == "written") for i, (kind, _) in enumerate(events)]
+    assert [n for kind, n in events if kind == "made"] == [5, 5, 3]
+    assert all(made_before[i] == written_before[i] for i, (kind, _) in enumerate(events) if kind == "made")
+    assert len(list((tmp_path / "out").iterdir())) == 13
+
+
 def test_an_output_that_is_a_file_is_named_before_any_sample_is_made(projection, tmp_path):
     (tmp_path / "taken").write_text("not a folder")
     with pytest.raises(artgan.ArtganError, match="taken: cannot create the folder .*taken is a file, not a folder"):
