@@ -94,8 +94,8 @@ def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
 
 
 class CoreShare:
-    """torch's threads beside a film's encoder on the same CPU: on half the cores, or on all of
-    them where that is faster.
+    """torch's threads beside a film's encoder (or sample writers, :meth:`halve`) on the same
+    CPU: on half the cores, or on all of them where that is faster.
 
     Beside a busy encoder, torch's threads wait for each other by spinning whenever one of them
     is not running: a small model generates faster on half the cores, which also leaves the
@@ -120,7 +120,7 @@ class CoreShare:
         if not self.shared:
             yield from batches
             return
-        torch.set_num_threads(self.half)
+        self.halve()
         making, waiting = [], []  # per sample of each batch: seconds to make it, seconds the consumer took after
         batches = iter(batches)
         while True:
@@ -144,6 +144,11 @@ class CoreShare:
             if making[-1] * self.MARGIN > min(making[timed]):
                 torch.set_num_threads(self.half)
 
+    def halve(self) -> None:
+        """Generate on half the cores from now on (unless on a GPU or OMP_NUM_THREADS is set)."""
+        if self.shared:
+            torch.set_num_threads(self.half)
+
     def __enter__(self) -> CoreShare:
         return self
 
@@ -158,23 +163,33 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     A pool of threads, one per core, encodes and writes each batch's files. On a GPU they do so
     while the next batches are generated. On a CPU generating and writing take turns, each on
     every core: side by side, torch's threads spin whenever a writer holds a core they wait for
-    (docs/performance.md: a 128 px dcgan sampled at 0.7 of its generation speed that way).
+    (docs/performance.md: a 128 px dcgan sampled at 0.67 of its generation speed that way, 0.85
+    in turns). Unless writing a batch takes longer than generating one (a small model, as the
+    demo's): then they run side by side, generation on half the cores.
     """
     check_request(count, seed, truncation, lambda name: f"--{name}")
     out = ensure_writable_folder(out)
     model, _ = load_model(target, pick_device(device))
     paths = [out / f"sample-{seed:04d}-{index:05d}.png" for index in range(count)]
-    waiting = 0 if torch.device(model.context.device).type == "cpu" else 2  # batches written while generating
+    on_cpu = torch.device(model.context.device).type == "cpu"
+    ahead = 0 if on_cpu else 2  # batches still being written while the next is generated
     writing: deque[Future] = deque()
-    with ThreadPoolExecutor(WRITERS, thread_name_prefix="png") as pool, progress.task("sample", count) as bar:
+    with (ThreadPoolExecutor(WRITERS, thread_name_prefix="png") as pool, progress.task("sample", count) as bar,
+          CoreShare(model.context.device) as cores):
         batches = generate(model, latents(model, count, seed), truncation, batch_size)
-        for start, batch in zip(range(0, count, batch_size), batches):
+        for index, start in enumerate(range(0, count, batch_size)):
+            started = time.perf_counter()
+            batch = next(batches)
+            made, started = time.perf_counter() - started, time.perf_counter()
             # A share of the batch per writer: one task each, not one per file (each costs GIL turns).
             shares = np.array_split(np.arange(len(batch)), min(WRITERS, len(batch)))
             writing.extend(pool.submit(_write_pngs, batch[share], paths[start + share[0]:start + share[-1] + 1])
                            for share in shares)
-            while len(writing) > waiting * len(shares):  # memory stays flat
+            while len(writing) > ahead * len(shares):  # memory stays flat
                 bar.advance(writing.popleft().result())
+            if on_cpu and index == 1 and time.perf_counter() - started > made:  # after a warm-up batch
+                ahead = 2
+                cores.halve()
         for done in writing:
             bar.advance(done.result())
     return paths
