@@ -164,8 +164,9 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     while the next batches are generated. On a CPU generating and writing take turns, each on
     every core: side by side, torch's threads spin whenever a writer holds a core they wait for
     (docs/performance.md: a 128 px dcgan sampled at 0.67 of its generation speed that way, 0.85
-    in turns). Unless writing a batch takes longer than generating one (a small model, as the
-    demo's): then they run side by side, generation on half the cores.
+    in turns). Unless writing a batch (after the first, which warms the model up) takes longer
+    than generating it, as for a small model like the demo's: from then on they run side by
+    side, generation on half the cores.
     """
     check_request(count, seed, truncation, lambda name: f"--{name}")
     out = ensure_writable_folder(out)
@@ -187,7 +188,7 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
                            for share in shares)
             while len(writing) > ahead * len(shares):  # memory stays flat
                 bar.advance(writing.popleft().result())
-            if on_cpu and index == 1 and time.perf_counter() - started > made:  # after a warm-up batch
+            if on_cpu and not ahead and index and time.perf_counter() - started > made:  # after the warm-up
                 ahead = 2
                 cores.halve()
         for done in writing:

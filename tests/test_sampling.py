@@ -37,9 +37,9 @@ def test_every_sample_lands_in_its_own_file_in_order_across_batches(projection, 
                                                       (0.0, 0.05, [True, True, True, False, False])])
 def test_on_a_cpu_batches_are_generated_and_written_in_turns_unless_writing_is_the_slower(
         projection, tmp_path, monkeypatch, generating, writing, turns):
-    """Generating and writing take turns on a CPU, each on every core, unless writing the batch
-    after the warm-up took longer than generating it: then the batches from the fourth on are
-    made while the last is written (docs/performance.md)."""
+    """Generating and writing take turns on a CPU, each on every core, until writing a batch
+    after the warm-up takes longer than generating it: here the second, so the batches from the
+    fourth on are made while the last is written (docs/performance.md)."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     events, generate, write = [], sampling.generate, sampling._write_pngs
 
