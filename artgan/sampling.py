@@ -163,10 +163,10 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     A pool of threads, one per core, encodes and writes each batch's files. On a GPU they do so
     while the next batches are generated. On a CPU generating and writing take turns, each on
     every core: side by side, torch's threads spin whenever a writer holds a core they wait for
-    (docs/performance.md: a 128 px dcgan sampled at 0.67 of its generation speed that way, 0.85
-    in turns). Unless writing a batch (after the first, which warms the model up) takes longer
-    than generating it, as for a small model like the demo's: from then on they run side by
-    side, generation on half the cores.
+    (docs/performance.md: a 128 px dcgan sampled at 0.64-0.67 of its generation speed that
+    way, 0.82-0.85 in turns). Unless writing a batch (after the first, which warms the model up)
+    takes longer than generating it, as for a small model like the demo's: from then on they run
+    side by side, generation on half the cores.
     """
     check_request(count, seed, truncation, lambda name: f"--{name}")
     out = ensure_writable_folder(out)
