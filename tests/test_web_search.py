@@ -6,6 +6,7 @@ import io
 import json
 import threading
 import time
+from contextlib import suppress
 from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
@@ -88,7 +89,8 @@ class Server:
                 if length:
                     self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                with suppress(BrokenPipeError, ConnectionResetError):  # a stopped search hangs up first
+                    self.wfile.write(body)
 
         return Handler
 
