@@ -164,9 +164,9 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     while the next batches are generated. On a CPU generating and writing take turns, each on
     every core: side by side, torch's threads spin whenever a writer holds a core they wait for
     (docs/performance.md: a 128 px dcgan sampled at 0.64-0.67 of its generation speed that
-    way, 0.82-0.85 in turns). Unless writing a batch (after the first, which warms the model up)
-    takes longer than generating it, as for a small model like the demo's: from then on they run
-    side by side, generation on half the cores.
+    way, 0.82-0.85 in turns). Unless writing takes longer than generating, two batches in a row
+    (after the first, which warms the model up), as for a small model like the demo's: from then
+    on they run side by side, generation on half the cores.
     """
     check_request(count, seed, truncation, lambda name: f"--{name}")
     out = ensure_writable_folder(out)
@@ -174,6 +174,7 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     paths = [out / f"sample-{seed:04d}-{index:05d}.png" for index in range(count)]
     on_cpu = torch.device(model.context.device).type == "cpu"
     ahead = 0 if on_cpu else 2  # batches still being written while the next is generated
+    slower = 0  # batches in a row that took longer to write than to generate, in turns
     writing: deque[Future] = deque()
     with (ThreadPoolExecutor(WRITERS, thread_name_prefix="png") as pool, progress.task("sample", count) as bar,
           CoreShare(model.context.device) as cores):
@@ -188,9 +189,11 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
                            for share in shares)
             while len(writing) > ahead * len(shares):  # memory stays flat
                 bar.advance(writing.popleft().result())
-            if on_cpu and not ahead and index and time.perf_counter() - started > made:  # after the warm-up
-                ahead = 2
-                cores.halve()
+            if on_cpu and not ahead and index:  # after the warm-up
+                slower = slower + 1 if time.perf_counter() - started > made else 0
+                if slower == 2:  # twice in a row: not a moment's stall of the disk
+                    ahead = 2
+                    cores.halve()
         for done in writing:
             bar.advance(done.result())
     return paths

@@ -34,12 +34,12 @@ def test_every_sample_lands_in_its_own_file_in_order_across_batches(projection, 
 
 
 @pytest.mark.parametrize("generating, writing, turns", [(0.05, 0.0, [True] * 5),
-                                                      (0.0, 0.05, [True, True, True, False, False])])
+                                                      (0.0, 0.05, [True, True, True, True, False])])
 def test_on_a_cpu_batches_are_generated_and_written_in_turns_unless_writing_is_the_slower(
         projection, tmp_path, monkeypatch, generating, writing, turns):
-    """Generating and writing take turns on a CPU, each on every core, until writing a batch
-    after the warm-up takes longer than generating it: here the second, so the batches from the
-    fourth on are made while the last is written (docs/performance.md)."""
+    """Generating and writing take turns on a CPU, each on every core, until writing takes
+    longer than generating two batches in a row after the warm-up: here the second and third,
+    so the fifth batch is made while the fourth is written (docs/performance.md)."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     events, generate, write = [], sampling.generate, sampling._write_pngs
 
