@@ -172,8 +172,8 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     out = ensure_writable_folder(out)
     model, _ = load_model(target, pick_device(device))
     paths = [out / f"sample-{seed:04d}-{index:05d}.png" for index in range(count)]
-    on_cpu = torch.device(model.context.device).type == "cpu"
-    ahead = 0 if on_cpu else 2  # batches still being written while the next is generated
+    # Batches still being written while the next is generated; 0 (a CPU): in turns.
+    ahead = 0 if torch.device(model.context.device).type == "cpu" else 2
     slower = 0  # batches in a row that took longer to write than to generate, in turns
     writing: deque[Future] = deque()
     with (ThreadPoolExecutor(WRITERS, thread_name_prefix="png") as pool, progress.task("sample", count) as bar,
@@ -182,15 +182,15 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
         for index, start in enumerate(range(0, count, batch_size)):
             started = time.perf_counter()
             batch = next(batches)
-            made, started = time.perf_counter() - started, time.perf_counter()
+            generated = time.perf_counter()
             # A share of the batch per writer: one task each, not one per file (each costs GIL turns).
             shares = np.array_split(np.arange(len(batch)), min(WRITERS, len(batch)))
             writing.extend(pool.submit(_write_pngs, batch[share], paths[start + share[0]:start + share[-1] + 1])
                            for share in shares)
             while len(writing) > ahead * len(shares):  # memory stays flat
                 bar.advance(writing.popleft().result())
-            if on_cpu and not ahead and index:  # after the warm-up
-                slower = slower + 1 if time.perf_counter() - started > made else 0
+            if not ahead and index:  # in turns, after the warm-up
+                slower = slower + 1 if time.perf_counter() - generated > generated - started else 0
                 if slower == 2:  # twice in a row: not a moment's stall of the disk
                     ahead = 2
                     cores.halve()
