@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -198,4 +199,32 @@ def test_a_run_deleted_while_its_page_is_open_says_so(tmp_path, workspace, page)
         page.wait_for_selector("#gone", state="visible", timeout=10_000)
         assert page.inner_text("#state") == "deleted"
     finally:
+        served.stop()
+
+
+def test_pages_open_when_the_studio_stops_say_so_and_catch_up_when_it_is_back(tmp_path, workspace, browser, page):
+    shutil.copytree(workspace / "runs" / "tiny-b", tmp_path / "runs" / "kept")
+    served = start(tmp_path)
+    port = urlsplit(served.url).port
+    compare = browser.new_page()
+    try:
+        page.goto(served.url + "runs/kept")
+        compare.goto(served.url + "compare?run=kept")
+        assert page.is_hidden("#offline") and page.get_attribute("body", "data-shown-step") == "6"
+    finally:
+        served.stop()  # Ctrl-C in the terminal of `artgan studio`
+    try:
+        for shown in (page, compare):
+            shown.wait_for_selector("#offline", state="visible", timeout=10_000)
+        snapshots = tmp_path / "runs" / "kept" / "snapshots"
+        shutil.copy(snapshots / "step-0000006.png", snapshots / "step-0000009.png")  # written while it was away
+        served = start(tmp_path, port=port)
+        assert urlsplit(served.url).port == port  # its connections' TIME_WAIT does not move it
+        for shown in (page, compare):
+            shown.wait_for_selector("#offline", state="hidden", timeout=15_000)
+        page.wait_for_function("document.body.dataset.shownStep === '9'", timeout=15_000)  # following the newest
+        compare.wait_for_function("Number(document.querySelector('#scrub').max) === 3", timeout=15_000)  # 0 3 6 9
+        assert page.inner_text("#state") != "deleted"
+    finally:
+        compare.close()
         served.stop()

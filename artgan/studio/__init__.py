@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets
 import socket
 import threading
@@ -30,6 +31,9 @@ def free_port(host: str, wanted: int) -> int:
     """``wanted`` if it is free on ``host``, else a port the system picks (0: always the system's)."""
     for port in ([wanted] if wanted else []) + [0]:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+            if os.name == "posix":  # as the server binds (asyncio's default): a port whose last
+                # connections linger in TIME_WAIT after a Ctrl-C is free to it, so a restart keeps its address
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 probe.bind((host.strip("[]"), port))
             except OSError:

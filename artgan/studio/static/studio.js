@@ -20,9 +20,33 @@ for (const loaded of ["load", "loadedmetadata"]) {  // neither bubbles: caught o
 window.addEventListener("resize", markAll);
 markAll();
 
+// The studio's server can stop (Ctrl-C, a closed terminal) while a page is open: the page says
+// so instead of failing, and carries on once the server answers again.
+const offline = (down) => { $("#offline").hidden = !down; };
+
+// fetch, or null when the server does not answer (offline() has said so).
+async function request(url, init) {
+  try {
+    const response = await fetch(url, init);
+    offline(false);
+    return response;
+  } catch {
+    offline(true);
+    return null;
+  }
+}
+
+// The server's events; the browser reconnects by itself, and ``handle`` then gets
+// {kind: "reconnected"} to catch up on what it missed.
 function live(handle) {
   const source = new EventSource("/events");
+  let dropped = false;
   source.onmessage = (message) => handle(JSON.parse(message.data));
+  source.onerror = () => { dropped = true; offline(true); };
+  source.onopen = () => {
+    offline(false);
+    if (dropped) { dropped = false; handle({kind: "reconnected"}); }
+  };
   return source;
 }
 
@@ -44,8 +68,8 @@ function throttled(work, gap = 1000) {
 
 // Replace a part of the page with the server's HTML for it, keeping the boxes ticked in it.
 const refresher = (url, target, gap = 300) => throttled(async () => {
-  const response = await fetch(url);
-  if (!response.ok) return;
+  const response = await request(url);
+  if (!response?.ok) return;
   const ticked = [...target.querySelectorAll("input:checked")].map((box) => box.value);
   target.innerHTML = await response.text();
   target.querySelectorAll("input[type=checkbox]").forEach((box) => { box.checked = ticked.includes(box.value); });
@@ -94,16 +118,26 @@ function runPage() {
   };
   markBest();
   if (steps.length) show(steps.length - 1, false);
+  const addStep = (step) => {
+    if (steps.includes(step)) return;
+    steps.push(step);
+    steps.sort((a, b) => a - b);
+    range.max = steps.length - 1;
+    markBest();
+    if ($("#noshot")) $("#noshot").remove();
+    if (follow.checked) { range.value = steps.length - 1; show(steps.length - 1, false); }
+  };
   const charts = metricCharts($("#charts"));
   const loadMetrics = throttled(async () => {
-    const response = await fetch(`/api/runs/${enc(run.name)}`);
-    if (response.status === 404) {  // its folder was deleted (or renamed) since the page opened
+    const response = await request(`/api/runs/${enc(run.name)}`);
+    if (response?.status === 404) {  // its folder was deleted (or renamed) since the page opened
       $("#gone").hidden = false;
       $("#state").textContent = $("#state").className = "deleted";
       $("#state").classList.add("state");
     }
-    if (!response.ok) return;
+    if (!response?.ok) return;
     const page = await response.json();
+    page.snapshots.forEach(addStep);  // those whose events were missed while the server was away
     charts(page.metrics);
     $("#step").textContent = page.summary.step;
     $("#state").textContent = $("#state").className = page.summary.state;
@@ -114,14 +148,13 @@ function runPage() {
   loadMetrics();
   const films = refresher(`/runs/${enc(run.name)}?part=films`, $("#films"));
   live((event) => {
-    if (event.run !== run.name) return;
-    if (event.kind === "snapshot" && !steps.includes(event.step)) {
-      steps.push(event.step);
-      steps.sort((a, b) => a - b);
-      range.max = steps.length - 1;
-      markBest();
-      if ($("#noshot")) $("#noshot").remove();
-      if (follow.checked) { range.value = steps.length - 1; show(steps.length - 1, false); }
+    if (event.kind === "reconnected") {
+      loadMetrics();
+      films();
+    } else if (event.run !== run.name) {
+      return;
+    } else if (event.kind === "snapshot") {
+      addStep(event.step);
     } else if (event.kind === "metrics" || event.kind === "state") {
       loadMetrics();
     } else if (event.kind === "film") {
@@ -181,10 +214,18 @@ function comparePage() {
   range.max = Math.max(all.length - 1, 0);
   range.value = range.max;
   show(Number(range.value));
-  live((event) => {
-    if (event.kind !== "snapshot" || !(event.run in runs) || runs[event.run].includes(event.step)) return;
-    runs[event.run].push(event.step);
-    if (!all.includes(event.step)) { all.push(event.step); all.sort((a, b) => a - b); range.max = all.length - 1; }
+  const addStep = (name, step) => {
+    if (runs[name].includes(step)) return;
+    runs[name].push(step);
+    if (!all.includes(step)) { all.push(step); all.sort((a, b) => a - b); range.max = all.length - 1; }
+  };
+  live(async (event) => {
+    if (event.kind === "snapshot" && event.run in runs) addStep(event.run, event.step);
+    if (event.kind !== "reconnected") return;
+    for (const name of Object.keys(runs)) {  // the snapshots whose events were missed
+      const response = await request(`/api/runs/${enc(name)}`);
+      if (response?.ok) (await response.json()).snapshots.forEach((step) => addStep(name, step));
+    }
   });
 }
 
@@ -199,11 +240,13 @@ function composerPage() {
     seconds: Number(form.seconds.value), fps: Number(form.fps.value), size: Number(form.size.value),
     grid: Number(form.grid.value), easing: form.easing.value, loop: form.loop.checked, gif: form.gif.checked,
   });
-  const post = (path) => fetch(`/api/runs/${enc(name)}/${path}`, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(options())});
+  const post = (path) => request(`/api/runs/${enc(name)}/${path}`, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(options())});
   const say = (text) => { $("#error").hidden = !text; $("#error").textContent = text || ""; };
   const updateCommand = async () => {
     if (keyframes.length < 2) { $("#command").textContent = "(pick at least two keyframes)"; return; }
-    const answer = await (await post("command")).json();
+    const response = await post("command");
+    if (!response) return;
+    const answer = await response.json();
     $("#command").textContent = answer.command || "";
     say(answer.error);
   };
@@ -259,6 +302,7 @@ function composerPage() {
     submitted.preventDefault();
     if (keyframes.length < 2) { say("pick at least two keyframes (click samples)"); return; }
     const response = await post("compose");
+    if (!response) return;
     const answer = await response.json();
     if (!response.ok) { say(answer.error); return; }
     say("");
@@ -267,7 +311,7 @@ function composerPage() {
     $("#progress").value = 0;
     showJob(answer);
   });
-  $("#cancel").addEventListener("click", () => fetch(`/api/jobs/${job}/cancel`, {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}));
+  $("#cancel").addEventListener("click", () => request(`/api/jobs/${job}/cancel`, {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}));
   live((event) => {
     if (event.kind !== "job") return;
     if (event.state === "done" && event.run === name) films();  // also a film queued before this one
