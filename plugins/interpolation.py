@@ -14,7 +14,6 @@ from pydantic import Field, model_validator
 import artgan
 from artgan import film
 from artgan.credits import with_end_card
-from artgan.images import grid
 from artgan.kinds import Model, Seed
 
 if TYPE_CHECKING:
@@ -96,11 +95,8 @@ class Interpolation(artgan.Renderer):
     def frames(self, model: Model, walk: Walk, cores: CoreShare) -> Iterator[np.ndarray]:
         """Every frame at the model's resolution (the film writer scales them), generated
         ``batch_size`` samples at a time on the cores ``cores`` gives."""
-        o = self.options
-        walks = o.grid * o.grid
         for images in cores.paced(self._batches(model, walk)):
-            for frame in range(len(images) // walks):
-                yield np.asarray(grid(images[frame * walks:(frame + 1) * walks], columns=o.grid))
+            yield from tiled(images, self.options.grid)
 
     def _batches(self, model: Model, walk: Walk) -> Iterator[np.ndarray]:
         """The samples of every frame's walks, frame after frame, about ``batch_size`` at a time."""
@@ -153,6 +149,14 @@ class Walk:
         u = ease((position - index).float(), self.easing)[:, None, None]
         blend = slerp if self.mode == "slerp" else torch.lerp
         return blend(keys[index], keys[index + 1], u)
+
+
+def tiled(images: np.ndarray, side: int) -> np.ndarray:
+    """Frames of side x side walks, as :func:`artgan.images.grid` tiles them, from the samples
+    (frames * side * side, H, W, 3) of every frame's walks, frame after frame: one copy a batch."""
+    _, height, width, _ = images.shape
+    rows = images.reshape(-1, side, side, height, width, 3).swapaxes(2, 3)
+    return rows.reshape(-1, side * height, side * width, 3)
 
 
 def frame_count(o: InterpolationOptions) -> int:

@@ -15,7 +15,7 @@ import artgan
 from artgan import film, pipeline, plugins, sampling
 from artgan.images import grid
 from artgan.kinds import Context
-from artgan_plugins.interpolation import noise_loop, slerp
+from artgan_plugins.interpolation import noise_loop, slerp, tiled
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -174,6 +174,14 @@ def test_the_same_arguments_give_the_same_frames(projection, tmp_path):
         films.append(read_film(tmp_path / f"{name}.mp4")[1])
     assert np.array_equal(films[0], films[1])
     assert not np.array_equal(films[0], films[2])
+
+
+def test_a_batch_of_walks_is_tiled_frame_by_frame_as_a_grid():
+    samples = np.random.default_rng(0).integers(0, 256, (2 * 9, 5, 7, 3), dtype=np.uint8)  # 2 frames of 3x3 walks
+    frames = tiled(samples, 3)
+    assert frames.shape == (2, 15, 21, 3)
+    for index, frame in enumerate(frames):
+        assert np.array_equal(frame, np.asarray(grid(samples[index * 9:(index + 1) * 9], columns=3)))
 
 
 def test_a_grid_of_walks_in_batches_and_seconds_set_the_length(projection, tmp_path):
