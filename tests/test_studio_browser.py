@@ -228,3 +228,23 @@ def test_pages_open_when_the_studio_stops_say_so_and_catch_up_when_it_is_back(tm
     finally:
         compare.close()
         served.stop()
+
+
+def test_the_composer_of_a_run_deleted_meanwhile_says_so(tmp_path, workspace, page):
+    shutil.copytree(workspace / "runs" / "tiny-a", tmp_path / "runs" / "doomed")
+    served = start(tmp_path)
+    try:
+        page.goto(served.url + "runs/doomed/compose")
+        page.click('#samples img[data-seed="1"]')
+        page.click('#samples img[data-seed="2"]')
+        page.wait_for_function("document.querySelector('#command').textContent.includes('--seeds 1,2')")
+        shutil.rmtree(tmp_path / "runs" / "doomed")
+        page.fill('input[name="seconds"]', "2")
+        page.dispatch_event("#film-form", "change")
+        page.wait_for_selector("#error", state="visible", timeout=10_000)
+        assert "404" in page.inner_text("#error")
+        page.evaluate("document.querySelector('#error').textContent = ''")
+        page.click("#render")  # the render is refused the same way, not with a script error
+        page.wait_for_function("document.querySelector('#error').textContent.includes('404')")
+    finally:
+        served.stop()

@@ -36,6 +36,17 @@ async function request(url, init) {
   }
 }
 
+// The server's JSON answer, or {error: its text} when it answered in plain text (a 404 for a run
+// deleted meanwhile, a 400).
+async function answerOf(response) {
+  const text = await response.text();
+  try {
+    return JSON.parse(text);
+  } catch {
+    return {error: text};
+  }
+}
+
 // The server's events; the browser reconnects by itself, and ``handle`` then gets
 // {kind: "reconnected"} to catch up on what it missed.
 function live(handle) {
@@ -246,7 +257,7 @@ function composerPage() {
     if (keyframes.length < 2) { $("#command").textContent = "(pick at least two keyframes)"; return; }
     const response = await post("command");
     if (!response) return;
-    const answer = await response.json();
+    const answer = await answerOf(response);
     $("#command").textContent = answer.command || "";
     say(answer.error);
   };
@@ -303,7 +314,7 @@ function composerPage() {
     if (keyframes.length < 2) { say("pick at least two keyframes (click samples)"); return; }
     const response = await post("compose");
     if (!response) return;
-    const answer = await response.json();
+    const answer = await answerOf(response);
     if (!response.ok) { say(answer.error); return; }
     say("");
     job = answer.id;
