@@ -19,7 +19,7 @@ from test_training import TINY
 import artgan
 from artgan import progress
 from artgan.runfolder import RunFolder
-from artgan.studio import start
+from artgan.studio import start, workspace_of
 from artgan.files import write_bytes_atomic
 from artgan.studio.events import event_for
 
@@ -158,6 +158,28 @@ def test_artgan_studio_takes_another_port_when_its_own_is_taken(workspace):
         finally:
             process.terminate()
             process.wait(10)
+
+
+def test_started_in_runs_or_in_a_run_folder_it_shows_the_workspace_above(workspace):
+    for given, said in ((workspace / "runs", "is a folder of runs"), (workspace / "runs" / "tiny-a", "is a run folder")):
+        root, why = workspace_of(given)
+        assert root == workspace.resolve() and said in why and str(workspace.resolve()) in why
+        served = start(given)
+        try:
+            assert "tiny-a" in [run["name"] for run in httpx.get(served.url + "api/runs").json()]
+        finally:
+            served.stop()
+    assert not (workspace / "runs" / "runs").exists() and not (workspace / "runs" / "tiny-a" / "runs").exists()
+    assert "(its page: /runs/tiny-a)" in workspace_of(workspace / "runs" / "tiny-a")[1]
+    assert workspace_of(workspace) == (workspace, None)
+    assert "is a run folder" in workspace_of(workspace / "runs" / "old")[1]  # made before recipe.lock.toml
+
+
+def test_a_folder_without_runs_is_shown_as_it_is(tmp_path):
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / "notes").mkdir()  # a folder in runs/ that is not a run
+    assert workspace_of(tmp_path / "runs") == (tmp_path / "runs", None)
+    assert workspace_of(tmp_path / "runs" / "notes") == (tmp_path / "runs" / "notes", None)
 
 
 def test_the_command_line_does_not_load_the_web_stack_until_asked():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from artgan.errors import ArtganError
+from artgan.runfolder import RUNS, RunFolder
 
 DEFAULT_PORT = 8765
 
@@ -66,12 +67,35 @@ def _server(workspace: Path, host: str, port: int, token: str | None):
     return uvicorn.Server(config)
 
 
-def _check(workspace: Path, host: str) -> tuple[Path, str | None]:
+def _check(workspace: Path, host: str) -> tuple[Path, str | None, str | None]:
+    """The workspace to serve (see :func:`workspace_of`), its token (None on loopback) and the
+    line saying why the workspace is not the folder given."""
     if not workspace.is_dir():
         what = "a file, not a folder" if workspace.exists() else "no such folder"
         raise ArtganError(f"--workspace {workspace}: {what}; give the folder that holds runs/ "
                           "(where you ran `artgan run`)")
-    return workspace, None if is_loopback(host) else secrets.token_urlsafe(24)
+    workspace, why = workspace_of(workspace)
+    return workspace, None if is_loopback(host) else secrets.token_urlsafe(24), why
+
+
+def workspace_of(folder: Path) -> tuple[Path, str | None]:
+    """The workspace of ``folder``: itself, or the folder above when ``folder`` is a runs/ folder or
+    a run folder in one (``artgan studio`` started in the wrong folder); and a line saying so."""
+    if folder.resolve().parent.name == RUNS and _a_run(folder):
+        root = folder.resolve().parent.parent
+        return root, (f"{folder} is a run folder: showing the studio of {root}, which holds it "
+                      f"(its page: /runs/{folder.resolve().name})")
+    if folder.resolve().name == RUNS and not (folder / RUNS).is_dir() and any(
+            _a_run(child) for child in folder.iterdir()):
+        root = folder.resolve().parent
+        return root, f"{folder} is a folder of runs: showing the studio of {root}, which holds it"
+    return folder, None
+
+
+def _a_run(folder: Path) -> bool:
+    """Whether ``folder`` is a run folder, also one made before runs had a recipe.lock.toml."""
+    run = RunFolder(folder)
+    return run.is_run() or run.snapshots_dir.is_dir() or run.checkpoints_dir.is_dir()
 
 
 def _url(host: str, port: int, token: str | None) -> str:
@@ -82,7 +106,7 @@ def _url(host: str, port: int, token: str | None) -> str:
 
 def start(workspace: str | Path, host: str = "127.0.0.1", port: int = 0) -> Studio:
     """Serve the studio of ``workspace`` in a background thread; returns once it answers."""
-    workspace, token = _check(Path(workspace), host)
+    workspace, token, _ = _check(Path(workspace), host)
     port = free_port(host, port)
     server = _server(workspace, host, port, token)
     thread = threading.Thread(target=server.run, daemon=True, name="studio")
@@ -98,7 +122,9 @@ def start(workspace: str | Path, host: str = "127.0.0.1", port: int = 0) -> Stud
 def serve(workspace: str | Path, host: str = "127.0.0.1", port: int = DEFAULT_PORT, browser: bool = True,
           say=print) -> None:
     """Serve the studio of ``workspace`` until Ctrl-C; ``say`` prints the lines about it."""
-    workspace, token = _check(Path(workspace), host)
+    workspace, token, why = _check(Path(workspace), host)
+    if why:
+        say(why)
     chosen = free_port(host, port)
     if port and chosen != port:
         say(f"port {port} is taken: using {chosen}")
