@@ -306,7 +306,8 @@ def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder fo
 
 
 @app.command()
-def studio(workspace: Path = typer.Option(Path("."), "--workspace", help="folder that holds runs/ and data/"),
+def studio(workspace: Path = typer.Option(Path("."), "--workspace", help="folder that holds runs/ and data/ "
+                                          "(given runs/ or a run folder: the folder above)"),
            port: int = typer.Option(8765, "--port", help="port to listen on (another free one if taken; 0: any)"),
            host: str = typer.Option("127.0.0.1", "--host", help="address to listen on; any other than loopback "
                                                                 "needs the token printed at start"),
