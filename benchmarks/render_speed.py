@@ -19,13 +19,14 @@ encode alone. Then the 512 px mp4 films as `artgan render` in a fresh process, a
     python benchmarks/render_speed.py --quick   # every renderer, 512 and 1024 px, mp4 and GIF, 3 rounds
     python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 300] [--gif-frames 30]
         [--sizes 512,1024] [--repeats 3] [--renderers interpolation,timelapse,compare]
-        [--formats mp4,mp4+gif] [--samples 2000] [--sample-sizes 64,128]
+        [--formats mp4,mp4+gif] [--samples 2000] [--sample-sizes 64,128] [--sample-folder /dev/shm]
 """
 from __future__ import annotations
 
 import argparse
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -260,6 +261,9 @@ def main() -> None:
     parser.add_argument("--renderers", default="interpolation,timelapse,compare", help="empty: samples only")
     parser.add_argument("--formats", default="mp4,mp4+gif", help="mp4 alone and/or mp4 with a GIF beside it")
     parser.add_argument("--samples", type=int, default=2000, help="images for the sample benchmark (0: skip)")
+    parser.add_argument("--sample-folder", type=Path,
+                        help="where `artgan sample` writes (default: the benchmark's temporary folder on disk); "
+                             "a tmpfs such as /dev/shm times the sampler without the disk")
     parser.add_argument("--sample-sizes", default="64,128",
                         help="also sample from dcgans of these resolutions (web-faces' 64, cartoon-frames' 128), "
                              "comma-separated; empty: only the checkpoint")
@@ -287,7 +291,15 @@ def main() -> None:
         models += [(f"dcgan {size} px, widths 64", demo_sized_checkpoint(
             work / f"dcgan-{size}", (f"resolution={size}", "model.g_width=64", "model.d_width=64")))
             for size in map(int, filter(None, args.sample_sizes.split(",")))]
-        sample_speed(models, args.samples, args.repeats, work)
+        if args.sample_folder is None:
+            sample_speed(models, args.samples, args.repeats, work)
+        else:  # a folder of its own in there, removed after
+            out = Path(tempfile.mkdtemp(prefix="render-speed-samples-", dir=args.sample_folder))
+            print(f"\nsamples written in {out}")
+            try:
+                sample_speed(models, args.samples, args.repeats, out)
+            finally:
+                shutil.rmtree(out)
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 
