@@ -11,9 +11,8 @@ import json
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Any, Iterable
 
-import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -234,18 +233,15 @@ def credits_card(targets: Iterable[Path], size: tuple[int, int]) -> Image.Image:
     return card
 
 
-def with_end_card(frames: Iterable[np.ndarray], targets: Iterable[Path], options) -> Iterator[np.ndarray]:
-    """``frames`` as they come and, when the film options ``options`` ask for an end card, the
-    last frame held for ``options.hold`` seconds, then the credits card of ``targets`` for
-    ``options.end_card`` seconds (so write_film then holds nothing)."""
-    last = None
-    for last in frames:
-        yield last
-    if not options.end_card or last is None:
-        return
-    yield from [last] * options.hold_frames
-    card = np.asarray(credits_card(targets, (last.shape[1], last.shape[0])))
-    yield from [card] * max(1, round(options.end_card * options.fps))
+def end_card(targets: Iterable[Path], options) -> dict[str, Any]:
+    """The keyword arguments of :func:`artgan.film.write_film` that end a film with the credits
+    card of ``targets`` for the ``end_card`` seconds the film options ``options`` ask for, after
+    the last frame's hold (none when ``end_card`` is 0)."""
+    if not options.end_card:
+        return {}
+    targets = list(targets)
+    return {"card": lambda width, height: credits_card(targets, (width, height)),
+            "card_frames": max(1, round(options.end_card * options.fps))}
 
 
 def _run_of(target: Path) -> Path:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 import queue
+import re
+import tempfile
 import threading
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -45,6 +47,10 @@ GIF = {"codec": "gif", "pix_fmt_out": "pal8", "output_params": ["-loop", "0", "-
 # CPU, for a GIF within 0.02 dB PSNR; docs/performance.md). Dithering stays paletteuse's
 # default: it is the GIF's look.
 PALETTE_SAMPLE = 128
+# What the frames and a card are joined in, by encoder: x264's pixel format in the limited range
+# of a film without a card, or RGB for the GIF's palette. Left to itself ffmpeg would join them
+# in the PNG's full range and tag the whole film so (yuvj420p).
+JOINED_AS = {"libx264": "pix_fmts=yuv420p:color_ranges=tv", "gif": "pix_fmts=rgb24"}
 # Frames waiting for each encoder: enough to keep ffmpeg busy while a batch is generated (ffmpeg
 # and x264 buffer more themselves), few enough that memory does not grow with the film.
 QUEUED = 2
@@ -84,9 +90,11 @@ class SnapshotFilmOptions(FilmOptions):
 def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: bool = False,
                hold: int = 0, total: int | None = None, label: str = "film",
                size: int | None = None, smooth: bool = False,
-               shape: tuple[int, int] | None = None) -> list[Path]:
+               shape: tuple[int, int] | None = None,
+               card: Callable[[int, int], Image.Image] | None = None, card_frames: int = 0) -> list[Path]:
     """Encode uint8 frames (H, W, 3), as they come, to the mp4 ``out`` (and ``out`` as .gif);
-    the last frame is repeated ``hold`` times. Returns the files written.
+    the last frame is repeated ``hold`` times, then ``card(width, height)``, a picture drawn at
+    the film's size (a credits card), is shown for ``card_frames``. Returns the files written.
 
     ``size`` and ``smooth`` scale every frame as :func:`fit` does, inside ffmpeg: its scaler is
     several times cheaper than scaling in Python, and small frames cross the pipe. Odd sizes get
@@ -94,7 +102,8 @@ def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: 
     names unless every frame was encoded. Frames are encoded while the next ones are made, so a
     frame must not be changed after it was yielded. ``shape``, the frames' (height, width) when
     it is known before the first frame is made, starts ffmpeg first: it then gets ready while
-    the first frame is made (a model loaded, say), not after.
+    the first frame is made (a model loaded, say), not after. ffmpeg appends the card itself,
+    so the frames before it still cross the pipe at their own size and are scaled in ffmpeg.
     """
     out = Path(out)
     if out.suffix.lower() != ".mp4":
@@ -110,9 +119,14 @@ def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: 
     filters, film_size = _framing(width, height, size, smooth)
     paths = [(out, MP4, [])] + ([(out.with_suffix(".gif"), GIF, [_palette(*film_size)])] if gif else [])
     with ExitStack() as stack, progress.task(label, total and total + hold) as bar:
+        graphs = {settings["codec"]: filters for _, settings, _ in paths}
+        if card is not None and card_frames > 0:  # read by ffmpeg at the end: kept until it is done
+            picture = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="artgan-card-"))) / "card.png"
+            card(*film_size).convert("RGB").save(picture)
+            graphs = {codec: [_then_card(filters, picture, card_frames, fps, JOINED_AS[codec])] for codec in graphs}
         # Encoders are entered after their temporary files, so they finish before the renames.
         temporary = [stack.enter_context(atomic_path(path)) for path, _, _ in paths]
-        encoders = [stack.enter_context(_encoder(tmp, (width, height), fps, settings, filters + own))
+        encoders = [stack.enter_context(_encoder(tmp, (width, height), fps, settings, graphs[settings["codec"]] + own))
                     for tmp, (_, settings, own) in zip(temporary, paths)]
         frame = None
         for frame in frames:
@@ -140,6 +154,27 @@ def _framing(width: int, height: int, size: int | None, smooth: bool) -> tuple[l
         width, height = width + width % 2, height + height % 2
         filters.append(f"pad={width}:{height}")
     return filters, (width, height)
+
+
+def _then_card(filters: list[str], picture: Path, frames: int, fps: int, joined_as: str) -> str:
+    """A filter graph: the piped frames through ``filters``, then the PNG ``picture`` (of the
+    film's size) for ``frames`` frames at ``fps``, joined in the ``format`` filter's ``joined_as``."""
+    # Both parts alike for concat: pixel aspect, and the pixel format and range, which the piped
+    # frames reach in the same scaler step as in a film without a card (the same pixels).
+    alike = f"format={joined_as},setsar=1"
+    piped = ",".join([*filters, alike])
+    # The picture's frames at the film's rate (concat would otherwise give the film an image's
+    # 25 fps), without the PNG's RGB colour-space tag.
+    shown = (f"movie={_escaped(str(picture))},loop=loop={frames - 1}:size=1,setpts=N/({fps}*TB),fps={fps},"
+             f"{alike},setparams=colorspace=unknown")
+    return f"{piped}[piped];{shown}[card];[piped][card]concat=n=2:v=1:a=0"
+
+
+def _escaped(value: str) -> str:
+    """``value`` as a filter option inside a filter graph: escaped for the option (``\\ ' :``),
+    then for the graph (``\\ ' [ ] , ;``), as ffmpeg-filters' "Notes on filtergraph escaping" say."""
+    option = re.sub(r"([\\':])", r"\\\1", value)
+    return re.sub(r"([\\'\[\],;])", r"\\\1", option)
 
 
 def _palette(width: int, height: int) -> str:

@@ -11,7 +11,7 @@ from pydantic import Field
 
 import artgan
 from artgan import film
-from artgan.credits import with_end_card
+from artgan.credits import end_card
 from artgan.runfolder import RunFolder, Snapshot
 
 GAP = 8  # black pixels between runs
@@ -36,9 +36,8 @@ class Compare(artgan.Renderer):
         shots = [RunFolder(folder).snapshots() for folder in folders]
         steps = sorted({shot.step for run in shots for shot in run})
         out = Path(o.out or Path(target) / "compare.mp4")
-        frames = with_end_card(self._frames(folders, shots, steps), folders, o)
-        return film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
-                               total=len(steps), label="compare")
+        return film.write_film(self._frames(folders, shots, steps), out, o.fps, gif=o.gif, hold=o.hold_frames,
+                               total=len(steps), label="compare", **end_card(folders, o))
 
     def _frames(self, folders: list[Path], shots: list[list[Snapshot]],
                 steps: list[int]) -> Iterator[np.ndarray]:

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 
 import artgan
 from artgan import film
-from artgan.credits import with_end_card
+from artgan.credits import end_card
 from artgan.kinds import Model, Seed
 
 if TYPE_CHECKING:
@@ -81,16 +81,11 @@ class Interpolation(artgan.Renderer):
             model = sampling.model_of(payload, path, self.context.device)
             yield from self.frames(model, Walk.build(model, o), cores)
 
-        if o.end_card:  # the card is drawn at the film's size, so the frames are scaled first
-            frames = with_end_card((film.scaled(f, o.size, o.smooth) for f in made()), [folder], o)
-            size = shape = None
-        else:
-            side = payload["resolution"] * o.grid
-            frames, size, shape = made(), o.size, (side, side)
+        side = payload["resolution"] * o.grid
         with cores:
-            return film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
-                                   total=frame_count(o), label="interpolation", size=size, smooth=o.smooth,
-                                   shape=shape)
+            return film.write_film(made(), out, o.fps, gif=o.gif, hold=o.hold_frames, total=frame_count(o),
+                                   label="interpolation", size=o.size, smooth=o.smooth, shape=(side, side),
+                                   **end_card([folder], o))
 
     def frames(self, model: Model, walk: Walk, cores: CoreShare) -> Iterator[np.ndarray]:
         """Every frame at the model's resolution (the film writer scales them), generated

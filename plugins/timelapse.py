@@ -9,7 +9,7 @@ from pydantic import Field
 
 import artgan
 from artgan import film
-from artgan.credits import with_end_card
+from artgan.credits import end_card
 from artgan.files import atomic_path
 from artgan.images import grid
 from artgan.runfolder import RecipeLock, RunFolder, Snapshot
@@ -38,9 +38,9 @@ class Timelapse(artgan.Renderer):
         shots, lock = folder.snapshots(), folder.lock()
         columns = self._columns(target, lock)
         out = Path(o.out or Path(target) / "timelapse.mp4")
-        frames = with_end_card(self._frames(shots, lock, columns), [target], o)
-        written = film.write_film(frames, out, o.fps, gif=o.gif, hold=0 if o.end_card else o.hold_frames,
-                                  total=len(shots), label="timelapse")
+        frames = self._frames(shots, lock, columns)
+        written = film.write_film(frames, out, o.fps, gif=o.gif, hold=o.hold_frames, total=len(shots),
+                                  label="timelapse", **end_card([target], o))
         if o.strip is not None:
             written.append(self._strip(shots, columns, out.with_name(f"{out.stem}-strip.png")))
         return written

@@ -203,3 +203,36 @@ def test_interpolation_and_compare_films_end_with_the_card_too(register_plugin, 
     _, frames = read_film(film)
     card = np.asarray(credits_card(runs, (frames.shape[2], frames.shape[1])))
     assert len(frames) == 2 + 5 and distance(frames[-1], card) < 8
+
+
+def test_the_card_follows_frames_ffmpeg_scales_unchanged_in_the_mp4_and_the_gif(register_plugin, tmp_path,
+                                                                                 monkeypatch):
+    module = types.ModuleType("test_projection_model")
+    module.register_models = artgan.hookimpl(lambda register: register("projection", Projection))
+    register_plugin(module, "test-projection-model")
+    folder = dataset(tmp_path, [credited("http://a/img/1.jpg")])
+    run = fake_run(tmp_path / "one", count=2, side=32)
+    (run / "recipe.lock.toml").write_text(tomli_w.dumps({"name": "one", "train": {"grid": 2},
+                                                        "lock": {"dataset": str(folder)}}))
+    point = projection_checkpoint(run / "checkpoints" / "step-0000100.pt", resolution=16)
+    # ffmpeg reads the card from a temporary folder named in its filter graph: one whose name
+    # needs escaping at both of the graph's levels
+    odd = tmp_path / "it's, [odd]; name:x"
+    odd.mkdir()
+    monkeypatch.setattr("tempfile.tempdir", str(odd))
+    interpolation = plugins.get("renderer", "interpolation").cls
+    films = {card: tmp_path / f"walk-{card}.mp4" for card in (0, 0.5)}
+    for card, out in films.items():
+        interpolation(interpolation.Options(out=out, fps=10, seconds=4, size=128, end_card=card,
+                                            gif=bool(card))).render(point)
+    (_, plain), (meta, carded) = read_film(films[0]), read_film(films[0.5])
+    assert meta["size"] == (128, 128) and len(plain) == 40 and len(carded) == 40 + 5
+    assert max(distance(a, b) for a, b in zip(plain, carded)) < 0.5  # the same walk: scaled by ffmpeg either way
+    assert meta["pix_fmt"].split("(")[0] == "yuv420p"  # limited range, as without a card (not yuvj420p)
+    card = np.asarray(credits_card([run], (128, 128)))
+    assert all(distance(frame, card) < 8 for frame in carded[40:])
+    with Image.open(films[0.5].with_suffix(".gif")) as gif:
+        assert gif.n_frames == 45
+        gif.seek(44)
+        assert distance(np.asarray(gif.convert("RGB")), card) < 12
+    assert list(odd.iterdir()) == []  # the card's folder is gone
