@@ -1,7 +1,7 @@
 """How fast are films and samples made, next to the limits set by the encoder and the model?
 
 Every film renderer (interpolation, timelapse, compare) at two film sizes, as mp4 and as mp4 +
-GIF, from a demo-sized model (trained for one step when no checkpoint is given: speed does not
+GIF, and as mp4 ending with the credits card, from a demo-sized model (trained for one step when no checkpoint is given: speed does not
 depend on how well a model is trained) and run folders of that model's snapshots.
 
 The encoder's limit ("encode alone") is measured like with like: the frames the renderer handed
@@ -19,11 +19,12 @@ encode alone. Then the 512 px mp4 films as `artgan render` in a fresh process, a
     python benchmarks/render_speed.py --quick   # every renderer, 512 and 1024 px, mp4 and GIF, 3 rounds
     python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 300] [--gif-frames 30]
         [--sizes 512,1024] [--repeats 3] [--renderers interpolation,timelapse,compare]
-        [--formats mp4,mp4+gif] [--samples 2000] [--sample-sizes 64,128] [--sample-folder /dev/shm]
+        [--formats mp4,mp4+gif] [--end-card 2] [--samples 2000] [--sample-sizes 64,128] [--sample-folder /dev/shm]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import shutil
@@ -67,8 +68,22 @@ def snapshot_run(root: Path, model, count: int, name: str) -> Path:
     [samples] = sampling.generate(model, sampling.latents(model, 512, len(name)), batch_size=512)
     for index in range(count):  # the samples in another order each time: every snapshot differs
         grid(np.roll(samples, 37 * index, axis=0)[:64]).save(run / "snapshots" / f"step-{index * 100:07d}.png")
-    (run / "recipe.lock.toml").write_text('[train]\ngrid = 8\nbatch_size = 32\n\n[lock]\ndataset_images = 5000\n')
+    dataset = credited_dataset(root / "data" / "credited")
+    (run / "recipe.lock.toml").write_text('[train]\ngrid = 8\nbatch_size = 32\n\n[lock]\ndataset_images = 5000\n'
+                                          f'dataset = {json.dumps(str(dataset))}\n')
     return run
+
+
+def credited_dataset(folder: Path, works: int = 12) -> Path:
+    """A dataset folder whose manifest credits ``works`` downloaded images, as web search writes
+    it: what a film's credits card lists."""
+    folder.mkdir(parents=True, exist_ok=True)
+    records = [{"file": f"images/{i:07d}.png", "origin": "web", "info": {
+        "url": f"https://example.org/img/{i}.jpg", "creator": f"Photographer {i}", "license": "by",
+        "license_version": "4.0", "attribution": f'"{i}.jpg" by Photographer {i}, licensed CC BY 4.0'}}
+        for i in range(works)]
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(record) + "\n" for record in records))
+    return folder
 
 
 def cpu_seconds() -> tuple[float, float]:
@@ -115,9 +130,10 @@ def captured(calls: list):
         film.write_film = write_film
 
 
-def renderer(name: str, size: int, frames: int, gif: bool, out: Path, runs: list[Path]):
-    """Renderer ``name`` set up for a ``frames``-frame film about ``size`` pixels wide."""
-    common = {"fps": FPS, "hold": 0, "gif": gif, "out": out}
+def renderer(name: str, size: int, frames: int, gif: bool, out: Path, runs: list[Path], card: float = 0):
+    """Renderer ``name`` set up for a ``frames``-frame film about ``size`` pixels wide, ending
+    with ``card`` seconds of the credits card."""
+    common = {"fps": FPS, "hold": 0, "gif": gif, "out": out, "end_card": card}
     options = {
         "interpolation": {"seconds": frames / FPS, "size": size, "grid": 1, "loop": True},
         "timelapse": {"size": size},
@@ -137,12 +153,13 @@ class Film:
     target: Path
     runs: list[Path]
     frames: int
+    card: float = 0
     recorded: tuple = ()
     rendered: Timings = field(default_factory=Timings)
     alone: Timings = field(default_factory=Timings)
 
     def make(self, out: Path):
-        return renderer(self.name, self.size, self.frames, self.gif, out, self.runs)
+        return renderer(self.name, self.size, self.frames, self.gif, out, self.runs, self.card)
 
     def record(self, work: Path) -> None:
         calls: list = []
@@ -163,7 +180,8 @@ class Film:
         height, width = pictures[0].shape[:2]
         ratios = [r / a for r, a in zip(self.rendered.speed, self.alone.speed)]
         into = f"{width}x{height}" + (f" -> {options['size']}" if options.get("size") else "")
-        return (f"| {self.name} | {into} | {'mp4+gif' if self.gif else 'mp4'} | {len(pictures)} | "
+        name = f"{self.name} + {self.card:g} s card" if self.card else self.name
+        return (f"| {name} | {into} | {'mp4+gif' if self.gif else 'mp4'} | {len(pictures)} | "
                 f"{self.rendered.median()} | {self.alone.median()} | "
                 f"{', '.join(f'{q:.2f}' for q in ratios)} | **{statistics.median(ratios):.2f}** |")
 
@@ -233,6 +251,9 @@ def film_speed(args, path: Path, model, work: Path) -> None:
         targets = {"interpolation": path, "timelapse": runs[0], "compare": runs[0]}
         films += [Film(name, size, gif, targets[name], runs, frames)
                   for size in map(int, args.sizes.split(",")) for name in args.renderers.split(",")]
+        if args.end_card and not gif:  # the same films at the first size, ending with the credits card
+            films += [Film(name, int(args.sizes.split(",")[0]), gif, targets[name], runs, frames, args.end_card)
+                      for name in args.renderers.split(",")]
     for one in films:
         one.record(work)
     for round_ in range(args.repeats):
@@ -244,7 +265,7 @@ def film_speed(args, path: Path, model, work: Path) -> None:
           f"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for one in films:
         print(one.row(), flush=True)
-    command_line_speed([one for one in films if one.size == 512 and not one.gif], args.repeats, work)
+    command_line_speed([one for one in films if one.size == 512 and not (one.gif or one.card)], args.repeats, work)
 
 
 def main() -> None:
@@ -260,6 +281,9 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="rounds of render / encode alone per film")
     parser.add_argument("--renderers", default="interpolation,timelapse,compare", help="empty: samples only")
     parser.add_argument("--formats", default="mp4,mp4+gif", help="mp4 alone and/or mp4 with a GIF beside it")
+    parser.add_argument("--end-card", type=float, default=2.0,
+                        help="also each mp4 at the first size ending with this many seconds of the credits card "
+                             "(0: none)")
     parser.add_argument("--samples", type=int, default=2000, help="images for the sample benchmark (0: skip)")
     parser.add_argument("--sample-folder", type=Path,
                         help="where `artgan sample` writes (default: the benchmark's temporary folder on disk); "
