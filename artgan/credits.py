@@ -103,9 +103,13 @@ def dataset_of(target: Path) -> Path:
         return target
     run = RunFolder(target)
     lock = run.lock() if run.is_run() else None
-    if lock is None or lock.dataset is None:
+    if lock is None:
         raise ArtganError(f"{target}: neither a dataset folder (no manifest.jsonl) nor a run folder "
                           f"(no {run.lock_file.name}); pass data/NAME or runs/NAME")
+    if lock.dataset is None:
+        raise ArtganError(f"{target}: its {run.lock_file.name} names no dataset (made before artgan recorded "
+                          "it), so its credits are unknown: give `artgan credits` its dataset folder, "
+                          "data/NAME, and leave out end_card")
     recorded = lock.dataset
     # as written (relative to where training ran), or in the usual place beside runs/
     for folder in (recorded, target.absolute().parent.parent / "data" / recorded.name):

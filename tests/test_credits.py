@@ -73,6 +73,10 @@ def test_other_folders_are_a_user_error(tmp_path):
     result = CliRunner().invoke(app, ["credits", str(tmp_path)])
     assert result.exit_code == 2
     assert "gone is gone; rebuild it" in result.output
+    (tmp_path / "recipe.lock.toml").write_text(tomli_w.dumps({"lock": {"dataset_images": 5}}))  # an older run
+    result = CliRunner().invoke(app, ["credits", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "names no dataset" in result.output and "data/NAME" in result.output
 
 
 def test_the_credits_renderer_writes_credits_md_into_the_run_folder(tmp_path):
