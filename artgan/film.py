@@ -126,8 +126,9 @@ def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: 
             graphs = {codec: [_then_card(filters, picture, card_frames, fps, JOINED_AS[codec])] for codec in graphs}
         # Encoders are entered after their temporary files, so they finish before the renames.
         temporary = [stack.enter_context(atomic_path(path)) for path, _, _ in paths]
-        encoders = [stack.enter_context(_encoder(tmp, (width, height), fps, settings, graphs[settings["codec"]] + own))
-                    for tmp, (_, settings, own) in zip(temporary, paths)]
+        encoders = [stack.enter_context(_encoder(tmp, (width, height), fps, settings, graphs[settings["codec"]] + own,
+                                                 path))
+                    for tmp, (path, settings, own) in zip(temporary, paths)]
         frame = None
         for frame in frames:
             frame = _checked(frame, (height, width, 3))
@@ -239,13 +240,19 @@ class _Encoder:
 
 
 @contextmanager
-def _encoder(path: Path, size: tuple[int, int], fps: int, settings: dict,
-             filters: list[str]) -> Iterator[_Encoder]:
+def _encoder(path: Path, size: tuple[int, int], fps: int, settings: dict, filters: list[str],
+             film: Path) -> Iterator[_Encoder]:
+    """An encoder writing ``path``, the temporary file of ``film``; ffmpeg has finished on exit.
+    An ffmpeg that took every frame but wrote nothing (it refused its command; a short film's
+    frames fit in the pipe before it quits) is an error naming the film."""
     encoder = _Encoder(path, size, fps, settings, filters)
     try:
         yield encoder
     finally:
         encoder.close()
+    if not path.is_file() or path.stat().st_size == 0:
+        raise ArtganError(f"{film}: ffmpeg wrote nothing (its message is above); if IMAGEIO_FFMPEG_EXE "
+                          "names an ffmpeg of your own, it needs version 7 or later")
 
 
 def _send(encoders: list[_Encoder], frame: np.ndarray) -> None:

@@ -247,3 +247,12 @@ def test_an_encoder_killed_midway_is_an_error_not_a_hang_and_leaves_nothing(tmp_
         film.write_film(frames(), tmp_path / "film.mp4", fps=10, gif=True)
     assert killed == [2]  # the mp4's and the GIF's
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ffmpeg_that_refuses_its_command_is_an_error_naming_the_film(tmp_path, monkeypatch):
+    monkeypatch.setitem(film.JOINED_AS, "libx264", "pix_fmts=yuv420p:no_such_option=1")  # as an old ffmpeg would
+    frames = [np.zeros((32, 32, 3), np.uint8)] * 5  # few: they fit in the pipe before ffmpeg quits
+    with pytest.raises(artgan.ArtganError, match=r"film\.mp4: ffmpeg wrote nothing"):
+        film.write_film(iter(frames), tmp_path / "film.mp4", fps=10, size=64,
+                        card=lambda width, height: Image.new("RGB", (width, height)), card_frames=3)
+    assert list(tmp_path.iterdir()) == []
