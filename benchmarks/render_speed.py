@@ -1,8 +1,9 @@
 """How fast are films and samples made, next to the limits set by the encoder and the model?
 
 Every film renderer (interpolation, timelapse, compare) at two film sizes, as mp4 and as mp4 +
-GIF, and as mp4 ending with the credits card, from a demo-sized model (trained for one step when no checkpoint is given: speed does not
-depend on how well a model is trained) and run folders of that model's snapshots.
+GIF, and as mp4 ending with the credits card, from a demo-sized model (trained for one step when
+no checkpoint is given: speed does not depend on how well a model is trained) and run folders of
+that model's snapshots.
 
 The encoder's limit ("encode alone") is measured like with like: the frames the renderer handed
 the film writer are recorded once, then written from memory by the same call, with the same
@@ -19,7 +20,8 @@ encode alone. Then the 512 px mp4 films as `artgan render` in a fresh process, a
     python benchmarks/render_speed.py --quick   # every renderer, 512 and 1024 px, mp4 and GIF, 3 rounds
     python benchmarks/render_speed.py [CHECKPOINT_OR_RUN_DIR] [--frames 300] [--gif-frames 30]
         [--sizes 512,1024] [--repeats 3] [--renderers interpolation,timelapse,compare]
-        [--formats mp4,mp4+gif] [--end-card 2] [--samples 2000] [--sample-sizes 64,128] [--sample-folder /dev/shm]
+        [--formats mp4,mp4+gif] [--end-card 2] [--samples 2000] [--sample-sizes 64,128]
+        [--sample-folder /dev/shm]
 """
 from __future__ import annotations
 
@@ -61,14 +63,14 @@ def demo_sized_checkpoint(root: Path, overrides: tuple[str, ...] = ()) -> Path:
     return run.folder.checkpoints()[-1]
 
 
-def snapshot_run(root: Path, model, count: int, name: str) -> Path:
-    """A run folder with ``count`` snapshots: 8 x 8 grids of the model's samples, as training writes."""
+def snapshot_run(root: Path, model, count: int, name: str, dataset: Path) -> Path:
+    """A run folder with ``count`` snapshots: 8 x 8 grids of the model's samples, as training
+    writes, trained on ``dataset``."""
     run = root / name
     (run / "snapshots").mkdir(parents=True)
     [samples] = sampling.generate(model, sampling.latents(model, 512, len(name)), batch_size=512)
     for index in range(count):  # the samples in another order each time: every snapshot differs
         grid(np.roll(samples, 37 * index, axis=0)[:64]).save(run / "snapshots" / f"step-{index * 100:07d}.png")
-    dataset = credited_dataset(root / "data" / "credited")
     (run / "recipe.lock.toml").write_text('[train]\ngrid = 8\nbatch_size = 32\n\n[lock]\ndataset_images = 5000\n'
                                           f'dataset = {json.dumps(str(dataset))}\n')
     return run
@@ -207,6 +209,7 @@ def command_line_speed(films: list[Film], repeats: int, work: Path) -> None:
 
 @contextmanager
 def torch_threads(count: int):
+    """torch on ``count`` threads inside the block."""
     before = torch.get_num_threads()
     torch.set_num_threads(count)
     try:
@@ -247,7 +250,9 @@ def film_speed(args, path: Path, model, work: Path) -> None:
     films = []
     for gif in [kind == "mp4+gif" for kind in args.formats.split(",")]:
         frames = args.gif_frames if gif else args.frames
-        runs = [snapshot_run(work / f"{frames}", model, frames, name) for name in ("run-a", "run-b")]
+        root = work / f"{frames}"
+        dataset = credited_dataset(root / "data" / "credited")
+        runs = [snapshot_run(root, model, frames, name, dataset) for name in ("run-a", "run-b")]
         targets = {"interpolation": path, "timelapse": runs[0], "compare": runs[0]}
         films += [Film(name, size, gif, targets[name], runs, frames)
                   for size in map(int, args.sizes.split(",")) for name in args.renderers.split(",")]
@@ -265,7 +270,8 @@ def film_speed(args, path: Path, model, work: Path) -> None:
           f"| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for one in films:
         print(one.row(), flush=True)
-    command_line_speed([one for one in films if one.size == 512 and not (one.gif or one.card)], args.repeats, work)
+    plain = [one for one in films if one.size == 512 and not (one.gif or one.card)]
+    command_line_speed(plain, args.repeats, work)
 
 
 def main() -> None:

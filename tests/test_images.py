@@ -89,4 +89,3 @@ def test_without_pyspng_pillow_decodes_the_same_pixels(tmp_path, monkeypatch):
     fast = images.read_rgb(path)
     monkeypatch.setattr(images, "pyspng", None)
     assert (images.read_rgb(path) == fast).all()
-

@@ -81,14 +81,13 @@ def _check(workspace: Path, host: str) -> tuple[Path, str | None, str | None]:
 def workspace_of(folder: Path) -> tuple[Path, str | None]:
     """The workspace of ``folder``: itself, or the folder above when ``folder`` is a runs/ folder or
     a run folder in one (``artgan studio`` started in the wrong folder); and a line saying so."""
-    if folder.resolve().parent.name == RUNS and _a_run(folder):
-        root = folder.resolve().parent.parent
+    resolved = folder.resolve()
+    if resolved.parent.name == RUNS and _a_run(folder):
+        root = resolved.parent.parent
         return root, (f"{folder} is a run folder: showing the studio of {root}, which holds it "
-                      f"(its page: /runs/{folder.resolve().name})")
-    if folder.resolve().name == RUNS and not (folder / RUNS).is_dir() and any(
-            _a_run(child) for child in folder.iterdir()):
-        root = folder.resolve().parent
-        return root, f"{folder} is a folder of runs: showing the studio of {root}, which holds it"
+                      f"(its page: /runs/{resolved.name})")
+    if resolved.name == RUNS and not (folder / RUNS).is_dir() and any(_a_run(child) for child in folder.iterdir()):
+        return resolved.parent, f"{folder} is a folder of runs: showing the studio of {resolved.parent}, which holds it"
     return folder, None
 
 
