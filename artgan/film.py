@@ -244,15 +244,25 @@ def _encoder(path: Path, size: tuple[int, int], fps: int, settings: dict, filter
              film: Path) -> Iterator[_Encoder]:
     """An encoder writing ``path``, the temporary file of ``film``; ffmpeg has finished on exit.
     An ffmpeg that took every frame but wrote nothing (it refused its command; a short film's
-    frames fit in the pipe before it quits) is an error naming the film."""
+    frames fit in the pipe before it quits), or a folder deleted or moved away meanwhile (ffmpeg
+    then quits, or writes into nowhere), is an error naming the film."""
     encoder = _Encoder(path, size, fps, settings, filters)
     try:
         yield encoder
+    except OSError:  # ffmpeg quit early
+        _still_there(path.parent, film)
+        raise
     finally:
         encoder.close()
+    _still_there(path.parent, film)
     if not path.is_file() or path.stat().st_size == 0:
         raise ArtganError(f"{film}: ffmpeg wrote nothing (its message is above); if IMAGEIO_FFMPEG_EXE "
                           "names an ffmpeg of your own, it needs version 7 or later")
+
+
+def _still_there(folder: Path, film: Path) -> None:
+    if not folder.is_dir():
+        raise ArtganError(f"{film}: its folder was deleted or moved away while the film was made") from None
 
 
 def _send(encoders: list[_Encoder], frame: np.ndarray) -> None:

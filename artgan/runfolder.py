@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Literal
 
 import numpy as np
 from PIL import Image
+from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
 from artgan import folder_lock
 from artgan.errors import ArtganError
@@ -76,42 +77,64 @@ class RecipeLock:
     recipe: dict[str, Any]  # the recipe's tables, defaults filled in (as Recipe.as_dict())
     environment: dict[str, Any]  # the [lock] table: artgan and torch versions, device, dataset…
 
+    # Each value is read as the type artgan wrote, or None: a lock edited by hand reads as far as it can.
+
     @property
     def grid(self) -> int | None:
         """Samples per row of the run's snapshot grids."""
-        return self.recipe.get("train", {}).get("grid")
+        return _typed(self.table("train").get("grid"), int)
 
     @property
     def steps(self) -> int | None:
         """The steps the recipe asked for."""
-        return self.recipe.get("train", {}).get("steps")
+        return _typed(self.table("train").get("steps"), int)
 
     @property
     def batch_size(self) -> int | None:
-        return self.recipe.get("train", {}).get("batch_size")
+        return _typed(self.table("train").get("batch_size"), int)
+
+    @property
+    def resolution(self) -> int | None:
+        return _typed(self.recipe.get("resolution"), int)
+
+    @property
+    def model(self) -> str | None:
+        """The model plugin's name."""
+        return _typed(self.table("model").get("use"), str)
 
     @property
     def dataset_images(self) -> int | None:
         """How many images the dataset held when the run started."""
-        return self.environment.get("dataset_images")
+        return _typed(self.environment.get("dataset_images"), int)
 
     @property
     def sweep(self) -> str | None:
         """The name of the [sweep] the run is one of (None: not one, or a lock older than this)."""
-        return self.environment.get("sweep")
+        return _typed(self.environment.get("sweep"), str)
 
     @property
     def sweep_label(self) -> str | None:
         """The run's label in its [sweep] (the run is NAME-LABEL)."""
-        return self.environment.get("sweep_label")
+        return _typed(self.environment.get("sweep_label"), str)
 
     @property
     def dataset(self) -> Path | None:
         """The dataset folder the run trained on, as it was written."""
-        value = self.environment.get("dataset")
+        value = _typed(self.environment.get("dataset"), str)
         return None if value is None else Path(value)
 
+    def table(self, name: str) -> dict[str, Any]:
+        """The recipe's table ``name`` ([train], [model]…); empty when it is missing or not a table."""
+        value = self.recipe.get(name)
+        return value if isinstance(value, dict) else {}
 
+
+def _typed(value: Any, kind: type) -> Any:
+    """``value`` if it is a ``kind`` (True is no number), else None."""
+    return value if isinstance(value, kind) and not (kind is int and isinstance(value, bool)) else None
+
+
+@with_config(ConfigDict(strict=True, allow_inf_nan=False))  # status.json is read only as artgan writes it
 @dataclass(frozen=True)
 class RunStatus:
     """Where a run is: what status.json says, checked against the folder's lock."""
@@ -122,6 +145,9 @@ class RunStatus:
     images_per_s: float | None = None
     seconds_left: float | None = None
     updated: float | None = None  # time.time() of the last write
+
+
+_STATUS = TypeAdapter(RunStatus)
 
 
 class RunFolder:
@@ -297,11 +323,14 @@ class RunFolder:
         """The run's state; "training" only while a process holds the folder (one killed with
         kill -9 left "training" behind: that run is interrupted)."""
         try:
-            record = json.loads(self.status_file.read_text(encoding="utf-8"))
-            status = RunStatus(**record)
+            status = _STATUS.validate_json(self.status_file.read_bytes())
         except FileNotFoundError:
             return RunStatus("unknown")
-        except (OSError, ValueError, TypeError) as exc:
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            key = ".".join(map(str, first["loc"])) or "file"
+            raise ArtganError(f"{self.status_file}: unreadable ({key}: {first['msg']}); delete it") from None
+        except OSError as exc:
             raise ArtganError(f"{self.status_file}: unreadable ({exc}); delete it") from None
         if status.state == "training" and not self.is_held():
             return RunStatus(**{**asdict(status), "state": "interrupted"})

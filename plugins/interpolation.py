@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 DEFAULT_FRAMES = 60  # per transition, when neither frames nor seconds is given
 FILM_SIZE = 512  # pixels: a size people watch on a screen, not a 32 px model's thumbnail
+DAY = 86_400  # seconds: the longest film asked for at once; a number beyond it is a slip of the keyboard
+DAY_AT_120_FPS = DAY * 120  # frames: the most one transition may have
 
 
 class InterpolationOptions(film.FilmOptions):
@@ -35,7 +37,7 @@ class InterpolationOptions(film.FilmOptions):
         "slerp", description="slerp or lerp: from keyframe to keyframe along an arc or a straight line; "
                              "noise-loop: a smooth closed random curve")
     seeds: list[Seed] | None = Field(
-        None, min_length=2, description="keyframes: the latents of these seeds, the pictures "
+        None, min_length=2, max_length=1000, description="keyframes: the latents of these seeds, the pictures "
                                         "`artgan sample --seed S --n G*G` writes (default: random)")
     keyframes: int = Field(4, ge=2, le=1000, description="how many random keyframes when seeds are not given "
                                                          "(noise-loop: how many circles make its curve)")
@@ -44,9 +46,9 @@ class InterpolationOptions(film.FilmOptions):
                                           "seamlessly (noise-loop always loops)")
     easing: Literal["linear", "ease-in-out"] = Field(
         "linear", description="speed between keyframes: constant, or slowing into and out of each one")
-    frames: int | None = Field(None, ge=1, description=f"frames per transition between keyframes "
+    frames: int | None = Field(None, ge=1, le=DAY_AT_120_FPS, description=f"frames per transition between keyframes "
                                                        f"(default {DEFAULT_FRAMES}); or give seconds")
-    seconds: float | None = Field(None, gt=0, description="length of the whole film; or give frames")
+    seconds: float | None = Field(None, gt=0, le=DAY, description="length of the whole film; or give frames")
     grid: int = Field(1, ge=1, le=16, description="show grid x grid walks at once, each through its own "
                                                   "latents")
     truncation: float = Field(1.0, gt=0, description="pull samples toward the average (below 1), for models "

@@ -256,3 +256,17 @@ def test_an_ffmpeg_that_refuses_its_command_is_an_error_naming_the_film(tmp_path
         film.write_film(iter(frames), tmp_path / "film.mp4", fps=10, size=64,
                         card=lambda width, height: Image.new("RGB", (width, height)), card_frames=3)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_folder_moved_away_while_its_film_is_made_is_said_so(tmp_path):
+    folder = tmp_path / "runs" / "gone"
+    folder.mkdir(parents=True)
+
+    def frames():
+        for index in range(60):
+            if index == 30:
+                folder.rename(folder.parent / ".Trash")  # the run moved to the bin while its film renders
+            yield np.full((32, 32, 3), index, np.uint8)
+
+    with pytest.raises(artgan.ArtganError, match=r"gone/film\.mp4: its folder was deleted or moved away while"):
+        film.write_film(frames(), folder / "film.mp4", fps=10)

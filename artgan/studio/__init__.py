@@ -62,9 +62,15 @@ def _server(workspace: Path, host: str, port: int, token: str | None):
 
     from artgan.studio.app import create_app
 
-    config = uvicorn.Config(create_app(workspace, token), host=host.strip("[]"), port=port, log_level="warning",
-                            timeout_graceful_shutdown=1, lifespan="on")
-    return uvicorn.Server(config)
+    app = create_app(workspace, token, host)
+
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None) -> None:
+            app.state.hub.close()  # uvicorn waits for open responses, and pages' event streams never end alone
+            await super().shutdown(sockets)
+
+    return Server(uvicorn.Config(app, host=host.strip("[]"), port=port, log_level="warning",
+                                 timeout_graceful_shutdown=1, lifespan="on"))
 
 
 def _check(workspace: Path, host: str) -> tuple[Path, str | None, str | None]:

@@ -3,6 +3,7 @@ show (by ids the workspace made), live events, and the token check for hosts off
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 from contextlib import asynccontextmanager, suppress
@@ -10,9 +11,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pydantic import TypeAdapter
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
+from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
@@ -22,6 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from artgan.errors import ArtganError
+from artgan.kinds import Seed
 from artgan.studio.composer import Composer, command, film_options
 from artgan.studio.events import Hub
 from artgan.progress import duration
@@ -30,11 +34,14 @@ from artgan.studio.workspace import Workspace
 HERE = Path(__file__).parent
 COOKIE = "artgan_studio_token"
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]", "::1"]
+BODY = 100_000  # bytes a POST may send: a composer's form is a few hundred
+SEEDS = TypeAdapter(Seed)
 
 
-def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
-    """The studio for ``workspace``. With ``token``, every request must carry it (``?token=``
-    once, then a cookie); without, only loopback host names are answered (no DNS rebinding)."""
+def create_app(workspace: str | Path, token: str | None = None, host: str = "127.0.0.1") -> Starlette:
+    """The studio for ``workspace``, served on ``host``. With ``token``, every request must carry
+    it (``?token=`` once, then a cookie); without, only loopback host names and ``host`` are
+    answered (no DNS rebinding)."""
     space = Workspace(workspace)
     hub = Hub()
     composer = Composer(hub.publish)
@@ -98,13 +105,17 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
     async def sample(request: Request) -> Response:
         checkpoint = _checkpoint(space, request.path_params["name"], request.query_params.get("step"))
         try:
-            seed = int(request.path_params["seed"])
+            seed = SEEDS.validate_python(int(request.path_params["seed"]))
             truncation = float(request.query_params.get("truncation", 1.0))
         except ValueError:
-            raise HTTPException(400, "seed must be a whole number and truncation a number") from None
+            raise HTTPException(400, f"seed must be a whole number from {-2**63} to {2**64 - 1}, "
+                                     "and truncation a number") from None
         if not 0 < truncation <= 2:
             raise HTTPException(400, "truncation must be above 0 and at most 2")
-        png = await run_in_threadpool(composer.sample_png, checkpoint, seed, truncation)
+        try:
+            png = await run_in_threadpool(composer.sample_png, checkpoint, seed, truncation)
+        except ArtganError as exc:  # a checkpoint cut short, say: said, as a command would say it
+            raise HTTPException(400, str(exc)) from None
         return Response(png, media_type="image/png", headers={"Cache-Control": "max-age=3600"})
 
     async def film_command(request: Request) -> Response:
@@ -150,9 +161,8 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
         with suppress(OSError):  # watched from the start, so runs appear live (a read-only workspace has none to come)
             space.runs_dir.mkdir(exist_ok=True)
         stop = asyncio.Event()
-        tasks = [asyncio.create_task(asyncio.to_thread(space.summaries))]  # the first gallery is then read from memory
-        if space.runs_dir.is_dir():
-            tasks.append(asyncio.create_task(hub.watch(space.runs_dir, stop)))
+        tasks = [asyncio.create_task(asyncio.to_thread(space.summaries)),  # the first gallery is then read from memory
+                 asyncio.create_task(hub.watch(space.runs_dir, stop))]
         try:
             yield
         finally:
@@ -179,10 +189,36 @@ def create_app(workspace: str | Path, token: str | None = None) -> Starlette:
         Route("/files/data/{dataset}/{sheet}", dataset_file),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
     ]
-    middleware = [Middleware(_TokenCheck, token=token)] if token else [
-        Middleware(TrustedHostMiddleware, allowed_hosts=LOOPBACK_NAMES)]
-    return Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
-                     exception_handlers={404: _not_found})
+    middleware = [Middleware(_OwnPagesOnly), Middleware(_TokenCheck, token=token) if token else
+                  Middleware(TrustedHostMiddleware, allowed_hosts=[*LOOPBACK_NAMES, host])]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan, exception_handlers={404: _not_found})
+    app.state.hub = hub
+    return app
+
+
+class _OwnPagesOnly:
+    """Refuses what a page of another site makes the browser ask for (an <img>, a script's
+    request: browsers say so in Sec-Fetch-Site) but a person following a link there, and tells
+    browsers that no other page may frame the studio's (no clicks on a hidden Render button)."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        headers = Headers(scope=scope)
+        followed_link = headers.get("sec-fetch-mode") == "navigate" and scope["method"] == "GET"
+        if headers.get("sec-fetch-site") == "cross-site" and not followed_link:
+            response = PlainTextResponse("403: the studio answers its own pages, not other sites'", status_code=403)
+            return await response(scope, receive, send)
+
+        async def unframed(message):
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", []), (b"x-frame-options", b"DENY"),
+                                      (b"content-security-policy", b"frame-ancestors 'none'")]
+            await send(message)
+        return await self.app(scope, receive, unframed)
 
 
 class _TokenCheck:
@@ -227,13 +263,19 @@ async def _not_found(request: Request, exc: Exception) -> Response:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    """The request's JSON object. Only JSON is taken: a form another site posts cannot send it
-    without the browser asking first, so no page elsewhere can start renders here."""
+    """The request's JSON object (at most BODY bytes). Only JSON is taken: a form another site
+    posts cannot send it without the browser asking first, so no page elsewhere can start
+    renders here."""
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise HTTPException(415, "send JSON")
+    text = b""
+    async for chunk in request.stream():
+        text += chunk
+        if len(text) > BODY:
+            raise HTTPException(413, f"a form of the studio is under {BODY // 1000} kB")
     try:
-        body = await request.json()
-    except ValueError:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
         raise HTTPException(400, "not JSON") from None
     if not isinstance(body, dict):
         raise HTTPException(400, "send a JSON object")
@@ -242,10 +284,13 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 def _checkpoint(space: Workspace, name: str, step: Any) -> Path:
     """The checkpoint of run ``name`` at ``step`` (default: its newest), by the steps listed."""
-    try:
-        path = space.checkpoint_file(name, None if step in (None, "") else int(step))
-    except (TypeError, ValueError):
-        raise HTTPException(400, "step must be a whole number") from None
+    if step in (None, ""):
+        step = None
+    elif isinstance(step, str) and step.isdigit():
+        step = int(step)
+    elif not isinstance(step, int) or isinstance(step, bool):
+        raise HTTPException(400, "step must be a whole number")
+    path = space.checkpoint_file(name, step)
     if path is None:
         raise HTTPException(404)
     return path

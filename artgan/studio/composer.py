@@ -21,6 +21,7 @@ from artgan.errors import ArtganError
 # What the composer's form may set; everything else keeps the renderer's default.
 FORM = ("seeds", "seconds", "loop", "easing", "size", "grid", "gif", "truncation", "fps", "mode")
 WAITING = 3  # films queued behind the one rendering, at most: more is a click too many, not a plan
+KEPT = 50  # ended jobs remembered (a page asks for its own): older ones are forgotten
 
 
 class Cancelled(Exception):
@@ -107,6 +108,9 @@ class Composer:
         unfinished = [job for job in self.jobs.values() if job.state in ("queued", "rendering")]
         if sum(job.state == "queued" for job in unfinished) >= WAITING:
             raise ArtganError(f"{WAITING} films are waiting to render already: let one finish (or cancel one) first")
+        ended = [job.id for job in self.jobs.values() if job.state not in ("queued", "rendering")]
+        for old in ended[:max(0, len(ended) - KEPT + 1)]:
+            del self.jobs[old]
         number = next(self._ids)
         out = run_dir / f"composed-{time.strftime('%Y%m%d-%H%M%S')}-{number}.mp4"
         given = film_options(form, out)

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import stat
+from contextlib import aclosing, suppress
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, AsyncIterator
@@ -14,6 +17,8 @@ import watchfiles
 from artgan.runfolder import FILMS, PICTURES, RunFolder
 
 KEEPALIVE = 15.0  # seconds: a comment line now and then, so proxies and browsers keep the stream open
+LOOK_AGAIN = 1.0  # seconds: how often the watcher checks that runs/ is still the folder it follows
+BACKLOG = 1000  # events a page may leave unread; a page further behind is dropped (it reconnects, then catches up)
 
 
 def event_for(runs_dir: Path, path: Path, gone: bool = False) -> dict[str, Any] | None:
@@ -60,40 +65,85 @@ class Hub:
     def __init__(self) -> None:
         self.queues: set[asyncio.Queue] = set()
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.closed = False
 
     def publish(self, event: dict[str, Any]) -> None:
         if self.loop is not None:
             self.loop.call_soon_threadsafe(self._deliver, event)
 
-    def _deliver(self, event: dict[str, Any]) -> None:
+    def close(self) -> None:
+        """End every page's stream (the server is stopping: it waits for open responses)."""
+        self.closed = True
         for queue in self.queues:
-            queue.put_nowait(event)
+            queue.put_nowait(None)
+
+    def _deliver(self, event: dict[str, Any]) -> None:
+        for queue in list(self.queues):
+            if queue.qsize() < BACKLOG:
+                queue.put_nowait(event)
+            else:  # a page that stopped reading: its stream ends
+                self.queues.discard(queue)
+                queue.put_nowait(None)
 
     async def watch(self, runs_dir: Path, stop: asyncio.Event) -> None:
-        """Follow ``runs_dir`` until ``stop`` is set (debounced 50 ms: a snapshot shows at once)."""
+        """Follow ``runs_dir`` until ``stop`` is set (debounced 50 ms: a snapshot shows at once).
+        A runs/ deleted or moved away is followed again once it is back, and its runs announced."""
         self.loop = asyncio.get_running_loop()
-        async for changes in watchfiles.awatch(runs_dir, debounce=50, step=20, stop_event=stop,
-                                               watch_filter=None, recursive=True):
-            seen = []
-            for change, path in changes:
-                event = event_for(runs_dir, Path(path), change == watchfiles.Change.deleted)
-                if event is not None and event not in seen:
-                    seen.append(event)
-            for event in seen:
-                self._deliver(event)
+        missed = False  # whether runs/ went unfollowed for a while (not there, or replaced)
+        while not stop.is_set():
+            followed = _identity(runs_dir)
+            if followed is None:  # not there (yet): look again in a moment
+                missed = True
+                with suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), LOOK_AGAIN)
+                continue
+            if missed:  # what happened meanwhile was not seen: every run's page looks again
+                with suppress(OSError):
+                    for name in sorted(os.listdir(runs_dir)):
+                        self._deliver({"run": name, "kind": "state"})
+            missed = True  # the loop below ends when runs/ is replaced (or at the stop)
+            async with aclosing(watchfiles.awatch(runs_dir, debounce=50, step=20, stop_event=stop, watch_filter=None,
+                                                  recursive=True, rust_timeout=int(LOOK_AGAIN * 1000),
+                                                  yield_on_timeout=True)) as batches:
+                async for changes in batches:
+                    self._announce(runs_dir, changes)
+                    # deleted (a new runs/ may have its inode number) or another folder in its place
+                    if (watchfiles.Change.deleted, str(runs_dir)) in changes or _identity(runs_dir) != followed:
+                        break
+
+    def _announce(self, runs_dir: Path, changes: set[tuple[watchfiles.Change, str]]) -> None:
+        seen = []
+        for change, path in changes:
+            event = event_for(runs_dir, Path(path), change == watchfiles.Change.deleted)
+            if event is not None and event not in seen:
+                seen.append(event)
+        for event in seen:
+            self._deliver(event)
 
     async def stream(self) -> AsyncIterator[str]:
-        """The text/event-stream of one page: every event as it comes, as a JSON data line."""
+        """The text/event-stream of one page: every event as it comes, as a JSON data line,
+        until :meth:`close`."""
         queue: asyncio.Queue = asyncio.Queue()
         self.queues.add(queue)
         try:
             yield "retry: 1000\n\n"
-            while True:
+            while not self.closed:
                 try:
                     event = await asyncio.wait_for(queue.get(), KEEPALIVE)
                 except asyncio.TimeoutError:
                     yield ": keepalive\n\n"
                     continue
+                if event is None:
+                    return
                 yield f"data: {json.dumps(event)}\n\n"
         finally:
             self.queues.discard(queue)
+
+
+def _identity(folder: Path) -> tuple[int, int] | None:
+    """(device, inode) of ``folder``; None when it is not a folder (now)."""
+    try:
+        found = os.stat(folder)
+    except OSError:
+        return None
+    return (found.st_dev, found.st_ino) if stat.S_ISDIR(found.st_mode) else None

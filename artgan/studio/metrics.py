@@ -4,7 +4,8 @@ rows it stands for. A run of a million steps charts as fast as one of a thousand
 page asking again after every new line costs the new line.
 
 A line not yet ended (a training writing it now) is read once it ends; a line that is not a
-JSON object (cut by a crash) is left out; a file rewritten (a resume forgets the steps after its
+JSON object with a whole-number step (cut by a crash, edited by hand) is left out, and so are
+values that are neither finite numbers nor text; a file rewritten (a resume forgets the steps after its
 checkpoint) is read again from its start."""
 from __future__ import annotations
 
@@ -33,13 +34,14 @@ class _Read:
     events: list[dict[str, Any]] = field(default_factory=list)  # snapshot and rollback lines, whole
 
     def add(self, row: dict[str, Any]) -> None:
+        """Keep a row :func:`cleaned` returned."""
         if "event" in row:
             self.events.append(row)
             return
         count = len(self.steps)
-        self.steps.append(int(row.get("step", 0)))
+        self.steps.append(row["step"])
         for key, value in row.items():
-            if key != "step" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            if key != "step":
                 if key not in self.columns:  # a column first logged now: NaN in the rows before
                     self.columns[key] = array("d", [math.nan]) * count
                 self.columns[key].append(value)
@@ -74,11 +76,29 @@ class MetricsReader:
         text = handle.read()
         whole = text.rfind(b"\n") + 1  # a line not ended yet is read when it is
         for line in text[:whole].decode("utf-8", errors="replace").splitlines():
-            row = json_or_none(line)
-            if isinstance(row, dict):
+            row = cleaned(json_or_none(line))
+            if row is not None:
                 read.add(row)
         read.offset += whole
         return read
+
+
+def cleaned(row: Any) -> dict[str, Any] | None:
+    """A metrics line as the studio takes it: a JSON object whose step (0 when it has none) is a
+    whole number, keeping of its other values the finite numbers, and in an event the text too
+    (its name, a rollback's reason); None for anything else."""
+    if not isinstance(row, dict) or not _number(step := row.get("step", 0)) or not isinstance(step, int):
+        return None
+    text = "event" in row
+    return {**{key: value for key, value in row.items() if _number(value) or text and isinstance(value, str)},
+            "step": step}
+
+
+def _number(value: Any) -> bool:
+    """Whether ``value`` is a finite number that fits 8 bytes (True is no number)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    return abs(value) < 2**63 if isinstance(value, int) else math.isfinite(value)
 
 
 def _thinned(read: _Read) -> list[dict[str, Any]]:

@@ -17,7 +17,7 @@ from typing import Any
 from artgan.dataset import reason_kind
 from artgan.errors import ArtganError
 from artgan.runfolder import RUNS, RecipeLock, RunFolder, RunStatus, json_or_none
-from artgan.studio.metrics import MetricsReader
+from artgan.studio.metrics import MetricsReader, cleaned
 
 TAIL = 16_384  # bytes read from the end of metrics.jsonl for a gallery card
 SHEETS = ("contact-sheet.png", "skipped-sheet.png")  # what `artgan dataset --contact-sheet` writes
@@ -143,7 +143,7 @@ class Workspace:
             left = (total - step) * batch / speed
         return RunSummary(
             name=folder.name, state="", step=step, total=total, images_per_s=speed, seconds_left=left,
-            model=lock.recipe.get("model", {}).get("use", "?"), resolution=lock.recipe.get("resolution"),
+            model=lock.model or "?", resolution=lock.resolution,
             dataset=lock.dataset.name if lock.dataset else "?", dataset_images=lock.dataset_images,
             newest_snapshot=shots[-1] if shots else None, sweep=lock.sweep or "")
 
@@ -154,7 +154,8 @@ class Workspace:
         if summary is None:
             return None
         metrics = self._metrics.rows(folder.metrics_file)
-        measured = [row for row in metrics if row.get("event") == "snapshot" and "diversity" in row]
+        measured = [row for row in metrics
+                    if row.get("event") == "snapshot" and isinstance(row.get("diversity"), float | int)]
         best = max(measured, key=lambda row: row["diversity"])["step"] if measured else None
         try:
             recipe = folder.lock_file.read_text(encoding="utf-8", errors="replace")
@@ -267,7 +268,7 @@ def _last_row(folder: RunFolder) -> dict[str, Any]:
             lines = handle.read().decode("utf-8", errors="replace").splitlines()
     except OSError:
         return {}
-    rows = (row for row in map(json_or_none, reversed(lines)) if isinstance(row, dict))
+    rows = (row for row in map(cleaned, map(json_or_none, reversed(lines))) if row is not None)
     return next((row for row in rows if "event" not in row), {})
 
 

@@ -154,7 +154,7 @@ def test_stopping_the_studio_stops_its_render(tmp_path, trained, capfd):
     run = tmp_path / "runs" / "tiny"
     shutil.copytree(trained, run)
     served = start(tmp_path)
-    job = httpx.post(served.url + "api/runs/tiny/compose", json={"seeds": [1, 2], "seconds": 60, "size": 64}).json()
+    job = httpx.post(served.url + "api/runs/tiny/compose", json={"seeds": [1, 2], "seconds": 600, "size": 64}).json()
     deadline = time.monotonic() + 60
     while httpx.get(f"{served.url}api/jobs/{job['id']}").json()["done"] < 10:
         assert time.monotonic() < deadline
