@@ -41,7 +41,7 @@ def test_writing_plugins_shows_the_template_files_as_they_are():
     template = ROOT / "examples" / "plugin-template"
     assert set(shown) == {"pyproject.toml", "artgan_example/__init__.py", "artgan_example/source.py",
                           "artgan_example/preprocessor.py", "artgan_example/renderer.py",
-                          "artgan_example/model.py", "tests/test_source.py"}
+                          "artgan_example/model.py", "artgan_example/model_torch.py", "tests/test_source.py"}
     for name, code in shown.items():
         assert code == (template / name).read_text(), f"{name} differs from examples/plugin-template/{name}"
 

@@ -72,11 +72,12 @@ def template_files(folder: Path) -> set[Path]:
 
 
 def test_template_modules_work_as_loose_plugin_files(tmp_path, restore_plugins):
+    # the model is two modules (its torch code apart), which need their package: it is tested installed
     loose = tmp_path / "loose"
     loose.mkdir()
-    for kind in KINDS:
+    for kind in ["source", "preprocessor", "renderer"]:
         shutil.copy(TEMPLATE / "artgan_example" / f"{kind}.py", loose / f"example_{kind}.py")
-    path = recipe(tmp_path, "loose", "example")
+    path = recipe(tmp_path, "loose", "example", model="dcgan")
     result = CliRunner().invoke(app, ["--plugins-dir", str(loose), "run", str(path), "--out", str(tmp_path)])
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "runs" / "loose" / "contact-sheet.png") as sheet:
@@ -99,17 +100,40 @@ def test_new_plugin_copies_the_whole_template_under_the_new_name(tmp_path):
     assert 'register("glitch", ZipImages)' in (folder / "artgan_glitch" / "source.py").read_text()
 
 
+def test_new_plugin_leaves_out_the_modules_of_kinds_not_asked_for(tmp_path):
+    folder = tmp_path / "artgan-glitch"
+    result = CliRunner().invoke(app, ["new-plugin", "glitch", "--kind", "source", "--out", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (folder / "artgan_glitch").iterdir()) == ["__init__.py", "source.py"]
+    assert sorted(p.name for p in (folder / "tests").iterdir()) == ["test_source.py"]
+    assert "model" not in (folder / "pyproject.toml").read_text()
+    assert "model.py" not in (folder / "README.md").read_text()  # nor its row
+
+
 @pytest.mark.parametrize("args, expected", [
-    (["new-plugin", "Glitch"], 'a plugin name is lower-case letters and digits'),
+    (["new-plugin", "Glitch"], 'a plugin name starts with a letter and is lower-case letters and digits'),
+    (["new-plugin", "123"], 'a plugin name starts with a letter'),
+    (["new-plugin", "folder"], '"folder": a source plugin of that name is already installed (artgan '),
+    (["new-plugin", "grid", "--kind", "renderer"], "choose another name, e.g. my-grid"),
     (["new-plugin", "glitch", "--out", "{existing}"], "already exists; choose a new folder with --out"),
+    (["new-plugin", "glitch", "--out", "{existing}/a-file/glitch"], "a-file is a file, not a folder"),
+    (["new-plugin", "glitch", "--out", "/proc/artgan-glitch"], "/proc/artgan-glitch: cannot create the folder"),
 ])
-def test_new_plugin_refuses_a_bad_name_or_an_existing_folder(args, expected, tmp_path, monkeypatch):
+def test_new_plugin_refuses_a_bad_or_taken_name_or_a_folder_it_cannot_make(args, expected, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "a-file").write_text("")
     result = CliRunner().invoke(app, [arg.format(existing=tmp_path) for arg in args])
     assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
     assert expected in line
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
+
+
+def test_new_plugin_takes_a_name_installed_for_another_kind_only(tmp_path):
+    # "grid" is a renderer; a source named grid clashes with nothing
+    result = CliRunner().invoke(app, ["new-plugin", "grid", "--kind", "source", "--out", str(tmp_path / "g")])
+    assert result.exit_code == 0, result.output
+    assert 'register("grid", ZipImages)' in (tmp_path / "g" / "artgan_grid" / "source.py").read_text()
 
 
 # ----------------------------------------------------------------------- in a virtual environment
@@ -214,7 +238,7 @@ def test_the_template_installs_lists_runs_and_passes_its_tests(venv, tmp_path):
     assert json.loads((tmp_path / "data" / "zipped" / "dataset.json").read_text())["count"] == 3
 
     tests = venv.python("-m", "pytest", "-q", "-p", "no:cacheprovider", template / "tests", cwd=template)
-    assert "19 passed" in tests.stdout  # with artgan.testing's fixtures, from the wheel's pytest11 entry point
+    assert "20 passed" in tests.stdout  # with artgan.testing's fixtures, from the wheel's pytest11 entry point
 
 
 @pytest.mark.venv

@@ -1,6 +1,9 @@
-"""The tiny GAN: trains, samples, comes back the same from a checkpoint, and trains through artgan."""
+"""The tiny GAN: trains, samples, comes back the same from a checkpoint, trains through artgan, and
+registers without torch."""
 import io
 import math
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -56,3 +59,10 @@ def test_too_large_a_resolution_is_a_user_error(tiny):
 
 def test_installed_as_a_plugin():
     assert plugins.get("model", "example").cls is TinyGAN
+
+
+def test_registering_does_not_import_torch():
+    # artgan imports model.py for every command, even --help: torch must wait until a model is built
+    code = "import sys, artgan_example.model; print('torch' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout == "False\n"
