@@ -65,6 +65,10 @@ def find_recipe(path: Path) -> Path:
     bundled = folder() / f"{path}.toml"
     if bundled.is_file():
         return bundled
+    if path.is_dir():
+        raise ArtganError(f"{path}: a folder, not a recipe; give a recipe .toml file or a bundled recipe's name")
     close = difflib.get_close_matches(str(path), [p.stem for p in folder().glob("*.toml")], n=1, cutoff=0.6)
-    hint = f'did you mean "{close[0]}"?' if close else "see `artgan recipes`"
+    here = path.with_name(f"{path.name}.toml")
+    hint = f'did you mean "{here}"?' if here.is_file() else f'did you mean "{close[0]}"?' if close else \
+        "see `artgan recipes`"
     raise ArtganError(f"{path}: no such recipe file, and no bundled recipe of that name; {hint}")

@@ -62,6 +62,9 @@ class _Group(TyperGroup):
         except ArtganError as exc:
             err.print(f"error: {exc}")
             ctx.exit(2)
+        except KeyboardInterrupt:  # training says more itself; this is for the other commands
+            err.print("stopped (Ctrl-C): files finished so far are kept whole, and nothing is left half-written")
+            ctx.exit(130)
         except OSError as exc:
             if exc.errno not in NO_SPACE:
                 raise
@@ -308,7 +311,8 @@ def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder fo
 @app.command()
 def studio(workspace: Path = typer.Option(Path("."), "--workspace", help="folder that holds runs/ and data/ "
                                           "(given runs/ or a run folder: the folder above)"),
-           port: int = typer.Option(8765, "--port", help="port to listen on (another free one if taken; 0: any)"),
+           port: int = typer.Option(8765, "--port", min=0, max=65535,
+                                    help="port to listen on (another free one if taken; 0: any)"),
            host: str = typer.Option("127.0.0.1", "--host", help="address to listen on; any other than loopback "
                                                                 "needs the token printed at start"),
            no_browser: bool = typer.Option(False, "--no-browser", help="do not open a browser")):

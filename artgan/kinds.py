@@ -8,7 +8,7 @@ from types import UnionType
 from typing import Annotated, Any, Callable, ClassVar, Iterable, Iterator, Literal, Union, get_args, get_origin
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from artgan.errors import ArtganError
 
@@ -51,7 +51,28 @@ class Context:
 Seed = Annotated[int, Field(ge=-2**63, lt=2**64)]
 
 
-class Options(BaseModel):
+class NumbersNotBooleans(BaseModel):
+    """A schema whose number fields refuse true and false, which pydantic would take as 1 and 0
+    (``--set train.steps=true`` is a slip, not one step)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_booleans_for_numbers(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, bool) and _numbers_only(cls.model_fields[info.field_name].annotation):
+            raise ValueError("expected a number, not true or false")
+        return value
+
+
+def _numbers_only(annotation: Any) -> bool:
+    """Whether a field of type ``annotation`` takes numbers and no boolean."""
+    kinds = get_args(annotation) if get_origin(annotation) in (Union, UnionType) else (annotation,)
+    kinds = [get_args(kind)[0] if get_origin(kind) is Annotated else kind for kind in kinds]
+    takes_bool = any(kind is bool or (get_origin(kind) is Literal and any(isinstance(a, bool) for a in get_args(kind)))
+                     for kind in kinds)
+    return not takes_bool and any(kind in (int, float) for kind in kinds)
+
+
+class Options(NumbersNotBooleans):
     """Base of every plugin's options: a recipe section is validated against it. TOML has no
     null, so the text "none" (``--set source.0.every=none``) stands for None in a field that
     takes None and no text."""

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from artgan import plugins
 from artgan.errors import ArtganError
-from artgan.kinds import Context, Options, Plugin
+from artgan.kinds import Context, NumbersNotBooleans, Options, Plugin
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -26,7 +26,7 @@ NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # recipe names and sweep labels: safe in
 REQUIRED = "<required>"  # a value the recipe leaves to the user, who gives it with --set
 
 
-class TrainOptions(BaseModel):
+class TrainOptions(NumbersNotBooleans):
     """The [train] table: how the core trains any model."""
 
     model_config = ConfigDict(extra="forbid")
@@ -80,7 +80,7 @@ class Section(BaseModel):
     use: str
 
 
-class RecipeFile(BaseModel):
+class RecipeFile(NumbersNotBooleans):
     """The shape of a recipe file, before plugin options are checked."""
 
     model_config = ConfigDict(extra="forbid")
@@ -171,7 +171,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), values: Mapping
     (``{"train.steps": 3000}``), applied after them."""
     path = Path(path)
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # -sig: a file Notepad saved with a BOM
     except FileNotFoundError:
         raise ArtganError(f"{path}: recipe not found; check the path") from None
     except IsADirectoryError:
@@ -192,7 +192,8 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: Sequence[str] = ()
 
     def blame(loc: tuple) -> str:
         """Who gave the value at ``loc``: the --set that covers it, else the file."""
-        covering = [origin for where, origin in given.items() if loc[:len(where)] == where]
+        # the --set of that key or of one inside it (--set source.x.count=5 made source[0].x)
+        covering = [origin for where, origin in given.items() if where[:len(loc)] == loc[:len(where)]]
         return covering[-1] if covering else str(path)
 
     _type_overrides(data, RecipeFile)
@@ -333,7 +334,10 @@ def _descend(node: Any, part: str | None, where: str, path: Path) -> Any:
         return node
     if not isinstance(node, dict):
         raise ArtganError(f"{path}: {where}: not a table")
-    return node.setdefault(part, {})
+    inner = node.setdefault(part, {})
+    if not isinstance(inner, (dict, list)):
+        raise ArtganError(f"{where}: is a value ({inner!r}), not a table; set it as a whole")
+    return inner
 
 
 def expand_sweep(recipe: Recipe) -> list[tuple[str, Recipe]]:
@@ -447,18 +451,31 @@ def _invalid(exc: ValidationError, schema: type[BaseModel], prefix: tuple, blame
     errors = exc.errors()
     # a misspelt key also leaves the key it meant missing: name the misspelling, which says both
     first = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-    loc = prefix + tuple(first["loc"])
+    at = _field_loc(schema, first["loc"])
+    loc = prefix + at
     if first["type"] == "extra_forbidden":
         known = _keys_at(schema, first["loc"][:-1])
         close = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
         message = f'unknown key; did you mean "{close[0]}"?' if close else \
             "unknown key; remove it or check its spelling"
-    else:
-        message = first["msg"]
+    else:  # a field of several types fails once per type: one message, "or" between them
+        message = " or ".join(dict.fromkeys(e["msg"].removeprefix("Value error, ") for e in errors
+                                            if _field_loc(schema, e["loc"]) == at))
     if "input" in first and first["type"] not in ("missing", "extra_forbidden"):
         message += f" (got {first['input']!r})"
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    others = len({_field_loc(schema, e["loc"]) for e in errors}) - 1
+    more = f" (and {others} more)" if others else ""
     return ArtganError(f"{blame(loc)}: {_loc(loc)}: {message}{more}")
+
+
+def _field_loc(schema: type[BaseModel], loc: tuple) -> tuple:
+    """A validation error's location without the name of the type it tried, which pydantic
+    appends for a field of several types (``train.threads.int``)."""
+    loc = tuple(loc)
+    if len(loc) > 1 and isinstance(loc[-1], str) and not _keys_at(schema, loc[:-1]) \
+            and loc[-2] in _keys_at(schema, loc[:-2]):
+        return loc[:-1]
+    return loc
 
 
 def _keys_at(schema: Any, parts: tuple) -> list[str]:

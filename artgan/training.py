@@ -34,6 +34,10 @@ from artgan.runfolder import RecipeLock, RunFolder, RunStatus, State
 from artgan.runs import Run
 
 RANK_SEEDS = 1_000_003  # process r > 0 of a torchrun job seeds its random numbers with seed + r x this
+# What a resumed run keeps (besides its model, which its checkpoint checks): another seed draws
+# another dataset, another batch size miscounts the images seen, another grid breaks the
+# snapshots' fixed samples. Steps, snapshot and checkpoint intervals, threads and renders may change.
+KEPT_ON_RESUME = ("seed", "train.batch_size", "train.grid")
 
 
 def seed_everything(seed: int) -> None:
@@ -49,6 +53,8 @@ def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
     existing = _refuse_existing(recipe, root, resume)
     if existing:
         _resumable(existing, recipe, lazy=True)
+    elif recipe.train.init_from is not None:
+        _starting_point(recipe, lazy=True)
     try:
         pick_device(recipe.train.device)
     except ArtganError as exc:
@@ -63,13 +69,40 @@ def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
 
 
 def _refuse_existing(recipe: Recipe, root: Path, resume: bool) -> list[Path]:
-    """The run's checkpoints; an ArtganError if there are some and ``resume`` is off."""
+    """The run's checkpoints; an ArtganError if there are some and ``resume`` is off, or if
+    resuming would change what the run is (see KEPT_ON_RESUME)."""
     folder = RunFolder.of(recipe, root)
     existing = folder.checkpoints()
     if existing and not resume:
         raise ArtganError(f"{folder.path}: a run with this name exists; pass --resume to continue it, "
                           f"or --set name=... for a new one")
+    if existing:
+        _same_run(recipe, folder)
     return existing
+
+
+def _same_run(recipe: Recipe, folder: RunFolder) -> None:
+    """An ArtganError if ``recipe`` would continue the run in ``folder`` with another of the
+    KEPT_ON_RESUME values than its recipe.lock.toml records (a run made before locks: no check)."""
+    try:
+        lock = folder.lock()
+    except ArtganError:  # unreadable: the checkpoint's own check still applies
+        return
+    ours = recipe.as_dict()
+    differ = [(key, theirs, _dotted(ours, key)) for key in KEPT_ON_RESUME
+              if (theirs := _dotted(lock.recipe, key)) is not None and theirs != _dotted(ours, key)]
+    if differ:
+        was = ", ".join(f"{key} {theirs} (now {now})" for key, theirs, now in differ)
+        sets = " ".join(f"--set {key}={theirs}" for key, theirs, _ in differ)
+        raise ArtganError(f"{folder.path}: --resume: this run trained with {was}, as its {folder.lock_file.name} "
+                          f"says; resume with them ({sets}), or give the new run a name (--set name=...)")
+
+
+def _dotted(table: dict[str, Any], key: str) -> Any:
+    """The value at dotted ``key`` of nested tables (None: not there)."""
+    for part in key.split("."):
+        table = table.get(part) if isinstance(table, dict) else None
+    return table
 
 
 def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False,
@@ -111,7 +144,7 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tu
         _resume(run, sampler, existing)
         run.started_at = run.step
     elif recipe.train.init_from is not None:
-        _start_from(run, recipe.train.init_from)
+        _start_from(run)
     with recipe.blame(recipe.model):
         model.wrap(wrapper(recipe.train, device, channels_last))
         if recipe.train.lr_ramp_down:  # now: a model without optimizers fails before any file is written
@@ -470,18 +503,27 @@ def _differences(payload: dict[str, Any], recipe: Recipe) -> dict[str, list]:
     return {"lines": lines, "sets": sets}
 
 
-def _start_from(run: Run, path: Path) -> None:
-    """Load the weights of a checkpoint of the same model kind and resolution into a fresh run
-    (a "starting point"); the optimisers and the step count start afresh."""
-    where = f"{run.recipe.path}: train.init_from"
+def _starting_point(recipe: Recipe, lazy: bool = False) -> dict[str, Any]:
+    """The checkpoint ``train.init_from`` names, read (``lazy``: its tensors left on disk); an
+    ArtganError if it does not read or is another model kind or resolution than the recipe's."""
+    where, path = f"{recipe.path}: train.init_from", recipe.train.init_from
     try:
-        payload = checkpoint.load(path)
+        payload = checkpoint.load(path, lazy=lazy)
     except ArtganError as exc:
         raise ArtganError(f"{where}: {exc}") from None
-    theirs, ours = payload["model"], run.recipe.model.as_table()
-    if theirs["use"] != ours["use"] or payload["resolution"] != run.recipe.resolution:
+    theirs, ours = payload["model"], recipe.model.as_table()
+    if theirs["use"] != ours["use"] or payload["resolution"] != recipe.resolution:
         raise ArtganError(f"{where}: {path} is a {theirs['use']} at {payload['resolution']} px; this recipe "
-                          f"trains {ours['use']} at {run.recipe.resolution} px; start from a checkpoint that matches")
+                          f"trains {ours['use']} at {recipe.resolution} px; start from a checkpoint that matches")
+    return payload
+
+
+def _start_from(run: Run) -> None:
+    """Load the weights of the recipe's ``train.init_from`` (a checkpoint of the same model kind
+    and resolution) into a fresh run (a "starting point"); the optimisers and the step count
+    start afresh."""
+    where, path = f"{run.recipe.path}: train.init_from", run.recipe.train.init_from
+    payload = _starting_point(run.recipe)
     try:
         run.model.init_from(payload["state"])
     except ArtganError as exc:

@@ -144,6 +144,31 @@ def test_set_unknown_option_names_the_set_and_the_key(write_recipe):
     assert message == '--set model.lr_gg=0.1: model.lr_gg: unknown key; did you mean "lr_g"?'
 
 
+@pytest.mark.parametrize("override, expected", [
+    ("source.x.count=5", "--set source.x.count=5: source[0].x: unknown key"),  # the --set, not the file
+    ("source.0.count.x=5", "--set source.0.count: is a value (4), not a table; set it as a whole"),
+    ("model.use.x=1", "--set model.use: is a value ('dcgan'), not a table; set it as a whole"),
+    ("train.steps=true", "--set train.steps=true: train.steps: expected a number, not true or false (got True)"),
+    ("seed=false", "--set seed=false: seed: expected a number, not true or false (got False)"),
+    ("model.lr_g=true", "--set model.lr_g=true: model.lr_g: expected a number, not true or false (got True)"),
+    ("train.threads=abc", "--set train.threads=abc: train.threads: Input should be a valid integer, unable to "
+                          "parse string as an integer or Input should be 'auto' (got 'abc')"),
+])
+def test_a_set_that_does_not_fit_is_one_line_naming_the_set(write_recipe, override, expected):
+    assert error_of(write_recipe(MINIMAL), [override]).startswith(expected)
+
+
+def test_true_and_false_stay_what_boolean_options_take(write_recipe):
+    recipe = load_recipe(write_recipe(MINIMAL), ["train.channels_last=true", "train.compile=false"])
+    assert recipe.train.channels_last is True and recipe.train.compile is False
+
+
+def test_a_recipe_saved_with_a_byte_order_mark_reads(tmp_path):
+    path = tmp_path / "notepad.toml"
+    path.write_text(textwrap.dedent(MINIMAL), encoding="utf-8-sig")  # as Windows Notepad saves it
+    assert path.read_bytes()[:3] == b"\xef\xbb\xbf" and load_recipe(path).name == "mini"
+
+
 def test_unknown_top_level_key(write_recipe):
     path = write_recipe('colour = "blue"\n' + MINIMAL)
     message = error_of(path)

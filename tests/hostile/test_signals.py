@@ -44,6 +44,17 @@ def test_sigterm_while_the_dataset_builds_ends_with_143_and_leaves_nothing(tiny,
     assert not staging.exists() and not (tmp_path / "data" / "tiny").exists()
 
 
+def test_ctrl_c_while_the_dataset_builds_says_what_is_kept_and_ends_with_130(tiny, tmp_path):
+    staging = tmp_path / "data" / ".tiny.building"
+    process = artgan_process("dataset", tiny, "--out", tmp_path, "--set", "source.0.count=1000000", cwd=tmp_path)
+    wait_for(lambda: len(list((staging / "images").glob("*.png"))) > 5, process)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, out + err
+    assert err.strip() == "stopped (Ctrl-C): files finished so far are kept whole, and nothing is left half-written"
+    assert not staging.exists() and not (tmp_path / "data" / "tiny").exists()
+
+
 def rank_processes(parent: int) -> dict[int, int]:
     """{rank: pid} of the worker processes torchrun (``parent``) started, read from /proc."""
     found = {}
