@@ -186,6 +186,11 @@ def markdown(dataset: Path) -> str:
     """CREDITS.md for ``dataset``: an attribution line per work, with its links (and, for a
     video, the times its frames were taken from)."""
     credits, credited, total = collect(dataset)
+    if not credited:
+        return (f"# Credits\n\nNone of the {total} images in {dataset} names a work (drawn images, or local files "
+                f"in a dataset built by an older artgan): nothing to credit. Credits name who made the pictures a "
+                f"model learnt from; for pictures by others, give them with the source's `creator` and `license` "
+                f"options or a {FOLDER_SIDECAR} beside the pictures (docs/sources.md).\n")
     others = ("" if credited == total else "; the others carry no credit information (drawn images, "
               "or local files in a dataset built by an older artgan)")
     lines = ["# Credits", "", f"{credited} of the {total} images in {dataset} come from the "

@@ -31,7 +31,7 @@ from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
 
 from artgan import folder_lock
 from artgan.errors import ArtganError
-from artgan.files import append_line, write_bytes_atomic, write_text_atomic
+from artgan.files import append_line, atomic_path, ensure_writable, write_bytes_atomic, write_text_atomic
 from artgan.images import read_rgb
 
 if sys.version_info >= (3, 11):
@@ -46,7 +46,8 @@ RUNS = "runs"  # the folder of run folders, beside data/
 _SNAPSHOT = re.compile(r"step-(\d+)\.png")
 _CHECKPOINT = re.compile(r"step-(\d+)\.pt")
 FILMS = ("*.mp4", "*.gif")
-PICTURES = ("*.png", "*.jpg", "*.jpeg", "*.webp")
+PICTURE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}  # what renderers write
+PICTURES = tuple(f"*{extension}" for extension in PICTURE_FORMATS)
 
 State = Literal["training", "finished", "interrupted", "failed", "unknown"]
 
@@ -67,7 +68,51 @@ class Snapshot:
         try:
             return read_rgb(self.path)
         except ValueError as exc:
-            raise ArtganError(f"{self.path}: {exc}; delete the file or copy it again") from None
+            raise ArtganError(f"{self.path}: {_reason(exc)}; delete the file or copy it again") from None
+
+
+def _reason(exc: ValueError) -> str:
+    """Why a picture could not be read, without the in-memory file object Pillow names for a
+    file read_rgb decoded from its bytes (its name is in the message already)."""
+    return re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc))
+
+
+class SkippedSnapshots:
+    """The snapshots a film could not read: each is skipped (the picture before it holds) and
+    all are reported once, when the film is done."""
+
+    SHOWN = 3  # paths named in the report; the rest are counted
+
+    def __init__(self) -> None:
+        self.reasons: dict[Path, str] = {}
+
+    def pixels(self, shot: Snapshot) -> np.ndarray | None:
+        """``shot``'s pixels, or None (and noted) when its file cannot be read."""
+        try:
+            return read_rgb(shot.path)
+        except ValueError as exc:
+            self.reasons.setdefault(shot.path, _reason(exc))
+            return None
+
+    def readable(self, shots: list[Snapshot]) -> list[Snapshot]:
+        """``shots`` but those found unreadable so far."""
+        return [shot for shot in shots if shot.path not in self.reasons]
+
+    def report(self) -> None:
+        """Print one line to stderr naming the skipped snapshots, if any."""
+        if not self.reasons:
+            return
+        count = len(self.reasons)
+        named = [f"{path} ({reason})" for path, reason in list(self.reasons.items())[:self.SHOWN]]
+        more = f" and {count - self.SHOWN} more" if count > self.SHOWN else ""
+        print(f"skipped {count} unreadable snapshot{'s' if count > 1 else ''}: {', '.join(named)}{more}",
+              file=sys.stderr, flush=True)
+
+    def none_readable(self, folder: Path) -> ArtganError:
+        """The error for a run none of whose snapshots can be read."""
+        path, reason = next(iter(self.reasons.items()))
+        return ArtganError(f"{folder}: none of its snapshots can be read (first: {path}: {reason}); "
+                           "delete them or copy them again")
 
 
 @dataclass(frozen=True)
@@ -201,6 +246,19 @@ class RunFolder:
 
     def exists(self) -> bool:
         return self.path.is_dir()
+
+    @classmethod
+    def at(cls, target: str | Path) -> RunFolder:
+        """The run folder a renderer's target names: a run folder, or a checkpoint in its
+        checkpoints/. A file elsewhere is an ArtganError."""
+        target = Path(target)
+        if not target.is_file():
+            return cls(target)
+        run = run_of_checkpoint(target)
+        if run is None:
+            raise ArtganError(f"{target}: a file outside a run folder; give a run folder like runs/NAME "
+                              "(or a checkpoint in its checkpoints/)")
+        return cls(run)
 
     def existing(self) -> RunFolder:
         """This folder; an ArtganError if there is none."""
@@ -353,8 +411,43 @@ class RunFolder:
         return _matching(self.path, PICTURES)
 
 
+def picture_format(path: str | Path) -> str:
+    """The Pillow format a picture named ``path`` is written in (as its extension says, one of
+    PICTURES); an ArtganError for another name or a folder, before any work is done."""
+    path = Path(path)
+    extensions = ", ".join(PICTURE_FORMATS)
+    if path.is_dir():
+        raise ArtganError(f"{path}: is a folder; give a file name ending in {extensions}")
+    kind = PICTURE_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ArtganError(f"{path}: pictures are written as {extensions}; give a name ending in one of them")
+    ensure_writable(path)
+    return kind
+
+
+# JPEG without halving the colours' resolution, which blurs small samples; WebP kept exact, like PNG
+SAVED_AS = {"PNG": {}, "JPEG": {"quality": 95, "subsampling": 0}, "WEBP": {"lossless": True}}
+
+
+def save_picture(picture: Image.Image, path: str | Path) -> Path:
+    """Write ``picture`` atomically in the format ``path``'s extension names (:func:`picture_format`)."""
+    kind = picture_format(path)
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format=kind, **SAVED_AS[kind])
+    return Path(path)
+
+
 def _matching(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
     return sorted(path for pattern in patterns for path in folder.glob(pattern))
+
+
+def run_of_checkpoint(path: str | Path) -> Path | None:
+    """The run folder that holds checkpoint ``path`` in its checkpoints/; None for one elsewhere."""
+    folder = Path(path).parent
+    run = RunFolder(folder.parent)
+    if folder.name == run.checkpoints_dir.name and (run.is_run() or run.snapshots_dir.is_dir()):
+        return run.path
+    return None
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

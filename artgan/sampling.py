@@ -1,9 +1,11 @@
 """Images from a trained model: batched generation from seeds, and finding checkpoints."""
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Iterable, Iterator, Sized
@@ -19,7 +21,7 @@ from artgan.files import atomic_path, ensure_writable_folder
 from artgan.images import to_uint8
 from artgan.kinds import Model, Seed
 from artgan.device import pick_device
-from artgan.runfolder import RunFolder, list_checkpoints
+from artgan.runfolder import RunFolder, list_checkpoints, run_of_checkpoint
 
 # Threads writing sample files: one per core (PNG compression releases the GIL).
 WRITERS = os.cpu_count() or 1
@@ -40,16 +42,19 @@ def resolve_checkpoint(target: str | Path) -> Path:
 
 def load_model(target: str | Path, device) -> tuple[Model, Path]:
     """The model of a checkpoint (or a run's newest one) on ``device``, and the folder its
-    renderings go to by default: the run folder given, else the checkpoint's folder."""
+    renderings go to by default (see :func:`open_checkpoint`)."""
     payload, path, folder = open_checkpoint(target)
     return model_of(payload, path, device), folder
 
 
 def open_checkpoint(target: str | Path) -> tuple[dict, Path, Path]:
     """A checkpoint's contents (or a run's newest one's), its path and the folder renderings go
-    to by default, without building its model: enough to know its resolution."""
+    to by default, without building its model: enough to know its resolution. That folder is
+    the run folder given or holding the checkpoint in its checkpoints/ (where the studio shows
+    them), else the checkpoint's own folder."""
     path = resolve_checkpoint(target)
-    return checkpoint.load(path), path, Path(target) if Path(target).is_dir() else path.parent
+    folder = Path(target) if Path(target).is_dir() else run_of_checkpoint(path) or path.parent
+    return checkpoint.load(path), path, folder
 
 
 def model_of(payload: dict, path: Path, device) -> Model:
@@ -79,6 +84,50 @@ def check_request(n: int, seed: int, truncation: float, spell=str) -> None:
 def latents(model: Model, count: int, seed: int) -> torch.Tensor:
     """``count`` latent vectors (count, z_dim), the same for the same seed on every machine."""
     return torch.randn(count, model.z_dim, generator=torch.Generator().manual_seed(seed))
+
+
+def latent_blocks(z_dim: int, count: int, seed: int, batch_size: int = 64) -> Iterator[torch.Tensor]:
+    """The rows of ``latents(model, count, seed)`` (model.z_dim = ``z_dim``), a few batches at a
+    time as they are asked for: memory stays flat for any count.
+
+    torch's CPU generator makes normal numbers 16 at a time, and redraws the last 16 of a call
+    whose count is not a multiple of 16. So the rows come out as in one call when every block
+    but the last holds a multiple of 16 numbers and the last at least 16: blocks of a multiple
+    of 16 rows, the last one taking in a remainder of fewer than 16 numbers. Blocks are whole
+    batches, so :func:`generate` cuts the same batches from them as from all the latents."""
+    generator = torch.Generator().manual_seed(seed)
+    rows = math.lcm(batch_size, 16)
+    start = 0
+    while start < count:
+        take = count - start if (count - start - rows) * z_dim < 16 else rows
+        yield torch.randn(take, z_dim, generator=generator)
+        start += take
+
+
+def sample_name(seed: int, index: int) -> str:
+    """The file name of sample ``index`` of seed ``seed``: sample-0042-00007.png, and
+    sample-minus0042-00007.png for seed -42."""
+    sign = "minus" if seed < 0 else ""
+    return f"sample-{sign}{abs(seed):04d}-{index:05d}.png"
+
+
+class SampleFiles(Sequence):
+    """The files :func:`write_samples` writes, in order, each path made when it is asked for
+    (a list of 100 million paths would take gigabytes)."""
+
+    def __init__(self, folder: Path, seed: int, count: int):
+        self.folder, self.seed, self.indices = folder, seed, range(count)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self.folder / sample_name(self.seed, i) for i in self.indices[index]]
+        return self.folder / sample_name(self.seed, self.indices[index])
+
+    def __repr__(self) -> str:
+        return f"SampleFiles({str(self.folder)!r}, seed={self.seed}, count={len(self)})"
 
 
 def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
@@ -157,8 +206,11 @@ class CoreShare:
 
 
 def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0,
-                  truncation: float = 1.0, device: str = "auto", batch_size: int = 64) -> list[Path]:
-    """Write ``count`` PNG samples of a checkpoint (or a run's newest one) into folder ``out``.
+                  truncation: float = 1.0, device: str = "auto", batch_size: int = 64) -> SampleFiles:
+    """Write ``count`` PNG samples of a checkpoint (or a run's newest one) into folder ``out``;
+    returns their paths. Latents and names are made batch by batch, so memory stays flat and
+    the first files appear at once for any count; Ctrl-C (or SIGTERM) stops it within a batch,
+    each file written so far whole.
 
     A pool of threads, one per core, encodes and writes each batch's files. On a GPU they do so
     while the next batches are generated. On a CPU generating and writing take turns, each on
@@ -171,14 +223,15 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     check_request(count, seed, truncation, lambda name: f"--{name}")
     out = ensure_writable_folder(out)
     model, _ = load_model(target, pick_device(device))
-    paths = [out / f"sample-{seed:04d}-{index:05d}.png" for index in range(count)]
+    paths = SampleFiles(out, seed, count)
     # Batches still being written while the next is generated; 0 (a CPU): in turns.
     ahead = 0 if torch.device(model.context.device).type == "cpu" else 2
     slower = 0  # batches in a row that took longer to write than to generate, in turns
     writing: deque[Future] = deque()
     with (ThreadPoolExecutor(WRITERS, thread_name_prefix="png") as pool, progress.task("sample", count) as bar,
           CoreShare(model.context.device) as cores):
-        batches = generate(model, latents(model, count, seed), truncation, batch_size)
+        batches = (images for z in latent_blocks(model.z_dim, count, seed, batch_size)
+                   for images in generate(model, z, truncation, batch_size))
         for index, start in enumerate(range(0, count, batch_size)):
             started = time.perf_counter()
             batch = next(batches)

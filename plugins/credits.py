@@ -1,10 +1,9 @@
 """Renderer "credits": CREDITS.md for the images a run was trained on, so a film can be credited."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import artgan
 from artgan.credits import write_credits
+from artgan.runfolder import RunFolder
 
 
 class Credits(artgan.Renderer):
@@ -13,7 +12,7 @@ class Credits(artgan.Renderer):
     uses_model = False
 
     def render(self, target):
-        _, path = write_credits(Path(target))
+        _, path = write_credits(RunFolder.at(target).path)
         return [path]
 
 

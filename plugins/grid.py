@@ -1,4 +1,4 @@
-"""Renderer "grid": one PNG of samples from a checkpoint."""
+"""Renderer "grid": one picture of samples from a checkpoint."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,22 +7,23 @@ import numpy as np
 from pydantic import Field
 
 import artgan
-from artgan.files import atomic_path
 from artgan.images import grid
 from artgan.kinds import Seed
+from artgan.runfolder import picture_format, save_picture
 
 
 class GridOptions(artgan.Options):
     count: int = Field(64, ge=1, le=4096, description="how many samples")
-    columns: int | None = Field(None, ge=1, description="samples per row (default: a square)")
+    columns: int | None = Field(None, ge=1, le=4096, description="samples per row (default: a square)")
     seed: Seed = Field(0, description="seed of the latents; the same seed gives the same grid")
     truncation: float = Field(1.0, gt=0, description="pull samples toward the average (below 1) or away (above)")
-    padding: int = Field(2, ge=0, description="pixels between samples")
-    out: Path | None = Field(None, description="PNG to write (default: grid.png in the run folder)")
+    padding: int = Field(2, ge=0, le=256, description="pixels between samples")
+    out: Path | None = Field(None, description="picture to write, .png, .jpg or .webp (default: grid.png in the "
+                                               "run folder)")
 
 
 class Grid(artgan.Renderer):
-    """A PNG grid of samples from the newest checkpoint of a run (or a given checkpoint)."""
+    """A picture of samples in a grid, from the newest checkpoint of a run (or a given checkpoint)."""
 
     Options = GridOptions
 
@@ -30,13 +31,12 @@ class Grid(artgan.Renderer):
         from artgan import sampling  # torch: imported when sampling, not when plugins are listed
 
         o = self.options
+        if o.out is not None:
+            picture_format(o.out)  # a bad name is refused before the model is loaded
         model, folder = sampling.load_model(target, self.context.device)
         z = sampling.latents(model, o.count, o.seed)
         images = np.concatenate(list(sampling.generate(model, z, o.truncation)))
-        out = o.out or folder / "grid.png"
-        with atomic_path(out) as tmp:
-            grid(images, columns=o.columns, padding=o.padding).save(tmp, format="PNG")
-        return [Path(out)]
+        return [save_picture(grid(images, columns=o.columns, padding=o.padding), o.out or folder / "grid.png")]
 
 
 @artgan.hookimpl

@@ -1,37 +1,39 @@
-"""Renderer "loss-plot": a PNG of a run's losses and speed, from its metrics.jsonl."""
+"""Renderer "loss-plot": a picture of a run's losses and speed, from its metrics.jsonl."""
 from __future__ import annotations
 
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 from pydantic import Field
 
 import artgan
-from artgan.runfolder import RunFolder
-from artgan.files import atomic_path, ensure_writable
+from artgan.runfolder import RunFolder, picture_format, save_picture
 
 
 class LossPlotOptions(artgan.Options):
-    smooth: int = Field(1, ge=1, description="average each curve over this many metrics lines")
-    width: int = Field(1000, ge=200, le=8000, description="width of the PNG in pixels")
-    height: int = Field(600, ge=200, le=8000, description="height of the PNG in pixels")
-    out: Path | None = Field(None, description="PNG to write (default: loss.png in the run folder)")
+    smooth: int = Field(1, ge=1, le=100_000, description="average each curve over this many metrics lines")
+    width: int = Field(1000, ge=200, le=8000, description="width of the picture in pixels")
+    height: int = Field(600, ge=200, le=8000, description="height of the picture in pixels")
+    out: Path | None = Field(None, description="picture to write, .png, .jpg or .webp (default: loss.png in the "
+                                               "run folder)")
 
 
 class LossPlot(artgan.Renderer):
-    """A PNG plot of every loss (D and G) and of images/s over the training steps."""
+    """A plot of every loss (D and G) and of images/s over the training steps."""
 
     Options = LossPlotOptions
     uses_model = False
 
     def render(self, target):
         # matplotlib takes a second to import: only when a plot is drawn, not whenever plugins load.
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
         o = self.options
-        out = Path(o.out or Path(target) / "loss.png")
-        ensure_writable(out)
-        folder = RunFolder(target)
+        folder = RunFolder.at(target)
+        out = Path(o.out or folder.path / "loss.png")
+        picture_format(out)
         rows = folder.metrics()
         logged = [row for row in rows if "event" not in row]
         if not logged:
@@ -49,12 +51,12 @@ class LossPlot(artgan.Renderer):
             if row.get("event") == "rollback":  # where a NaN sent training back to a checkpoint
                 for axes in (losses, speed):
                     axes.axvline(row["failed_at"], color="red", linestyle=":", linewidth=1)
-        losses.set(ylabel="loss", title=Path(target).resolve().name)
+        losses.set(ylabel="loss", title=folder.path.resolve().name)
         losses.legend(loc="upper right")
         speed.set(xlabel="step", ylabel="images/s")
-        with atomic_path(out) as tmp:
-            figure.savefig(tmp, format="png")
-        return [out]
+        canvas = FigureCanvasAgg(figure)
+        canvas.draw()
+        return [save_picture(Image.fromarray(np.asarray(canvas.buffer_rgba())).convert("RGB"), out)]
 
 
 def _moving_average(values: np.ndarray, window: int) -> np.ndarray:

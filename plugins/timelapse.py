@@ -1,6 +1,7 @@
 """Renderer "timelapse": a run's snapshot grids, from noise to the end of training, as a film."""
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Iterator
 
@@ -10,9 +11,8 @@ from pydantic import Field
 import artgan
 from artgan import film
 from artgan.credits import end_card
-from artgan.files import atomic_path
 from artgan.images import grid
-from artgan.runfolder import RecipeLock, RunFolder, Snapshot
+from artgan.runfolder import RecipeLock, RunFolder, SkippedSnapshots, Snapshot, save_picture
 
 
 class TimelapseOptions(film.SnapshotFilmOptions):
@@ -20,9 +20,10 @@ class TimelapseOptions(film.SnapshotFilmOptions):
                                                         "as a square grid")
     strip: int | None = Field(None, ge=0, description="also write OUT-strip.png: sample number N (counted "
                                                       "from 0) across the snapshots, oldest on the left")
-    strip_count: int = Field(10, ge=1, description="snapshots in the progress strip, evenly spaced from "
-                                                   "first to last")
-    strip_size: int = Field(128, ge=16, description="side of each picture in the progress strip, in pixels")
+    strip_count: int = Field(10, ge=1, le=100, description="snapshots in the progress strip, evenly spaced "
+                                                           "from first to last")
+    strip_size: int = Field(128, ge=16, le=1024, description="side of each picture in the progress strip, "
+                                                             "in pixels")
     out: Path | None = Field(None, description="mp4 to write (default: timelapse.mp4 in the run folder)")
 
 
@@ -34,18 +35,20 @@ class Timelapse(artgan.Renderer):
 
     def render(self, target):
         o = self.options
-        folder = RunFolder(target)
+        folder = RunFolder.at(target)
         shots, lock = folder.snapshots(), folder.lock()
-        columns = self._columns(target, lock)
-        out = Path(o.out or Path(target) / "timelapse.mp4")
-        frames = self._frames(shots, lock, columns)
+        columns = self._columns(folder.path, lock)
+        out = Path(o.out or folder.path / "timelapse.mp4")
+        skipped = SkippedSnapshots()
+        frames = self._frames(folder, shots, lock, columns, skipped)
         written = film.write_film(frames, out, o.fps, gif=o.gif, hold=o.hold_frames, total=len(shots),
-                                  label="timelapse", **end_card([target], o))
+                                  label="timelapse", **end_card([folder.path], o))
         if o.strip is not None:
-            written.append(self._strip(shots, columns, out.with_name(f"{out.stem}-strip.png")))
+            written.append(self._strip(skipped.readable(shots), columns, out.with_name(f"{out.stem}-strip.png")))
+        skipped.report()
         return written
 
-    def _columns(self, target, lock: RecipeLock) -> int | None:
+    def _columns(self, target: Path, lock: RecipeLock) -> int | None:
         """Samples per row of the snapshot grids, checked against the options that pick samples."""
         o = self.options
         columns = lock.grid
@@ -61,23 +64,32 @@ class Timelapse(artgan.Renderer):
             raise artgan.ArtganError(f"strip: the snapshots hold samples 0 to {count - 1}; choose one of them")
         return columns
 
-    def _frames(self, shots: list[Snapshot], lock: RecipeLock,
-                columns: int | None) -> Iterator[np.ndarray]:
+    def _frames(self, folder: RunFolder, shots: list[Snapshot], lock: RecipeLock, columns: int | None,
+                skipped: SkippedSnapshots) -> Iterator[np.ndarray]:
+        """A frame per snapshot; an unreadable one (noted in ``skipped``) holds the frame before."""
         o = self.options
-        captions = None
-        for shot, picture in zip(shots, film.read_ahead(shot.pixels for shot in shots)):
+        captions = frame = None
+        for shot, picture in zip(shots, film.read_ahead(partial(skipped.pixels, shot) for shot in shots)):
+            if picture is None:
+                if frame is not None:
+                    yield frame
+                continue
             if o.samples is not None:
                 picture = np.asarray(grid(_samples(picture, columns, range(o.samples))))
             if not o.caption:
-                yield film.scaled(picture, o.size, o.smooth)
-                continue
-            if captions is None:  # as wide as the scaled picture, the font fitting the last step's caption
-                width, _ = film.fitted_size(picture.shape[1], picture.shape[0], o.size)
-                captions = film.Captions(width, _caption(shots[-1].step, lock))
-            yield captions.under(picture, _caption(shot.step, lock), size=o.size, smooth=o.smooth)
+                frame = film.scaled(picture, o.size, o.smooth)
+            else:
+                if captions is None:  # as wide as the scaled picture, the font fitting the last step's caption
+                    width, _ = film.fitted_size(picture.shape[1], picture.shape[0], o.size)
+                    captions = film.Captions(width, _caption(shots[-1].step, lock))
+                frame = captions.under(picture, _caption(shot.step, lock), size=o.size, smooth=o.smooth)
+            yield frame
+        if frame is None:
+            raise skipped.none_readable(folder.path)
 
     def _strip(self, shots: list[Snapshot], columns: int, path: Path) -> Path:
-        """One sample at evenly spaced snapshots, side by side: how that latent evolved."""
+        """One sample at evenly spaced snapshots (of ``shots``, the readable ones), side by side:
+        how that latent evolved."""
         o = self.options
         spaced = np.linspace(0, len(shots) - 1, min(o.strip_count, len(shots))).round().astype(int)
         picks = [shots[i] for i in spaced]
@@ -90,9 +102,7 @@ class Timelapse(artgan.Renderer):
             else:
                 picture = film.scaled(sample, o.strip_size, o.smooth)
             pictures.append(picture)
-        with atomic_path(path) as tmp:
-            grid(np.stack(pictures), columns=len(pictures), padding=2).save(tmp, format="PNG")
-        return path
+        return save_picture(grid(np.stack(pictures), columns=len(pictures), padding=2), path)
 
 
 def _samples(pixels: np.ndarray, columns: int, indices) -> np.ndarray:

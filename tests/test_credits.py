@@ -65,6 +65,16 @@ def test_a_run_folder_leads_to_its_dataset_and_the_command_writes_credits_md(tmp
     assert (folder / "CREDITS.md").exists()
 
 
+def test_a_dataset_without_credited_works_says_so_plainly_and_how_to_credit_one(tmp_path):
+    folder = dataset(tmp_path, [{"shape": "ellipse"}, {"shape": "square"}])
+    result = CliRunner().invoke(app, ["credits", str(folder)])
+    assert result.exit_code == 0, result.output
+    text = (folder / "CREDITS.md").read_text()
+    assert text.startswith(f"# Credits\n\nNone of the 2 images in {folder} names a work (drawn images")
+    assert "`creator` and `license` options or a credits.toml" in text and "works below" not in text
+    assert len(text.strip().splitlines()) == 3  # the title, a blank line, one line
+
+
 def test_other_folders_are_a_user_error(tmp_path):
     result = CliRunner().invoke(app, ["credits", str(tmp_path)])
     assert result.exit_code == 2

@@ -5,7 +5,7 @@ import types
 from pathlib import Path
 
 import pytest
-from films import fake_run, projection_plugin, read_film
+from films import fake_run, projection_plugin, read_film, tiny_run
 from pydantic import Field
 from typer.testing import CliRunner
 
@@ -105,6 +105,51 @@ def test_bad_input_is_one_line_and_status_2(projection, tmp_path):
                    "frames", "seconds")
     one_line_error(invoke("render", "timelaps", run), '"timelapse"')  # did you mean
     assert invoke("render", "timelapse", run, run).exit_code == 2  # one target only
+
+
+def test_a_picture_out_of_another_kind_or_an_existing_folder_is_one_line(projection, tmp_path):
+    (tmp_path / "adir").mkdir()
+    (tmp_path / "shots.png").mkdir()
+    one_line_error(invoke("render", "grid", projection, "--out", tmp_path / "g"), "/g:", "pictures are written as .png")
+    for folder in ("adir", "shots.png"):
+        one_line_error(invoke("render", "grid", projection, "--out", tmp_path / folder), f"{folder}: is a folder",
+                       "give a file name ending in .png")
+    one_line_error(invoke("render", "loss-plot", fake_run(tmp_path), "--out", tmp_path / "lp.gif"), "lp.gif",
+                   "give a name ending in one of them")
+
+
+@pytest.mark.parametrize("words, option", [(["grid", "CHECKPOINT", "--padding", "100000"], "--padding"),
+                                           (["grid", "CHECKPOINT", "--columns", "1000000"], "--columns"),
+                                           (["timelapse", "RUN", "--strip", "0", "--strip-size", "100000"],
+                                            "--strip-size"),
+                                           (["timelapse", "RUN", "--strip", "0", "--strip-count", "100000"],
+                                            "--strip-count"),
+                                           (["loss-plot", "RUN", "--smooth", "1000000000"], "--smooth")])
+def test_sizes_that_would_take_gigabytes_are_refused_in_one_line(projection, tmp_path, words, option):
+    targets = {"CHECKPOINT": projection, "RUN": fake_run(tmp_path)}
+    one_line_error(invoke("render", *[targets.get(word, word) for word in words]), option,
+                   "less than or equal to")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A real tiny run folder: snapshots, checkpoints, metrics, its dataset beside it."""
+    return tiny_run(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.mark.parametrize("name, written", [("timelapse", "timelapse.mp4"), ("loss-plot", "loss.png"),
+                                           ("credits", "CREDITS.md"), ("grid", "grid.png")])
+def test_a_checkpoint_in_a_run_folder_stands_for_its_run_folder(trained, tmp_path, name, written):
+    help_text = " ".join(invoke("render", name, "--help").stdout.split())
+    assert "a run folder or a checkpoint (.pt)" in help_text
+    newest = artgan.RunFolder(trained).checkpoints()[-1]
+    result = invoke("render", name, newest)
+    assert result.exit_code == 0, result.output
+    assert f"rendered     {trained / written}" in result.stdout and (trained / written).is_file()
+    if name != "grid":  # only a model's pictures come from a checkpoint elsewhere
+        loose = tmp_path / "loose.pt"
+        loose.write_bytes(newest.read_bytes())
+        one_line_error(invoke("render", name, loose), "loose.pt", "outside a run folder", "runs/NAME")
 
 
 class Echo(artgan.Renderer):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from importlib import resources
 
@@ -15,6 +16,7 @@ import artgan
 from artgan import film, pipeline, plugins, sampling
 from artgan.images import grid
 from artgan.kinds import Context
+from artgan_plugins.compare import labels
 from artgan_plugins.interpolation import noise_loop, slerp, tiled
 
 if sys.version_info >= (3, 11):
@@ -119,12 +121,42 @@ def test_timelapse_errors_name_the_problem(fake, tmp_path):
 
 
 @pytest.mark.parametrize("name", ["timelapse", "compare"])
-def test_a_damaged_snapshot_read_ahead_is_named_and_no_film_is_left(fake, tmp_path, name):
+@pytest.mark.parametrize("damage, reason", [(lambda data: b"junk\n", "cannot identify image file"),
+                                            (lambda data: data[:40], "")])
+def test_an_unreadable_snapshot_is_skipped_the_one_before_holds_and_it_is_reported_once(
+        fake, tmp_path, capfd, name, damage, reason):
     broken = sorted((fake / "snapshots").iterdir())[3]
-    broken.write_bytes(broken.read_bytes()[:40])
+    broken.write_bytes(damage(broken.read_bytes()))
     out = tmp_path / f"{name}.mp4"
-    with pytest.raises(artgan.ArtganError, match=f"{broken.name}: unreadable image"):
-        renderer(name, out=out).render(fake)
+    options = {"strip": 0, "strip_count": 5, "strip_size": 16} if name == "timelapse" else {}
+    assert renderer(name, out=out, caption=False, hold=0, **options).render(fake)[0] == out
+    _, frames = read_film(out)
+    assert len(frames) == 5
+    tiles = frames if name == "timelapse" else frames[:, -32:, :32]  # compare: under the name
+    for index, shown in enumerate([0, 1, 2, 2, 4]):  # step 300 holds the picture of step 200
+        assert distance(tiles[index], snapshot(fake, shown)) < 3
+    [line] = capfd.readouterr().err.strip().splitlines()
+    assert line.startswith(f"skipped 1 unreadable snapshot: {broken} (unreadable image ({reason}")
+    assert "BytesIO" not in line
+    if name == "timelapse":  # the strip leaves it out too
+        assert Image.open(tmp_path / f"{name}-strip.png").size == (4 * 16 + 3 * 2, 16)
+
+
+def test_a_damaged_snapshot_is_named_with_its_reason(fake):
+    broken = sorted((fake / "snapshots").iterdir())[0]
+    broken.write_bytes(b"junk\n")
+    with pytest.raises(artgan.ArtganError) as error:
+        artgan.Snapshot(0, broken).pixels()
+    assert str(error.value) == (f"{broken}: unreadable image (cannot identify image file); "
+                                "delete the file or copy it again")
+
+
+@pytest.mark.parametrize("name", ["timelapse", "compare"])
+def test_a_run_with_no_readable_snapshot_is_one_error_and_leaves_no_film(fake, tmp_path, name):
+    for path in (fake / "snapshots").iterdir():
+        path.write_bytes(b"junk")
+    with pytest.raises(artgan.ArtganError, match=f"{fake}: none of its snapshots can be read .first: .*step-0000000"):
+        renderer(name, out=tmp_path / f"{name}.mp4").render(fake)
     assert list(tmp_path.glob(f"*{name}*")) == []
 
 # --- interpolation -----------------------------------------------------------------------------
@@ -278,6 +310,64 @@ def test_compare_shows_runs_side_by_side_step_for_step(fake, tmp_path):
         assert distance(frame[label:, :32], snapshot(fake, index)) < 3
         assert distance(frame[label:, 40:], snapshot(short, min(index, 2))) < 3  # holds its last one
     assert frames[0, :label].max() > 150  # the names are written
+
+
+def test_compare_labels_runs_of_the_same_name_by_the_folders_that_tell_them_apart(tmp_path):
+    first, second = fake_run(tmp_path / "a" / "runs"), fake_run(tmp_path / "b" / "runs", seed=1)
+    assert first.name == second.name == "fake"
+    assert labels([first, second]) == ["a/runs/fake", "b/runs/fake"]
+    assert labels([first, tmp_path]) == ["fake", tmp_path.name]  # apart already: names alone
+    assert labels([first, first]) == [str(first.resolve())] * 2  # the same run twice: no end to look for
+    out = tmp_path / "cmp.mp4"
+    renderer("compare", runs=[second], caption=False, hold=0, out=out).render(first)
+    _, frames = read_film(out)
+    label = frames.shape[1] - 32
+    assert distance(frames[0, :label, :32], frames[0, :label, 40:]) > 1  # two different labels
+
+
+# --- pictures: their format and where they go --------------------------------------------------
+
+def metrics_run(folder):
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = [{"step": s, "loss_d": 1 / s, "loss_g": s / 10, "images_per_s": 50 + s} for s in range(1, 30)]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return folder
+
+
+@pytest.mark.parametrize("name, kind", [("g.png", "PNG"), ("g.jpg", "JPEG"), ("g.JPEG", "JPEG"), ("g.webp", "WEBP")])
+def test_pictures_are_written_in_the_format_their_name_says(projection, tmp_path, name, kind):
+    [path] = renderer("grid", count=4, padding=0, out=tmp_path / name).render(projection)
+    [plot] = renderer("loss-plot", out=tmp_path / f"loss-{name}").render(metrics_run(tmp_path / "run"))
+    assert (path, plot) == (tmp_path / name, tmp_path / f"loss-{name}")
+    for picture in (path, plot):
+        with Image.open(picture) as opened:
+            assert opened.format == kind
+    assert distance(np.asarray(Image.open(path).convert("RGB")), keyframe(projection, 0, walks=4)) < 3
+    assert Image.open(plot).size == (1000, 600)
+
+
+@pytest.mark.parametrize("name", ["grid", "grid.gif", "grid.png.txt"])
+def test_a_picture_name_of_another_kind_is_refused_before_the_model_is_loaded(projection, tmp_path, name):
+    for renderer_name, target in (("grid", projection), ("loss-plot", metrics_run(tmp_path / "run"))):
+        with pytest.raises(artgan.ArtganError, match=f"{name}: pictures are written as .png, .jpg, .jpeg, .webp; "
+                                                     "give a name ending in one of them"):
+            renderer(renderer_name, out=tmp_path / name).render(target)
+    assert Projection.batches == [] and not (tmp_path / name).exists()
+
+
+def test_grid_and_interpolation_of_a_run_checkpoint_go_into_the_run_folder(fake, projection, tmp_path):
+    checkpoints = fake / "checkpoints"
+    checkpoints.mkdir()
+    inside = checkpoints / "step-0000400.pt"
+    shutil.copy(projection, inside)
+    assert renderer("grid", count=4).render(inside) == [fake / "grid.png"]
+    assert renderer("interpolation", frames=2, size=32).render(inside) == [fake / "interpolation.mp4"]
+    assert artgan.RunFolder(fake).pictures() == [fake / "grid.png"]  # where the studio looks
+    loose = tmp_path / "loose" / "checkpoints"  # a folder named so, in no run: beside the checkpoint
+    loose.mkdir(parents=True)
+    shutil.copy(projection, loose / "step-0000001.pt")
+    assert renderer("grid", count=4).render(loose / "step-0000001.pt") == [loose / "grid.png"]
+    assert renderer("grid", count=4).render(projection) == [tmp_path / "grid.png"]
 
 
 # --- recipes and the demo ----------------------------------------------------------------------

@@ -4,6 +4,8 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import tracemalloc
+import types
 
 import numpy as np
 import pytest
@@ -25,12 +27,80 @@ def projection(register_plugin, tmp_path):
 def test_every_sample_lands_in_its_own_file_in_order_across_batches(projection, tmp_path):
     paths = sampling.write_samples(projection, 23, tmp_path / "out", seed=4, batch_size=5)
     assert Projection.batches == [5, 5, 5, 5, 3]  # generated a batch at a time
-    assert paths == [tmp_path / "out" / f"sample-0004-{i:05d}.png" for i in range(23)]
-    assert sorted((tmp_path / "out").iterdir()) == paths  # and no temporary files left
+    assert list(paths) == [tmp_path / "out" / f"sample-0004-{i:05d}.png" for i in range(23)]
+    assert sorted((tmp_path / "out").iterdir()) == list(paths)  # and no temporary files left
     model = checkpoint.build_model(checkpoint.load(projection))
     expected = np.concatenate(list(sampling.generate(model, sampling.latents(model, 23, 4))))
     for path, image in zip(paths, expected):
         assert np.array_equal(np.asarray(Image.open(path)), image)
+
+
+def written_pixels(paths) -> np.ndarray:
+    return np.stack([np.asarray(Image.open(path)) for path in paths])
+
+
+def test_each_sample_is_the_image_it_was_when_all_latents_were_drawn_at_once(projection, tmp_path):
+    """81 latents of 8 numbers in batches of 5: blocks of 80 rows, then one of 8 numbers, fewer
+    than torch makes at a time, which goes with the block before it."""
+    paths = sampling.write_samples(projection, 81, tmp_path / "out", seed=7, batch_size=5)
+    assert Projection.batches == [5] * 16 + [1]
+    model = checkpoint.build_model(checkpoint.load(projection))
+    expected = np.concatenate(list(sampling.generate(model, sampling.latents(model, 81, 7), batch_size=5)))
+    assert np.array_equal(written_pixels(paths), expected)
+
+
+@pytest.mark.parametrize("z_dim", [1, 3, 8, 100])
+@pytest.mark.parametrize("count", [1, 15, 16, 17, 65, 81, 1000])
+@pytest.mark.parametrize("batch_size", [1, 5, 64])
+def test_latents_drawn_block_by_block_are_those_of_one_draw(z_dim, count, batch_size):
+    model = types.SimpleNamespace(z_dim=z_dim)
+    blocks = list(sampling.latent_blocks(z_dim, count, 11, batch_size))
+    assert torch.equal(torch.cat(blocks), sampling.latents(model, count, 11))
+    assert all(len(block) % batch_size == 0 for block in blocks[:-1])  # whole batches: the same batches
+
+
+class Stopped(Exception):
+    """Stands for Ctrl-C once the first files are written."""
+
+
+def test_a_huge_n_draws_latents_and_names_a_batch_at_a_time_and_the_first_files_come_at_once(
+        projection, tmp_path, monkeypatch):
+    drawn, randn, write = [], torch.randn, sampling._write_pngs
+
+    def counted_randn(*args, **kwargs):
+        numbers = randn(*args, **kwargs)
+        drawn.append(numbers.numel())
+        return numbers
+
+    def written_then_stopped(images, paths):
+        write(images, paths)
+        raise Stopped
+
+    monkeypatch.setattr(torch, "randn", counted_randn)
+    monkeypatch.setattr(sampling, "_write_pngs", written_then_stopped)
+    tracemalloc.start()
+    try:
+        with pytest.raises(Stopped):
+            sampling.write_samples(projection, 1_000_000, tmp_path / "out", seed=3, device="cpu")
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert max(drawn) <= 64 * Projection.z_dim  # a batch of latents at a time, not a million
+    assert peak < 20e6  # nor a million paths (about 200 MB)
+    files = sorted((tmp_path / "out").iterdir())
+    assert files and files[0].name == "sample-0003-00000.png"
+    model = checkpoint.build_model(checkpoint.load(projection))
+    expected = next(sampling.generate(model, sampling.latents(model, len(files), 3)))
+    assert np.array_equal(written_pixels(files), expected)  # whole and right
+
+
+def test_negative_seeds_name_their_files_minus(projection, tmp_path):
+    paths = sampling.write_samples(projection, 2, tmp_path / "out", seed=-1)
+    assert [path.name for path in sorted((tmp_path / "out").iterdir())] == [
+        "sample-minus0001-00000.png", "sample-minus0001-00001.png"] == [path.name for path in paths]
+    assert sampling.sample_name(42, 7) == "sample-0042-00007.png"
+    model = checkpoint.build_model(checkpoint.load(projection))
+    assert np.array_equal(written_pixels(paths), next(sampling.generate(model, sampling.latents(model, 2, -1))))
 
 
 @pytest.mark.parametrize("generating, writing, turns", [(0.05, 0.0, [True] * 5),
