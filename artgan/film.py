@@ -56,6 +56,7 @@ JOINED_AS = {"libx264": "pix_fmts=yuv420p:color_ranges=tv", "gif": "pix_fmts=rgb
 QUEUED = 2
 # Pictures read_ahead decodes before they are asked for.
 AHEAD = 4
+HOUR = 3600  # seconds: the longest a film holds its last frame or shows its card; more is a slip of the keyboard
 
 T = TypeVar("T")
 
@@ -64,13 +65,13 @@ class FilmOptions(Options):
     """Options every film renderer shares."""
 
     fps: int = Field(30, ge=1, le=120, description="frames per second")
-    hold: float = Field(0.0, ge=0, description="seconds the last frame stays on screen")
+    hold: float = Field(0.0, ge=0, le=HOUR, description="seconds the last frame stays on screen")
     size: int | None = Field(None, ge=16, le=8192,
                              description="scale pictures so their longest side has this many pixels "
                                          "(default: as they are)")
     smooth: bool = Field(False, description="scale smoothly instead of in crisp blocks (nearest neighbour)")
     gif: bool = Field(False, description="also write a GIF that loops forever, beside the mp4")
-    end_card: float = Field(0.0, ge=0, description="seconds of a credits card at the end, naming the works "
+    end_card: float = Field(0.0, ge=0, le=HOUR, description="seconds of a credits card at the end, naming the works "
                                                    "the run was trained on (see `artgan credits`); 0: none")
 
     @property
@@ -83,7 +84,7 @@ class SnapshotFilmOptions(FilmOptions):
     """Options of films made of a run's snapshots: few frames, so slower, with the end held."""
 
     fps: int = Field(10, ge=1, le=120, description="frames (snapshots) per second")
-    hold: float = Field(2.0, ge=0, description="seconds the last snapshot stays on screen")
+    hold: float = Field(2.0, ge=0, le=HOUR, description="seconds the last snapshot stays on screen")
     caption: bool = Field(True, description="burn the training step into each frame")
 
 

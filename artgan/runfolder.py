@@ -17,11 +17,13 @@ No torch here: commands that only read a run start fast.
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Literal
 
@@ -438,7 +440,12 @@ def save_picture(picture: Image.Image, path: str | Path) -> Path:
 
 
 def _matching(folder: Path, patterns: tuple[str, ...]) -> list[Path]:
-    return sorted(path for pattern in patterns for path in folder.glob(pattern))
+    """The files of ``folder`` whose names match one of ``patterns``, in any case (G.JPG too)."""
+    try:
+        names = [entry.name for entry in os.scandir(folder) if entry.is_file()]
+    except OSError:
+        return []
+    return sorted(folder / name for name in names if any(fnmatch(name.lower(), pattern) for pattern in patterns))
 
 
 def run_of_checkpoint(path: str | Path) -> Path | None:

@@ -53,7 +53,7 @@ class InterpolationOptions(film.FilmOptions):
                                                   "latents")
     truncation: float = Field(1.0, gt=0, description="pull samples toward the average (below 1), for models "
                                                      "that support it")
-    batch_size: int = Field(32, ge=1, description="samples generated at once; memory grows with this, "
+    batch_size: int = Field(32, ge=1, le=4096, description="samples generated at once; memory grows with this, "
                                                   "not with the film's length")
     out: Path | None = Field(None, description="mp4 to write (default: interpolation.mp4 in the run folder)")
 

@@ -400,3 +400,12 @@ def test_the_demo_ends_with_a_timelapse_also_as_gif_and_a_ten_second_looping_fil
     assert meta["size"][0] == 512  # the caption adds height below the 512 px grid
     with Image.open(run / "timelapse.gif") as gif:
         assert (gif.size, gif.n_frames) == (meta["size"], len(frames))
+
+
+def test_pictures_and_films_are_listed_whatever_the_case_of_their_extension(fake):
+    for name in ("G.JPG", "grid.png", "Walk.MP4", "notes.txt"):
+        (fake / name).write_bytes(b"x")
+    (fake / "folder.png").mkdir()  # a folder so named is no picture
+    folder = artgan.RunFolder(fake)
+    assert folder.pictures() == [fake / "G.JPG", fake / "grid.png"]
+    assert folder.films() == [fake / "Walk.MP4"]
