@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import multiprocessing
+import os
 import pickle
 import re
 import shutil
@@ -76,8 +77,9 @@ def dataset_folder(recipe: Recipe, root: Path) -> Path:
 
 
 def cache_key(recipe: Recipe) -> str:
-    """Changes whenever anything that shapes the dataset's images changes: the options, and the
-    code of the source and preprocessor plugins (see :func:`plugin_versions`)."""
+    """Changes whenever the options or the code of the source and preprocessor plugins change
+    (see :func:`plugin_versions`); the sources' input files are compared apart (:func:`source_inputs`),
+    so that a stale dataset can say which changed."""
     spec = {"format": FORMAT, **recipe.dataset_spec(), "plugins": plugin_versions(recipe)}
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()
 
@@ -94,10 +96,50 @@ def open_dataset(recipe: Recipe, root: Path) -> Dataset:
     meta = _read_meta(folder)
     if meta is None:
         raise ArtganError(f"{folder}: no dataset yet; build it with `artgan dataset {recipe.path}`")
-    if meta["key"] != cache_key(recipe):
-        raise ArtganError(f"{folder}: built from other source or preprocess options{_changed_plugins(meta, recipe)}; "
-                          f"rebuild it with `artgan dataset {recipe.path}`")
+    if why := _stale(folder, meta, recipe, source_inputs(recipe, root)):
+        raise ArtganError(f"{folder}: {why}; rebuild it with `artgan dataset {recipe.path}`")
     return Dataset(folder, meta["count"], meta["resolution"])
+
+
+def source_inputs(recipe: Recipe, root: Path) -> dict[str, str]:
+    """The fingerprint of each source's input files, by source key (``source[0]``…), for the
+    sources that have one: a plugin's ``fingerprint()`` method, which returns a text that changes
+    when its input files are added, removed or replaced (the built-in folder, video-frames and
+    duplicate sources hash each file's name, size and modification time, without reading it),
+    or None when it cannot see its inputs (a dataset built elsewhere then stays usable)."""
+    found = {}
+    for step in recipe.sources:
+        with recipe.blame(step):
+            fingerprint = getattr(step.build(_context(recipe, root, step)), "fingerprint", None)
+            if fingerprint is not None and (value := fingerprint()) is not None:
+                found[step.key] = value
+    return found
+
+
+def _stale(folder: Path, meta: dict[str, Any], recipe: Recipe, inputs: dict[str, str]) -> str | None:
+    """Why the dataset in ``folder`` (described by ``meta``) is not ``recipe``'s as it stands now
+    (``inputs``: :func:`source_inputs`), or None when it is."""
+    if meta["key"] != cache_key(recipe):
+        return f"built from other source or preprocess options{_changed_plugins(meta, recipe)}"
+    changed = [f"{step.key} ({step.name})" for step in recipe.sources
+               if step.key in inputs and meta.get("inputs", {}).get(step.key) != inputs[step.key]]
+    if changed:
+        return f"the input files of {', '.join(changed)} changed since it was built (added, removed or replaced)"
+    if not _whole(folder, meta):
+        return "incomplete (files are missing, as when an older artgan was stopped while it replaced it)"
+    return None
+
+
+def _whole(folder: Path, meta: dict[str, Any]) -> bool:
+    """Whether every file ``meta`` (the dataset's record) promises is in ``folder``."""
+    previews = sum("preview" in skip for skip in meta.get("skipped", []))
+    try:
+        return ((folder / PACK).stat().st_size == meta["count"] * meta["resolution"] ** 2 * 3
+                and (folder / "manifest.jsonl").is_file()
+                and len(os.listdir(folder / "images")) == meta["count"]
+                and (previews == 0 or len(os.listdir(folder / "skipped")) == previews))
+    except OSError:
+        return False
 
 
 def _changed_plugins(meta: dict[str, Any], recipe: Recipe) -> str:
@@ -110,42 +152,75 @@ def _changed_plugins(meta: dict[str, Any], recipe: Recipe) -> str:
 def build_dataset(recipe: Recipe, root: Path, force: bool = False) -> BuildReport:
     """Build data/NAME/ from the recipe's sources and preprocessors, or reuse an up-to-date one."""
     folder = dataset_folder(recipe, root)
-    key = cache_key(recipe)
-    if not force and (reused := _reuse(folder, key)):
+    inputs = source_inputs(recipe, root)
+    # A swap cut short (an old dataset left aside) is put right first, under the lock.
+    if not force and not _aside(folder).exists() and (reused := _reuse(folder, recipe, inputs)):
         return reused
     with folder_lock.hold(folder, then="run again (it then reuses the dataset that process built)"):
-        if not force and (reused := _reuse(folder, key)):  # built meanwhile by a process now ended
-            return reused
-        folder_lock.remove_abandoned_builds(folder.parent)
-        folder_lock.remove_dead_temporaries(folder.parent / ".cache")  # half-finished downloads
         # Build beside the old dataset and swap at the end: a crash or Ctrl-C keeps the old one.
         staging = folder.with_name(f".{folder.name}.building")
+        shutil.rmtree(staging, ignore_errors=True)  # left by a build of this dataset killed with kill -9
+        _recover(folder)
+        if not force and (reused := _reuse(folder, recipe, inputs)):  # built meanwhile by a process now ended
+            return reused
+        if not force and (meta := _read_meta(folder)) is not None:
+            print(f"rebuilding {folder}: {_stale(folder, meta, recipe, inputs)}", flush=True)
+        folder_lock.remove_abandoned_builds(folder.parent)
+        folder_lock.remove_dead_temporaries(folder.parent / ".cache")  # half-finished downloads
         try:
             (staging / "images").mkdir(parents=True)
-            report = _write(recipe, root, staging)
+            report = _write(recipe, root, staging, inputs)
+            _swap(staging, folder)
         except BaseException as exc:  # a failure, Ctrl-C or SIGTERM: the old dataset stays, no staging left
             shutil.rmtree(staging, ignore_errors=True)
             if isinstance(exc, OSError) and exc.errno in NO_SPACE:
                 raise no_space(folder.parent, exc) from None
             raise
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
     report.dataset.folder = folder
     return report
 
 
-def _reuse(folder: Path, key: str) -> BuildReport | None:
-    """The report of the up-to-date dataset in ``folder`` (built with ``key``), if there is one."""
+def _aside(folder: Path) -> Path:
+    """Where the old dataset waits while a new one takes its place."""
+    return folder.with_name(f".{folder.name}.old")
+
+
+def _swap(staging: Path, folder: Path) -> None:
+    """Put the new dataset in ``staging`` in place of ``folder``. The old one is renamed aside,
+    and deleted only once the new one is in: however the process ends, ``folder`` is the old
+    dataset or the new one, whole (what a kill -9 leaves between the steps, :func:`_recover`
+    puts right at the next build)."""
+    try:
+        if folder.exists():
+            folder.rename(_aside(folder))
+        staging.rename(folder)
+    finally:
+        _recover(folder)
+
+
+def _recover(folder: Path) -> None:
+    """Finish a swap that was cut short: the old dataset back in ``folder`` if the new one never
+    came, else deleted."""
+    aside = _aside(folder)
+    if not aside.exists():
+        return
+    if folder.exists():
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        aside.rename(folder)
+
+
+def _reuse(folder: Path, recipe: Recipe, inputs: dict[str, str]) -> BuildReport | None:
+    """The report of the dataset in ``folder`` if it is up to date (see :func:`_stale`)."""
     meta = _read_meta(folder)
-    if meta is None or meta["key"] != key:
+    if meta is None or _stale(folder, meta, recipe, inputs):
         return None
     dataset = Dataset(folder, meta["count"], meta["resolution"])
     skipped = [Skipped(s["origin"], s["reason"]) for s in meta.get("skipped", [])]  # without their pictures
     return BuildReport(dataset, reused=True, per_source=meta.get("per_source", {}), skipped=skipped)
 
 
-def _write(recipe: Recipe, root: Path, staging: Path) -> BuildReport:
+def _write(recipe: Recipe, root: Path, staging: Path, inputs: dict[str, str]) -> BuildReport:
     per_source: Counter = Counter()
     skipped: list[Skipped] = []
     count = 0
@@ -178,7 +253,8 @@ def _write(recipe: Recipe, root: Path, staging: Path) -> BuildReport:
         raise ArtganError(f"{recipe.path}: the dataset is empty: no image came through "
                           f"the sources and preprocessors ({reasons or 'nothing was skipped'})")
     meta = {"format": FORMAT, "key": cache_key(recipe), "name": recipe.dataset, "count": count,
-            "resolution": res, "plugins": plugin_versions(recipe), "per_source": dict(per_source),
+            "resolution": res, "plugins": plugin_versions(recipe), "inputs": inputs,
+            "per_source": dict(per_source),
             "skipped": [{"origin": s.origin, "reason": s.reason, **({"preview": previews[i]} if i in previews else {})}
                         for i, s in enumerate(skipped)]}
     write_text_atomic(staging / "dataset.json", json.dumps(meta, indent=1))

@@ -16,7 +16,9 @@ try:  # libspng (the pyspng-seunglab wheel: Linux and macOS on x86-64 and arm64,
 except ImportError:  # elsewhere Pillow decodes every picture
     pyspng = None
 
-Image.MAX_IMAGE_PIXELS = 100_000_000  # larger images are refused as decompression bombs
+# Larger images are refused as decompression bombs: room for 200 MP phone photos (16320x12240),
+# none for the 30000x30000 PNG of a few kilobytes that would take 3.6 GB to decode.
+Image.MAX_IMAGE_PIXELS = 250_000_000
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
@@ -63,11 +65,13 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 
 def _plain_png(data: bytes) -> bool:
-    """An 8-bit RGB PNG of at most MAX_IMAGE_PIXELS and without EXIF (which may turn it)."""
+    """An 8-bit RGB PNG of at most MAX_IMAGE_PIXELS, without EXIF (which may turn it) and without
+    a transparent colour (tRNS)."""
     if len(data) < 29 or data[:8] != PNG or data[12:16] != b"IHDR":
         return False
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
-    return depth == 8 and colour == 2 and width * height <= Image.MAX_IMAGE_PIXELS and b"eXIf" not in _chunks(data)
+    return (depth == 8 and colour == 2 and width * height <= Image.MAX_IMAGE_PIXELS
+            and not {b"eXIf", b"tRNS"} & set(_chunks(data)))
 
 
 def _chunks(data: bytes) -> Iterator[bytes]:
@@ -81,12 +85,13 @@ def _chunks(data: bytes) -> Iterator[bytes]:
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
     """Any PIL mode as plain RGB: each by its real range (16-bit and 32-bit integers as 0-65535,
-    floats as 0-1), transparent parts over ``background``."""
-    if image.mode == "RGB":
+    floats as 0-1), transparent parts over ``background``: an alpha channel, or the transparent
+    colour of a palette, greyscale or RGB PNG (its tRNS chunk)."""
+    if image.mode == "RGB" and "transparency" not in image.info:
         return image
     if image.mode in WIDE_MODES:
         image = to_8bit(image)
-    if image.mode in ("RGBA", "RGBa", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+    if image.mode in ("RGBA", "RGBa", "LA", "PA") or (image.mode in ("P", "L", "RGB") and "transparency" in image.info):
         rgba = image.convert("RGBA")
         canvas = Image.new("RGBA", rgba.size, (*background, 255))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
@@ -100,10 +105,14 @@ WIDE_MODES = {"I;16": 65535, "I;16B": 65535, "I;16L": 65535, "I;16N": 65535, "I"
 def to_8bit(image: Image.Image) -> Image.Image:
     """A one-channel image of more than 8 bits as mode L, scaled from its real range: integers
     0-65535 (what 16-bit PNG, TIFF and PGM files hold; Pillow opens some as mode I), floats 0-1
-    (the convention of float TIFFs); values outside are clipped and NaN is black."""
+    (the convention of float TIFFs); values outside are clipped and NaN is black. A transparent
+    grey level (a 16-bit PNG's tRNS) makes it mode LA, transparent where the pixels had it."""
     pixels = np.nan_to_num(np.asarray(image, dtype=np.float32))
     scaled = np.clip(pixels * (255 / WIDE_MODES[image.mode]), 0, 255)
-    return Image.fromarray(np.rint(scaled).astype(np.uint8))
+    grey = Image.fromarray(np.rint(scaled).astype(np.uint8))
+    if "transparency" in image.info:
+        grey.putalpha(Image.fromarray(np.where(pixels == image.info["transparency"], 0, 255).astype(np.uint8)))
+    return grey
 
 
 def to_uint8(images) -> np.ndarray:

@@ -10,6 +10,7 @@ from pydantic import Field, model_validator
 
 import artgan
 from artgan.images import open_rgb
+from artgan_plugins.folder import files_fingerprint
 
 
 class DuplicateOptions(artgan.CreditOptions):
@@ -58,6 +59,12 @@ class Duplicate(artgan.Source):
             yield artgan.Item(self._jitter(image, **jitter), origin=f"{origin}#{index}",
                               info={"copy": index, **jitter, **work})
 
+    def fingerprint(self) -> str | None:
+        """What changes when the image file is replaced (its size and modification time); None
+        for a drawn square or a missing file."""
+        path = self.options.path and self.options.path.expanduser().absolute()
+        return files_fingerprint([path]) if path and path.is_file() else None
+
     def _original(self) -> tuple[Image.Image, str]:
         o = self.options
         if o.path is None:
@@ -69,7 +76,8 @@ class Duplicate(artgan.Source):
             return image, o.shape
         path = o.path.expanduser().absolute()
         if not path.is_file():
-            raise artgan.ArtganError(f"{path}: no such file; set the duplicate source's `path` to an image")
+            what = "a folder, not an image file" if path.is_dir() else "no such file"
+            raise artgan.ArtganError(f"{path}: {what}; set the duplicate source's `path` to an image")
         try:
             return open_rgb(path), str(path)
         except ValueError as exc:

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from pydantic import Field
 
@@ -32,7 +33,7 @@ class Folder(artgan.Source):
         folder = self.options.path.expanduser().absolute()
         files, dead_ends = self._files(folder)
         yield from dead_ends
-        for path in files:
+        for path in map(Path, files):
             try:
                 image = open_rgb(path, self.options.background)
             except Exception as exc:  # a malformed file may make a decoder raise anything
@@ -42,9 +43,20 @@ class Folder(artgan.Source):
             relative = path.relative_to(folder).as_posix()
             yield artgan.Item(image, origin=str(path), info={"file": relative, "work": self.options.work(path, folder)})
 
-    def _files(self, folder: Path) -> tuple[list[Path], list[artgan.Skipped]]:
+    def fingerprint(self) -> str | None:
+        """What changes when an image is added, removed or replaced: each file's name, size and
+        modification time, from a walk of the folder (no image is read); None without a folder."""
+        folder = self.options.path.expanduser().absolute()
+        try:
+            files, _ = self._files(folder)
+        except artgan.ArtganError:  # no folder or no images: the build says so, not the reuse check
+            return None
+        return files_fingerprint(files)
+
+    def _files(self, folder: Path) -> tuple[list[str], list[artgan.Skipped]]:
         """The image files to read, sorted so every run sees them in the same order, and the
-        symlinks that lead nowhere (loops, or image names whose target is missing) as skips."""
+        symlinks that lead nowhere (loops, or image names whose target is missing) as skips.
+        Paths are strings, not Path objects, which take most of the time for 100,000 files."""
         if not folder.is_dir():
             raise artgan.ArtganError(f"{folder}: no such folder; set the folder source's `path` "
                                      f"to a folder of images")
@@ -52,24 +64,25 @@ class Folder(artgan.Source):
         dead_ends: list[artgan.Skipped] = []
         files = []
         for path in self._paths(folder, dead_ends):
-            if path.is_file():
-                if path.suffix.lower() in suffixes:
+            image_name = os.path.splitext(path)[1].lower() in suffixes
+            if os.path.isfile(path):
+                if image_name:
                     files.append(path)
-            elif path.is_symlink() and not path.exists():
+            elif os.path.islink(path) and not os.path.exists(path):
                 reason = _dead_link(path)
-                if reason == "symlink loop" or path.suffix.lower() in suffixes:
-                    dead_ends.append(artgan.Skipped(str(path), reason))
+                if reason == "symlink loop" or image_name:
+                    dead_ends.append(artgan.Skipped(path, reason))
         if not files:
             where = "it or its subfolders" if self.options.recursive else "it"
             raise artgan.ArtganError(f"{folder}: no image files ({', '.join(sorted(suffixes))}) in "
                                      f"{where}; add images or change `extensions`")
-        return sorted(files), sorted(dead_ends, key=lambda skip: skip.origin)
+        return sorted(files, key=lambda path: path.split(os.sep)), sorted(dead_ends, key=lambda skip: skip.origin)
 
-    def _paths(self, folder: Path, dead_ends: list[artgan.Skipped]) -> Iterator[Path]:
+    def _paths(self, folder: Path, dead_ends: list[artgan.Skipped]) -> Iterator[str]:
         """Everything in the folder (and, when recursive, in its subfolders and symlinked folders,
         each real folder once); a folder link that leads back to a folder already read is a skip."""
         if not self.options.recursive:
-            yield from folder.iterdir()
+            yield from (os.path.join(folder, name) for name in os.listdir(folder) if not _hidden(name))
             return
         read: set[str] = set()
         for root, subfolders, names in os.walk(folder, followlinks=True):
@@ -81,11 +94,32 @@ class Folder(artgan.Source):
                 subfolders.clear()
                 continue
             read.add(real)
-            subfolders.sort()  # the first way into a folder linked twice is the same every run
-            yield from (Path(root, name) for name in names)
+            # sorted: the first way into a folder linked twice is the same every run
+            subfolders[:] = sorted(name for name in subfolders if not _hidden(name))
+            yield from (os.path.join(root, name) for name in names if not _hidden(name))
 
 
-def _dead_link(path: Path) -> str:
+def _hidden(name: str) -> bool:
+    """A hidden file or folder (.thumbnails, .DS_Store), or a macOS resource fork (._photo.jpg),
+    which holds no picture although its name ends in one's extension."""
+    return name.startswith(".")
+
+
+def files_fingerprint(files: Iterable[str | os.PathLike]) -> str:
+    """A hash of each file's path, size and modification time: it changes when a file is added,
+    removed or replaced (or the paths lead elsewhere), and costs one stat a file."""
+    digest = hashlib.sha256()
+    for path in files:
+        try:
+            stat = os.stat(path)
+            state = f"{stat.st_size} {stat.st_mtime_ns}"
+        except OSError as exc:  # gone since the walk, or unreadable: its state is the error
+            state = exc.strerror or repr(exc)
+        digest.update(f"{path}\0{state}\n".encode())
+    return digest.hexdigest()
+
+
+def _dead_link(path: str) -> str:
     try:
         os.stat(path)
     except OSError as exc:

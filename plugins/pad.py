@@ -13,12 +13,13 @@ from artgan.images import to_rgb
 PadMode = Literal["color", "edge", "reflect"]
 
 
-def pad_to_square(image: Image.Image, mode: PadMode = "color",
+def pad_to_square(image: Image.Image, mode: PadMode | Literal["symmetric"] = "color",
                   color: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
     """``image`` as RGB (transparency over ``color``), centred on a square as wide as its long side.
 
     ``mode`` fills the sides with ``color``, repeats the edge pixels ("edge") or mirrors the image
-    across its edges ("reflect", as numpy.pad).
+    across its edges ("reflect" leaves the edge pixel out of the mirror image, "symmetric" keeps
+    it, as numpy.pad).
     """
     image = to_rgb(image, color)
     width, height = image.size
@@ -33,6 +34,13 @@ def pad_to_square(image: Image.Image, mode: PadMode = "color",
     return Image.fromarray(np.pad(pixels, widths, mode=mode))
 
 
+def fit_inside(image: Image.Image, side: int, resample=Image.Resampling.LANCZOS) -> Image.Image:
+    """``image`` scaled so that its long side is ``side``, each side at least 1 pixel (where
+    ImageOps.contain fails on a very thin image that would round to 0 pixels)."""
+    scale = side / max(image.size)
+    return image.resize(tuple(max(1, min(side, round(length * scale))) for length in image.size), resample)
+
+
 class PadOptions(artgan.Options):
     mode: PadMode = Field(
         "color", description='fill the sides with `color`, repeat the edge pixels ("edge") '
@@ -41,12 +49,21 @@ class PadOptions(artgan.Options):
 
 
 class Pad(artgan.Preprocessor):
-    """Pad each image to a square, keeping all of it."""
+    """Pad each image to a square, keeping all of it; an image larger than the recipe's
+    resolution is scaled down to it first."""
 
     Options = PadOptions
 
     def process(self, item):
-        return [item.derive(pad_to_square(item.image, self.options.mode, self.options.color))]
+        image, mode = to_rgb(item.image, self.options.color), self.options.mode
+        # Scaled before it is padded: the square of a 30000x1500 panorama at full size would take
+        # gigabytes, only to be scaled down to the resolution afterwards. At full size, the edge
+        # pixel that "reflect" leaves out hardly shifts the mirror images; scaled down, it would
+        # stand for a whole band of the original, so the small picture keeps it ("symmetric").
+        if max(image.size) > self.context.resolution:
+            image = fit_inside(image, self.context.resolution)
+            mode = "symmetric" if mode == "reflect" else mode
+        return [item.derive(pad_to_square(image, mode, self.options.color))]
 
 
 @artgan.hookimpl

@@ -7,7 +7,7 @@ from PIL import Image, ImageOps
 from pydantic import Field
 
 import artgan
-from artgan_plugins.pad import pad_to_square
+from artgan_plugins.pad import fit_inside, pad_to_square
 
 FILTERS = {
     "lanczos": Image.Resampling.LANCZOS,
@@ -42,10 +42,7 @@ class Resize(artgan.Preprocessor):
         if o.fit == "crop":
             image = ImageOps.fit(image, (side, side), resample)
         elif o.fit == "pad":
-            # Not ImageOps.contain: it fails when a very thin image would round to 0 pixels.
-            scale = side / max(image.size)
-            inner = tuple(max(1, min(side, round(length * scale))) for length in image.size)
-            image = pad_to_square(image.resize(inner, resample), "color", o.color)
+            image = pad_to_square(fit_inside(image, side, resample), "color", o.color)
         else:
             image = image.resize((side, side), resample)
         return [item.derive(image)]

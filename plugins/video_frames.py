@@ -6,6 +6,7 @@ halfway through a season does not decode the finished episodes again.
 """
 from __future__ import annotations
 
+import functools
 import glob
 import hashlib
 import json
@@ -28,6 +29,7 @@ from pydantic import Field, model_validator
 
 import artgan
 from artgan.images import open_rgb
+from artgan_plugins.folder import files_fingerprint
 
 BAR_LEVEL = 24  # brightest channel at or below this counts as part of a black bar
 BAR_PROBE = 10  # bars are decided from this many frames that are not wholly dark
@@ -41,7 +43,8 @@ PREVIEW_SIDE = 160  # longer side of a dropped frame's picture on the contact sh
 class VideoFramesOptions(artgan.CreditOptions):
     paths: list[str] = Field(
         min_length=1, description="video files, folders (searched recursively) or glob patterns "
-        "such as 'season1/*.mkv'; relative paths are relative to the current directory")
+        "such as 'season1/*.mkv' (a path that exists is taken as written, even with [ ] * ? in "
+        "it); relative paths are relative to the current directory")
     extensions: list[str] = Field(
         ["mp4", "mkv", "avi", "mov", "webm", "m4v", "mpg", "mpeg", "wmv", "flv", "ogv", "ts"],
         min_length=1, description="file name endings read from folders, case-insensitive")
@@ -57,7 +60,8 @@ class VideoFramesOptions(artgan.CreditOptions):
     skip_end: float = Field(0.0, ge=0, description="seconds skipped at the end of each video (outros, credits)")
     trim: dict[str, tuple[float, float]] = Field(
         {}, description="per-file [skip_start, skip_end], keyed by file name or glob pattern, "
-        "e.g. {\"s01e01.mkv\" = [95, 40]}; the first matching key wins")
+        "e.g. {\"s01e01.mkv\" = [95, 40]}; the first matching key wins, and a key that names one "
+        "of the videos is that file only")
     max_per_video: int | None = Field(
         None, ge=1, description="at most this many frames per video; the sampling interval "
         "widens so they spread over the whole video")
@@ -118,6 +122,19 @@ class VideoFrames(artgan.Source):
                     if total == self.options.max_total:
                         return
 
+    def fingerprint(self) -> str | None:
+        """What changes when a video is added, removed or replaced (see the folder source's);
+        None when a path leads to no video."""
+        try:
+            return files_fingerprint(self._videos())
+        except artgan.ArtganError:  # the build says what is missing
+            return None
+
+    @functools.cached_property
+    def _names(self) -> set[str]:
+        """The name and the path of every input video."""
+        return {name for path in self._videos() for name in (path.name, str(path))}
+
     def _videos(self) -> list[Path]:
         """Every input video, each once, in the order given (folders and globs sorted)."""
         found: dict[Path, None] = {}
@@ -129,7 +146,10 @@ class VideoFrames(artgan.Source):
     def _expand(self, entry: str) -> list[Path]:
         suffixes = {"." + ext.lower().lstrip(".") for ext in self.options.extensions}
         pattern = os.path.expanduser(entry)
-        hits = sorted(map(Path, glob.glob(pattern, recursive=True))) if glob.has_magic(pattern) else [Path(pattern)]
+        if os.path.exists(pattern) or not glob.has_magic(pattern):  # "Show [720p].mp4" is a name
+            hits = [Path(pattern)]
+        else:
+            hits = sorted(map(Path, glob.glob(pattern, recursive=True)))
         files = []
         for hit in hits:
             if hit.is_dir():
@@ -204,8 +224,12 @@ class VideoFrames(artgan.Source):
                 return
 
     def _trim(self, path: Path) -> tuple[float, float]:
-        for pattern, trim in self.options.trim.items():
-            if fnmatch(path.name, pattern) or fnmatch(str(path), pattern):
+        """The first `trim` entry for ``path``: a key that is the name or path of one of the
+        videos means that file only ("Show [1].mp4" is not "Show 1.mp4"); any other is a pattern."""
+        for key, trim in self.options.trim.items():
+            if key in (path.name, str(path)):
+                return trim
+            if key not in self._names and (fnmatch(path.name, key) or fnmatch(str(path), key)):
                 return trim
         return self.options.skip_start, self.options.skip_end
 
@@ -280,6 +304,8 @@ def _unreadable(ffmpeg_output: str) -> str:
     else its last complaint."""
     if still := re.search(r"Input #0, (\w+_pipe|image2),", ffmpeg_output):
         return f"not a video (a still image; ffmpeg reads it as {still[1]})"
+    if "moov atom not found" in ffmpeg_output:  # the index an mp4 writes last is missing
+        return "unreadable video (moov atom not found: the file is cut short, e.g. an unfinished download or copy)"
     lines = [line for line in ffmpeg_output.splitlines() if line.strip()]
     return f"unreadable video ({_ffmpeg_line(lines[-1])})"
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import colorsys
+import os
 
 import numpy as np
 import pytest
@@ -10,6 +11,8 @@ from pydantic import ValidationError
 
 import artgan
 from artgan import plugins
+from artgan.dataset import build_dataset
+from artgan.recipe import parse_recipe
 from artgan_plugins.duplicate import Duplicate
 
 
@@ -107,9 +110,23 @@ def test_exactly_one_of_path_and_shape():
 def test_a_missing_or_broken_file_is_a_user_error(tmp_path):
     with pytest.raises(artgan.ArtganError, match="nothere.png: no such file"):
         copies(path=tmp_path / "nothere.png")
+    (tmp_path / "photos").mkdir()
+    with pytest.raises(artgan.ArtganError, match="photos: a folder, not an image file; set the duplicate"):
+        copies(path=tmp_path / "photos")
     (tmp_path / "broken.png").write_text("not an image")
     with pytest.raises(artgan.ArtganError, match="broken.png: unreadable image"):
         copies(path=tmp_path / "broken.png")
+
+
+def test_a_replaced_file_rebuilds_the_dataset(photo, tmp_path):
+    recipe = parse_recipe({"name": "copies", "resolution": 16, "model": {"use": "dcgan"},
+                           "source": [{"use": "duplicate", "path": str(photo), "count": 3}]}, tmp_path / "r.toml")
+    assert not build_dataset(recipe, tmp_path).reused
+    assert build_dataset(recipe, tmp_path).reused
+    Image.new("RGB", (40, 20), (0, 255, 0)).save(photo)
+    os.utime(photo, (1_700_000_000, 1_700_000_000))  # another time, even on a coarse clock
+    rebuilt = build_dataset(recipe, tmp_path)
+    assert not rebuilt.reused and (rebuilt.dataset.images[:, :, :, 1] == 255).all()
 
 
 def test_duplicate_source_is_registered():

@@ -122,6 +122,30 @@ def test_relative_path_is_relative_to_the_current_directory(art, monkeypatch):
     assert [item.origin for item in items.values()] == [str(art / "sub" / "deeper" / "c.webp")]
 
 
+def hide_files(art) -> None:
+    """A hidden folder of thumbnails, a hidden image and a macOS resource fork of a.png."""
+    (art / ".thumbnails").mkdir()
+    solid((8, 6), RED).save(art / ".thumbnails" / "a.png")
+    solid((8, 6), RED).save(art / "sub" / ".hidden.png")
+    (art / "._a.png").write_bytes(b"\x00\x05\x16\x07 AppleDouble: not a picture")
+
+
+def test_hidden_files_and_folders_and_macos_resource_forks_are_left_out(art):
+    hide_files(art)
+    for recursive in (True, False):
+        _, items, skipped = read(art, recursive=recursive)
+        assert not any(name.startswith(".") or "/." in name for name in items)
+        assert not any("/." in origin for origin in skipped)
+
+
+def test_hidden_files_do_not_make_the_dataset_stale(art):
+    before = Folder(Folder.Options(path=art)).fingerprint()
+    hide_files(art)
+    assert Folder(Folder.Options(path=art)).fingerprint() == before
+    solid((8, 6), RED).save(art / "new.png")
+    assert Folder(Folder.Options(path=art)).fingerprint() != before
+
+
 def test_missing_folder_is_a_user_error(tmp_path):
     with pytest.raises(artgan.ArtganError, match="nowhere: no such folder"):
         read(tmp_path / "nowhere")

@@ -83,6 +83,16 @@ def test_a_png_claiming_more_pixels_than_allowed_is_refused_before_libspng_reads
     assert decoders == ["pillow"]
 
 
+def test_an_rgb_png_with_a_transparent_colour_goes_to_pillow_which_shows_the_background(tmp_path, decoders):
+    path = tmp_path / "keyed.png"
+    picture = noise()
+    picture[0, 0] = (1, 2, 3)
+    Image.fromarray(picture).save(path, transparency=(1, 2, 3))
+    pixels = images.read_rgb(path)
+    assert decoders == ["pillow"]
+    assert pixels[0, 0].tolist() == [0, 0, 0] and (pixels[1:] == picture[1:]).all()
+
+
 def test_without_pyspng_pillow_decodes_the_same_pixels(tmp_path, monkeypatch):
     path = tmp_path / "grid.png"
     images.grid(noise()[None]).save(path)

@@ -1,19 +1,24 @@
 """The built-in preprocessors: output sizes and exact pixels on small synthetic images."""
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 from pydantic import ValidationError
 
 import artgan
 from artgan import plugins
 from artgan_plugins.center_crop import CenterCrop
 from artgan_plugins.mirror import Mirror
-from artgan_plugins.pad import Pad
+from artgan_plugins.pad import Pad, fit_inside, pad_to_square
 from artgan_plugins.resize import Resize
 
 RED, GREEN, BLUE = (255, 0, 0), (0, 255, 0), (0, 0, 255)
+FIXTURES = Path(__file__).parent / "fixtures"
 
 
 def item(pixels: np.ndarray) -> artgan.Item:
@@ -151,6 +156,62 @@ def test_mirror_yields_the_item_and_its_exact_flip():
     assert np.array_equal(np.asarray(flipped.image), pixels[:, ::-1])
     assert flipped.info == {"file": "test.png", "mirrored": True}
     assert flipped.origin == "test.png"
+
+
+def photo_strip(width: int, height: int) -> Image.Image:
+    """A strip of a real photo (the astronaut), ``width`` x ``height``."""
+    photo = Image.open(FIXTURES / "astronaut.jpg").convert("RGB")
+    return photo.crop((0, 200, 512, 328)).resize((width, height)) if width > height else \
+        photo.crop((200, 0, 328, 512)).resize((width, height))
+
+
+def padded_at_full_size(image: Image.Image, mode: str, side: int, color=(0, 0, 0)) -> np.ndarray:
+    """What pad used to do: the square at the image's full size, then the dataset's scaling."""
+    return np.asarray(ImageOps.fit(pad_to_square(image, mode, color), (side, side), Image.Resampling.LANCZOS), int)
+
+
+@pytest.mark.parametrize("size", [(512, 128), (128, 512)])
+@pytest.mark.parametrize("mode", ["color", "reflect"])
+def test_pad_scales_a_large_image_first_to_the_picture_padding_at_full_size_gives(size, mode):
+    strip = photo_strip(*size)
+    padded = only(run(Pad, item(np.asarray(strip)), artgan.Context(resolution=32), mode=mode, color=BLUE))
+    assert padded.shape == (32, 32, 3)
+    assert np.abs(padded - padded_at_full_size(strip, mode, 32, BLUE)).mean() < 3  # of 255: a few levels
+
+
+@pytest.mark.parametrize("size", [(512, 128), (128, 512)])
+def test_pad_edge_of_a_large_image_repeats_the_edge_of_the_scaled_picture(size):
+    strip = photo_strip(*size)
+    padded = only(run(Pad, item(np.asarray(strip)), artgan.Context(resolution=32), mode="edge"))
+    picture, before = np.asarray(fit_inside(strip, 32)), padded_at_full_size(strip, "edge", 32)
+    if size[0] < size[1]:  # tall: look at it as if it were wide
+        padded, picture, before = (pixels.transpose(1, 0, 2) for pixels in (padded, picture, before))
+    assert picture.shape == (8, 32, 3)  # between 12 rows above and 12 below
+    assert np.array_equal(padded[12:20], picture)
+    assert (padded[:12] == picture[0]).all() and (padded[20:] == picture[-1]).all()
+    assert np.abs(padded[12:20] - before[12:20]).mean() < 3
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ru_maxrss in kilobytes is Linux's")
+def test_pad_never_makes_the_full_size_square_of_a_panorama():
+    """An 8000 x 200 panorama (6 MB decoded): its full-size square would take 256 MB. Measured in
+    a fresh process, as the growth of its peak memory (Pillow's pixels are not seen by tracemalloc)."""
+    code = """if True:
+        import resource
+        from PIL import Image
+        import artgan
+        from artgan_plugins.pad import Pad, fit_inside, pad_to_square
+        panorama = Image.new("RGB", (8000, 200), (200, 100, 50))
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        for mode in ("color", "edge", "reflect"):
+            (padded,) = Pad(Pad.Options(mode=mode), artgan.Context(resolution=64)).process(artgan.Item(panorama, "pano"))
+            print(padded.image.size)
+        print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024, "MB")
+    """
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split("\n")
+    grown = int(out[3].split()[0])
+    assert grown < 32, f"peak memory grew by {grown} MB"
+    assert out[:3] == ["(64, 64)"] * 3
 
 
 # shared promises

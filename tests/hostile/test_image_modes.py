@@ -95,6 +95,26 @@ def test_alpha_palette_cmyk_and_bilevel_files(tmp_path):
     assert pixels["bilevel.png"] == [[0, 0, 0], [255, 255, 255]]
 
 
+def test_the_transparent_colour_of_grey_rgb_and_16_bit_pngs_shows_the_background(tmp_path):
+    """A PNG's tRNS chunk names one colour as transparent in greyscale and RGB images (no alpha
+    channel): those pixels come out as the background, the others as they are."""
+    grey = Image.new("L", (2, 1), 7)
+    grey.putpixel((0, 0), 200)
+    grey.save(tmp_path / "grey.png", transparency=7)
+    rgb = Image.new("RGB", (2, 1), (1, 2, 3))
+    rgb.putpixel((0, 0), (200, 100, 50))
+    rgb.save(tmp_path / "rgb.png", transparency=(1, 2, 3))
+    Image.frombytes("I;16", (4, 1), SIXTEEN.tobytes()).save(tmp_path / "grey16.png", transparency=32768)
+    assert all(b"tRNS" in path.read_bytes() for path in tmp_path.glob("*.png"))
+
+    images = read_folder(tmp_path, background=(10, 20, 30))
+    pixels = {name: np.asarray(image)[0].tolist() for name, image in images.items()}
+    assert all(image.mode == "RGB" for image in images.values())
+    assert pixels["grey.png"] == [[200, 200, 200], [10, 20, 30]]
+    assert pixels["rgb.png"] == [[200, 100, 50], [10, 20, 30]]
+    assert pixels["grey16.png"] == [[0, 0, 0], [1, 1, 1], [10, 20, 30], [255, 255, 255]]
+
+
 def test_a_16_bit_image_from_any_source_is_stored_with_its_greys(tmp_path, register_plugin):
     """A plugin's source hands over a 16-bit image: the dataset store converts it the same way."""
     ramp = np.tile(np.linspace(0, 65535, 8).astype(np.uint16), (8, 1))

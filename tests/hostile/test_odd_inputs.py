@@ -1,15 +1,20 @@
-"""Odd inputs: endpoint templates with stray braces, symlink loops in a folder source, and files
-named .mp4 that are not videos."""
+"""Odd inputs: endpoint templates with stray braces, symlink loops in a folder source, files
+named .mp4 that are not videos, and photos of 100 to 200 megapixels."""
 from __future__ import annotations
 
 import os
+import struct
+import warnings
+import zlib
 
+import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
 import artgan
 from artgan.cli import app
+from artgan.images import open_rgb
 from artgan_plugins.folder import Folder
 from artgan_plugins.video_frames import VideoFrames
 from artgan_plugins.web_search import WebSearch
@@ -90,3 +95,35 @@ def test_a_jpeg_or_png_named_mp4_is_not_a_video(tmp_path):
     skipped = {os.path.basename(r.origin): r.reason for r in source.items()}
     assert skipped == {"photo.mp4": "not a video (a still image; ffmpeg reads it as jpeg_pipe)",
                        "drawing.mp4": "not a video (a still image; ffmpeg reads it as png_pipe)"}
+
+
+# -- the decompression bomb limit: big phone photos pass, bombs do not -----------------------------
+
+def png_header(width: int, height: int) -> bytes:
+    """A greyscale PNG that claims ``width`` x ``height`` pixels and holds one row of them."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(width + 1)))
+            + chunk(b"IEND", b""))
+
+
+def test_a_108_megapixel_photo_is_read(tmp_path):
+    """The size of a Samsung S2x Ultra's 108 MP shot, 12000 x 9000 (a gradient: a small file)."""
+    row = np.linspace(0, 255, 12000).astype(np.uint8)
+    Image.fromarray(np.broadcast_to(row, (9000, 12000)).copy()).save(tmp_path / "phone.png", compress_level=1)
+    (item,) = Folder(Folder.Options(path=tmp_path)).items()
+    assert isinstance(item, artgan.Item) and item.image.size == (12000, 9000)
+
+
+def test_200_megapixels_pass_the_bomb_check_and_more_than_250_million_do_not(tmp_path):
+    """What opening a file checks from its header alone (decoding 200 MP would take a gigabyte)."""
+    (tmp_path / "phone200.png").write_bytes(png_header(16320, 12240))  # a 200 MP phone's shot
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        with Image.open(tmp_path / "phone200.png") as image:
+            assert image.size == (16320, 12240)
+    (tmp_path / "bomb.png").write_bytes(png_header(16384, 16384))  # 268 million pixels
+    with pytest.raises(ValueError, match=r"image too large \(possible decompression bomb\)"):
+        open_rgb(tmp_path / "bomb.png")
