@@ -23,7 +23,7 @@ from typer.core import TyperGroup, TyperOption
 import artgan
 from artgan import bundled, pipeline, plugins, progress, rendering, scaffold
 from artgan.credits import collect, dataset_of, unknown_licences, write_credits
-from artgan.dataset import contact_sheet, skipped_sheet
+from artgan.dataset import DatasetNotReady, contact_sheet, skipped_sheet
 from artgan.errors import ArtganError
 from artgan.files import NO_SPACE, no_space
 from artgan.kinds import KINDS
@@ -180,7 +180,11 @@ def train(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Pa
     loaded = _load(recipe, set_)
     again = _command("train", str(recipe), *_set_words(set_), "--out", str(root), "--resume")
     with _job(loaded):
-        trained = pipeline.train(loaded, root, resume)
+        try:
+            trained = pipeline.train(loaded, root, resume)
+        except DatasetNotReady as exc:
+            build = _command("dataset", str(recipe), *_set_words(set_), "--out", str(root))
+            raise ArtganError(f"{exc.folder}: {exc.why}; build it with `{build}`") from None
         _Printer().trained(trained)
         _stop_if_interrupted(trained, again)
 

@@ -95,23 +95,30 @@ def open_dataset(recipe: Recipe, root: Path) -> Dataset:
     folder = dataset_folder(recipe, root)
     meta = _read_meta(folder)
     if meta is None:
-        raise ArtganError(f"{folder}: no dataset yet; build it with `artgan dataset {recipe.path}`")
+        raise DatasetNotReady(folder, "no dataset yet", f"artgan dataset {recipe.path}")
     if why := _stale(folder, meta, recipe, source_inputs(recipe, root)):
-        raise ArtganError(f"{folder}: {why}; rebuild it with `artgan dataset {recipe.path}`")
+        raise DatasetNotReady(folder, why, f"artgan dataset {recipe.path}")
     return Dataset(folder, meta["count"], meta["resolution"])
 
 
+class DatasetNotReady(ArtganError):
+    """The dataset a training needs is missing or stale; the message says the command that
+    builds it, which the command line words with the user's own --set and --out."""
+
+    def __init__(self, folder: Path, why: str, command: str):
+        super().__init__(f"{folder}: {why}; build it with `{command}`")
+        self.folder, self.why = folder, why
+
+
 def source_inputs(recipe: Recipe, root: Path) -> dict[str, str]:
-    """The fingerprint of each source's input files, by source key (``source[0]``…), for the
-    sources that have one: a plugin's ``fingerprint()`` method, which returns a text that changes
-    when its input files are added, removed or replaced (the built-in folder, video-frames and
-    duplicate sources hash each file's name, size and modification time, without reading it),
-    or None when it cannot see its inputs (a dataset built elsewhere then stays usable)."""
+    """The fingerprint of each source's input files (``Source.fingerprint``), by source key
+    (``source[0]``…), for the sources that give one: the built-in folder, video-frames and
+    duplicate sources hash each file's name, size and modification time, without reading it,
+    and give none when they cannot see their inputs (a dataset built elsewhere stays usable)."""
     found = {}
     for step in recipe.sources:
         with recipe.blame(step):
-            fingerprint = getattr(step.build(_context(recipe, root, step)), "fingerprint", None)
-            if fingerprint is not None and (value := fingerprint()) is not None:
+            if (value := step.build(_context(recipe, root, step)).fingerprint()) is not None:
                 found[step.key] = value
     return found
 

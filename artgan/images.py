@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -38,7 +39,9 @@ def open_rgb(path: str | Path, background: tuple[int, int, int] = (0, 0, 0)) -> 
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise ValueError("image too large (possible decompression bomb)") from None
     except (OSError, SyntaxError, Image.UnidentifiedImageError) as exc:
-        raise ValueError(f"unreadable image ({exc})") from None
+        # Pillow names the in-memory file read_rgb hands it; the caller names the real one
+        why = re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc))
+        raise ValueError(f"unreadable image ({why})") from None
     return to_rgb(image, background)
 
 

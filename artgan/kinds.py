@@ -141,6 +141,12 @@ class Source(Plugin):
         """Every image as an :class:`Item`; every unusable input as a :class:`Skipped`."""
         raise NotImplementedError
 
+    def fingerprint(self) -> str | None:
+        """A text that changes when the source's input files are added, removed or replaced (a
+        built dataset is then rebuilt), cheap to make (stat the files, read none); None, the
+        default, when the source has no input files of the user's or cannot see them."""
+        return None
+
 
 class Preprocessor(Plugin):
     """Maps one item to zero or more items. Must be pure and picklable: with ``workers`` > 1 it

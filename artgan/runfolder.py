@@ -70,13 +70,7 @@ class Snapshot:
         try:
             return read_rgb(self.path)
         except ValueError as exc:
-            raise ArtganError(f"{self.path}: {_reason(exc)}; delete the file or copy it again") from None
-
-
-def _reason(exc: ValueError) -> str:
-    """Why a picture could not be read, without the in-memory file object Pillow names for a
-    file read_rgb decoded from its bytes (its name is in the message already)."""
-    return re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "", str(exc))
+            raise ArtganError(f"{self.path}: {exc}; delete the file or copy it again") from None
 
 
 class SkippedSnapshots:
@@ -93,7 +87,7 @@ class SkippedSnapshots:
         try:
             return read_rgb(shot.path)
         except ValueError as exc:
-            self.reasons.setdefault(shot.path, _reason(exc))
+            self.reasons.setdefault(shot.path, str(exc))
             return None
 
     def readable(self, shots: list[Snapshot]) -> list[Snapshot]:

@@ -99,3 +99,11 @@ def test_without_pyspng_pillow_decodes_the_same_pixels(tmp_path, monkeypatch):
     fast = images.read_rgb(path)
     monkeypatch.setattr(images, "pyspng", None)
     assert (images.read_rgb(path) == fast).all()
+
+
+def test_an_unreadable_file_read_from_its_bytes_says_why_without_pillows_object_name(tmp_path):
+    junk = tmp_path / "step-0000100.png"
+    junk.write_bytes(b"not a picture")
+    with pytest.raises(ValueError) as caught:
+        images.read_rgb(junk)
+    assert str(caught.value) == "unreadable image (cannot identify image file)"

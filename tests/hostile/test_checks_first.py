@@ -3,6 +3,8 @@ model at the recipe's resolution, the device, an existing run, a sweep's runs); 
 --out folder that cannot be written is one line naming it, exit 2."""
 from __future__ import annotations
 
+import shlex
+
 import pytest
 import torch
 from hostile_helpers import invoke, one_line
@@ -79,3 +81,14 @@ def test_resuming_with_another_seed_batch_size_or_grid_is_refused_before_the_dat
     assert (tmp_path / "data" / "tiny" / "dataset.json").stat().st_mtime_ns == built  # not rebuilt
     longer = invoke("run", tiny, "--out", tmp_path, "--resume", "--set", "train.steps=6")  # what may change
     assert longer.exit_code == 0 and "resuming from step 4" in longer.stdout, longer.output
+
+
+def test_train_without_a_dataset_says_the_command_that_builds_it_with_the_same_set_and_out(tiny, tmp_path):
+    out = tmp_path / "my out"
+    result = invoke("train", tiny, "--set", "source.0.count=6", "--out", out)
+    assert result.exit_code == 2, result.output
+    line = one_line(result.stderr)
+    assert line.endswith(f"no dataset yet; build it with `artgan dataset {tiny} --set source.0.count=6 --out '{out}'`")
+    build = shlex.split(line.split("`")[1])[1:]
+    assert invoke(*build).exit_code == 0
+    assert invoke("train", tiny, "--set", "source.0.count=6", "--out", out).exit_code == 0
