@@ -8,7 +8,7 @@ from types import UnionType
 from typing import Annotated, Any, Callable, ClassVar, Iterable, Iterator, Literal, Union, get_args, get_origin
 
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from artgan.errors import ArtganError
 
@@ -49,6 +49,17 @@ class Context:
 
 # A seed option: the range torch's generator takes, so a typo of a seed is an option error, not an overflow.
 Seed = Annotated[int, Field(ge=-2**63, lt=2**64)]
+
+
+def _given(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("is empty (an unset variable, as in --set source.0.path=$PICS?); give a path")
+    return value
+
+
+# A file, folder or pattern the user gives: an empty text is refused, not read as the current folder.
+GivenPath = Annotated[Path, BeforeValidator(_given)]
+GivenPattern = Annotated[str, BeforeValidator(_given)]
 
 
 class NumbersNotBooleans(BaseModel):

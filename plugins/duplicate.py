@@ -10,11 +10,12 @@ from pydantic import Field, model_validator
 
 import artgan
 from artgan.images import open_rgb
+from artgan.kinds import GivenPath
 from artgan_plugins.folder import files_fingerprint
 
 
 class DuplicateOptions(artgan.CreditOptions):
-    path: Path | None = Field(None, description="the image file to copy (or set `shape`)")
+    path: GivenPath | None = Field(None, description="the image file to copy (or set `shape`)")
     shape: Literal["square"] | None = Field(
         None, description="draw the image instead: a `color` square on `background`")
     count: int = Field(500, ge=1, description="how many copies")

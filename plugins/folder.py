@@ -11,10 +11,13 @@ from pydantic import Field
 
 import artgan
 from artgan.images import open_rgb
+from artgan.dataset import PACK
+from artgan.kinds import GivenPath
+from artgan.runfolder import RunFolder
 
 
 class FolderOptions(artgan.CreditOptions):
-    path: Path = Field(
+    path: GivenPath = Field(
         description="folder of images; a relative path is relative to the current directory")
     recursive: bool = Field(True, description="also read the images in subfolders (symlinked ones too)")
     extensions: list[str] = Field(
@@ -94,9 +97,19 @@ class Folder(artgan.Source):
                 subfolders.clear()
                 continue
             read.add(real)
+            # artgan's own datasets and runs (in a workspace given as the folder, path = ".") are not read back in
+            made = [name for name in subfolders if _made_by_artgan(os.path.join(root, name))]
+            dead_ends.extend(artgan.Skipped(os.path.join(root, name), "a dataset or run folder artgan made: "
+                                            "not read back in") for name in made)
             # sorted: the first way into a folder linked twice is the same every run
-            subfolders[:] = sorted(name for name in subfolders if not _hidden(name))
+            subfolders[:] = sorted(name for name in subfolders if not _hidden(name) and name not in made)
             yield from (os.path.join(root, name) for name in names if not _hidden(name))
+
+
+def _made_by_artgan(folder: str) -> bool:
+    """A dataset artgan built (data/NAME: dataset.json beside images.u8) or a run folder (runs/NAME)."""
+    return (os.path.isfile(os.path.join(folder, "dataset.json")) and os.path.isfile(os.path.join(folder, PACK))) \
+        or os.path.isfile(os.path.join(folder, RunFolder(folder).lock_file.name))
 
 
 def _hidden(name: str) -> bool:

@@ -29,6 +29,7 @@ from pydantic import Field, model_validator
 
 import artgan
 from artgan.images import open_rgb
+from artgan.kinds import GivenPattern
 from artgan_plugins.folder import files_fingerprint
 
 BAR_LEVEL = 24  # brightest channel at or below this counts as part of a black bar
@@ -41,7 +42,7 @@ PREVIEW_SIDE = 160  # longer side of a dropped frame's picture on the contact sh
 
 
 class VideoFramesOptions(artgan.CreditOptions):
-    paths: list[str] = Field(
+    paths: list[GivenPattern] = Field(
         min_length=1, description="video files, folders (searched recursively) or glob patterns "
         "such as 'season1/*.mkv' (a path that exists is taken as written, even with [ ] * ? in "
         "it); relative paths are relative to the current directory")

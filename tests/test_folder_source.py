@@ -146,6 +146,32 @@ def test_hidden_files_do_not_make_the_dataset_stale(art):
     assert Folder(Folder.Options(path=art)).fingerprint() != before
 
 
+def test_an_empty_path_is_refused_not_read_as_the_current_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    recipe = tmp_path / "mine.toml"
+    recipe.write_text('name = "mine"\n[[source]]\nuse = "folder"\npath = "x"\n[model]\nuse = "dcgan"\n')
+    with pytest.raises(artgan.ArtganError) as caught:
+        artgan.load_recipe(recipe, overrides=["source.0.path="])  # as --set source.0.path=$PICS, unset
+    assert str(caught.value) == ("--set source.0.path=: source[0].path: is empty (an unset variable, as in "
+                                 "--set source.0.path=$PICS?); give a path (got '')")
+
+
+def test_a_workspace_given_as_the_folder_does_not_read_its_own_datasets_and_runs_back(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    solid((8, 6), RED).save(tmp_path / "photo.png")
+    recipe = artgan.load_recipe("folder", overrides=["source.0.path=.", "resolution=32"])
+    first = artgan.dataset(recipe, out=".")
+    runs = tmp_path / "runs" / "earlier"
+    (runs / "snapshots").mkdir(parents=True)
+    (runs / "recipe.lock.toml").write_text('name = "earlier"\n')
+    solid((8, 6), BLUE).save(runs / "snapshots" / "step-0000000.png")
+    again = artgan.dataset(recipe, out=".", rebuild=True)
+    # photo.png and its mirror image, not data/folder/images or the snapshot
+    assert first.dataset.count == again.dataset.count == 2
+    own = sorted(skip.origin for skip in again.skipped if "artgan made" in skip.reason)
+    assert own == [str(tmp_path / "data" / "folder"), str(runs)]
+
+
 def test_missing_folder_is_a_user_error(tmp_path):
     with pytest.raises(artgan.ArtganError, match="nowhere: no such folder"):
         read(tmp_path / "nowhere")
