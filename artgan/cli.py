@@ -62,9 +62,11 @@ class _Group(TyperGroup):
         except ArtganError as exc:
             err.print(f"error: {exc}")
             ctx.exit(2)
-        except KeyboardInterrupt:  # training says more itself; this is for the other commands
-            err.print("stopped (Ctrl-C): files finished so far are kept whole, and nothing is left half-written")
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:  # training says more itself; this is for the other commands
+            signum = getattr(exc, "signum", int(signal.SIGINT))
+            err.print(f"stopped ({_SIGNALS[signum]}): files finished so far are kept whole, and nothing is left "
+                      "half-written")
+            ctx.exit(128 + signum)
         except OSError as exc:
             if exc.errno not in NO_SPACE:
                 raise
@@ -448,10 +450,15 @@ def _set_words(overrides: Optional[List[str]]) -> list[str]:
 _SIGNALS = {int(signal.SIGINT): "Ctrl-C", int(signal.SIGTERM): "SIGTERM"}
 
 
-def _end_on_sigterm(signum, frame):
-    """SIGTERM outside training ends the command as Ctrl-C would: cleanups run, status 143.
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM outside training: the command ends as Ctrl-C ends it (cleanups run), status 143.
     (Training itself stops after its step and saves; see artgan.training.)"""
-    raise SystemExit(128 + signum)
+
+    signum = int(signal.SIGTERM)
+
+
+def _end_on_sigterm(signum, frame):
+    raise _Terminated
 
 
 def main() -> None:

@@ -8,6 +8,7 @@ import shutil
 from contextlib import contextmanager
 from pathlib import Path
 
+import httpx
 import pytest
 from test_training import tiny_recipe
 
@@ -74,6 +75,15 @@ def raw_get(url: str, path: str, headers: dict | None = None) -> int:
         return connection.getresponse().status
     finally:
         connection.close()
+
+
+@contextmanager
+def event_lines(served, timeout: float = 10):
+    """The lines of ``served``'s event stream, as a page receives them, its opening line read."""
+    with httpx.stream("GET", served.url + "events", timeout=timeout) as stream:
+        lines = stream.iter_lines()
+        assert next(lines).startswith("retry:")
+        yield lines
 
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package (.ci/run installs it); never a downloaded browser

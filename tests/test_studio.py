@@ -12,7 +12,7 @@ import time
 
 import httpx
 import pytest
-from studio_helpers import studio, train_run, workspace  # noqa: F401  (fixtures)
+from studio_helpers import event_lines, studio, train_run, workspace  # noqa: F401  (fixtures)
 from test_api import tiny_file
 from test_training import TINY
 
@@ -128,9 +128,7 @@ def test_file_changes_become_events(tmp_path):
 
 def test_the_event_stream_pushes_a_new_snapshot(studio, workspace):
     shots = workspace / "runs" / "tiny-b" / "snapshots"
-    with httpx.stream("GET", studio.url + "events", timeout=10) as stream:
-        lines = stream.iter_lines()
-        assert next(lines).startswith("retry:")
+    with event_lines(studio) as lines:
         write_bytes_atomic(shots / "step-0000007.png", (shots / "step-0000006.png").read_bytes())  # as training does
         event = next(json.loads(line[5:]) for line in lines if line.startswith("data:"))
     assert event == {"run": "tiny-b", "kind": "snapshot", "step": 7}

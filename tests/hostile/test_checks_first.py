@@ -17,12 +17,16 @@ def test_a_resolution_the_model_cannot_train_at_stops_before_the_dataset(tiny, t
     assert not (tmp_path / "data").exists()
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
-def test_a_missing_device_stops_before_the_dataset(tiny, tmp_path):
-    result = invoke("run", tiny, "--out", tmp_path, "--set", "train.device=cuda")
+@pytest.mark.parametrize("setting, message", [
+    pytest.param("train.device=cuda", "train.device: cuda is not available on this machine; use auto or cpu",
+                 marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")),
+    ("train.init_from=nowhere.pt",
+     "train.init_from: nowhere.pt: checkpoint not found; give a .pt file from a run's checkpoints/ folder"),
+])
+def test_a_device_or_starting_point_that_is_not_there_stops_before_the_dataset(tiny, tmp_path, setting, message):
+    result = invoke("run", tiny, "--out", tmp_path, "--set", setting)
     assert result.exit_code == 2, result.output
-    assert one_line(result.stderr) == (f"error: {tiny}: train.device: cuda is not available on this machine; "
-                                       "use auto or cpu")
+    assert one_line(result.stderr) == f"error: {tiny}: {message}"
     assert not (tmp_path / "data").exists()
 
 
@@ -56,14 +60,6 @@ def test_an_out_path_that_is_a_file_is_one_line(tiny, tmp_path):
     result = invoke("run", tiny, "--out", tmp_path / "a-file" / "out")
     assert result.exit_code == 2, result.output
     assert "a-file is a file, not a folder" in one_line(result.stderr)
-
-
-def test_a_starting_point_that_is_not_there_stops_before_the_dataset(tiny, tmp_path):
-    result = invoke("run", tiny, "--out", tmp_path, "--set", "train.init_from=nowhere.pt")
-    assert result.exit_code == 2, result.output
-    assert one_line(result.stderr) == (f"error: {tiny}: train.init_from: nowhere.pt: checkpoint not found; "
-                                       "give a .pt file from a run's checkpoints/ folder")
-    assert not (tmp_path / "data").exists()
 
 
 @pytest.mark.parametrize("setting, trained_with", [("seed=5", "seed 0 (now 5)"),

@@ -34,24 +34,15 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tiny, tmp_path):
     assert not list((tmp_path / "runs").rglob("*.tmp"))
 
 
-def test_sigterm_while_the_dataset_builds_ends_with_143_and_leaves_nothing(tiny, tmp_path):
+@pytest.mark.parametrize("sent, status, said", [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGINT, 130, "Ctrl-C")])
+def test_a_signal_while_the_dataset_builds_says_what_is_kept_and_leaves_nothing(tiny, tmp_path, sent, status, said):
     staging = tmp_path / "data" / ".tiny.building"
     process = artgan_process("dataset", tiny, "--out", tmp_path, "--set", "source.0.count=1000000", cwd=tmp_path)
     wait_for(lambda: len(list((staging / "images").glob("*.png"))) > 5, process)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(sent)
     out, err = process.communicate(timeout=120)
-    assert process.returncode == 143, out + err
-    assert not staging.exists() and not (tmp_path / "data" / "tiny").exists()
-
-
-def test_ctrl_c_while_the_dataset_builds_says_what_is_kept_and_ends_with_130(tiny, tmp_path):
-    staging = tmp_path / "data" / ".tiny.building"
-    process = artgan_process("dataset", tiny, "--out", tmp_path, "--set", "source.0.count=1000000", cwd=tmp_path)
-    wait_for(lambda: len(list((staging / "images").glob("*.png"))) > 5, process)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, out + err
-    assert err.strip() == "stopped (Ctrl-C): files finished so far are kept whole, and nothing is left half-written"
+    assert process.returncode == status, out + err
+    assert err.strip() == f"stopped ({said}): files finished so far are kept whole, and nothing is left half-written"
     assert not staging.exists() and not (tmp_path / "data" / "tiny").exists()
 
 

@@ -9,7 +9,7 @@ import tomllib
 import httpx
 import pytest
 import tomli_w
-from studio_helpers import train_run
+from studio_helpers import event_lines, train_run
 
 from artgan.studio import start
 from artgan.studio.composer import KEPT, Composer, Job
@@ -142,9 +142,7 @@ def test_a_studio_on_another_loopback_address_answers_at_the_address_it_gives(tm
 def test_stopping_the_studio_ends_open_pages_streams_quietly(tmp_path, trained, server_errors):
     shutil.copytree(trained, tmp_path / "runs" / "tiny")
     served = start(tmp_path)
-    with httpx.stream("GET", served.url + "events", timeout=10) as stream:
-        lines = stream.iter_lines()
-        assert next(lines).startswith("retry:")
+    with event_lines(served) as lines:
         stopping = threading.Thread(target=served.stop)
         stopping.start()
         assert "".join(lines) == ""  # the stream ends (no event), not cut off with an error
@@ -155,9 +153,7 @@ def test_stopping_the_studio_ends_open_pages_streams_quietly(tmp_path, trained, 
 def test_live_events_go_on_when_runs_is_deleted_and_made_again(tmp_path, trained, studio_of):
     shutil.copytree(trained, tmp_path / "runs" / "first")
     served = studio_of(tmp_path)
-    with httpx.stream("GET", served.url + "events", timeout=20) as stream:
-        lines = stream.iter_lines()
-        assert next(lines).startswith("retry:")
+    with event_lines(served, timeout=20) as lines:
         shutil.rmtree(tmp_path / "runs")
         (tmp_path / "runs").mkdir()
         shutil.copytree(trained, tmp_path / "runs" / "again")
