@@ -138,15 +138,21 @@ def _stale(folder: Path, meta: dict[str, Any], recipe: Recipe, inputs: dict[str,
 
 
 def _whole(folder: Path, meta: dict[str, Any]) -> bool:
-    """Whether every file ``meta`` (the dataset's record) promises is in ``folder``."""
+    """Whether every file ``meta`` (the dataset's record) promises is in ``folder``; files that
+    are not artgan's (a .DS_Store a file manager left) do not count."""
     previews = sum("preview" in skip for skip in meta.get("skipped", []))
     try:
         return ((folder / PACK).stat().st_size == meta["count"] * meta["resolution"] ** 2 * 3
                 and (folder / "manifest.jsonl").is_file()
-                and len(os.listdir(folder / "images")) == meta["count"]
-                and (previews == 0 or len(os.listdir(folder / "skipped")) == previews))
+                and _pictures(folder / "images") == meta["count"]
+                and (previews == 0 or _pictures(folder / "skipped") == previews))
     except OSError:
         return False
+
+
+def _pictures(folder: Path) -> int:
+    """How many PNGs artgan wrote into ``folder`` (hidden files left out)."""
+    return sum(name.endswith(".png") and not name.startswith(".") for name in os.listdir(folder))
 
 
 def _changed_plugins(meta: dict[str, Any], recipe: Recipe) -> str:

@@ -127,3 +127,10 @@ def test_a_half_deleted_dataset_an_older_artgan_left_is_rebuilt_not_reused(old_d
     assert not report.reused
     assert_whole(old_dataset, OLD)
     assert leftovers(old_dataset) == []
+
+
+def test_files_a_file_manager_leaves_in_a_dataset_do_not_make_it_incomplete(old_dataset):
+    folder = old_dataset / "data" / "ds"
+    (folder / "images" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")  # Finder opened the folder
+    (folder / "images" / "Thumbs.db").write_bytes(b"\xd0\xcf\x11\xe0")  # so did Windows Explorer
+    assert build_dataset(recipe(old_dataset, OLD), old_dataset).reused
