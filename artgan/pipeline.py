@@ -111,6 +111,7 @@ def train(recipe: Recipe, out: str | Path = ".", resume: bool = False) -> Run:
     if recipe.sweep:
         raise ArtganError(f"{recipe.path}: has a [sweep]; `artgan run {recipe.path}` trains each of its runs")
     root = ensure_writable_folder(out)
+    training.check(recipe, root, resume)  # the run first: a resume with another seed says so, not "rebuild"
     return training.train(recipe, open_dataset(recipe, root), root, resume)
 
 

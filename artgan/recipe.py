@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from artgan import plugins
 from artgan.errors import ArtganError
-from artgan.kinds import Context, NumbersNotBooleans, Options, Plugin
+from artgan.kinds import Context, GivenPath, NumbersNotBooleans, Options, Plugin
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -47,7 +47,7 @@ class TrainOptions(NumbersNotBooleans):
         0.0, ge=0, le=1, description="fraction of the run, at its end, over which every learning rate falls "
                                      "linearly to zero: G settles instead of drifting, so its last samples "
                                      "spread like the data (0: constant rates)")
-    init_from: Path | None = Field(
+    init_from: GivenPath | None = Field(
         None, description="a checkpoint (.pt) of the same model kind and resolution whose weights the run "
                           "starts from instead of random ones (a starting point; see `artgan starting-points`)")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(

@@ -57,6 +57,15 @@ def open_checkpoint(target: str | Path) -> tuple[dict, Path, Path]:
     return checkpoint.load(path), path, folder
 
 
+def default_out(checkpoint: Path, folder: Path, name: str) -> Path:
+    """Where a rendering ``name`` (grid.png) of ``checkpoint`` goes when no out is given:
+    ``folder/name``, but for an older checkpoint of a run with its step in the name
+    (grid-step-0000300.png), so that it does not replace the run's own."""
+    if run_of_checkpoint(checkpoint) is not None and checkpoint != list_checkpoints(checkpoint.parent)[-1]:
+        name = f"{Path(name).stem}-{checkpoint.stem}{Path(name).suffix}"
+    return folder / name
+
+
 def model_of(payload: dict, path: Path, device) -> Model:
     """The model of the checkpoint ``path`` whose contents are ``payload``, on ``device``."""
     try:

@@ -36,8 +36,9 @@ from artgan.runs import Run
 RANK_SEEDS = 1_000_003  # process r > 0 of a torchrun job seeds its random numbers with seed + r x this
 # What a resumed run keeps (besides its model, which its checkpoint checks): another seed draws
 # another dataset, another batch size miscounts the images seen, another grid breaks the
-# snapshots' fixed samples. Steps, snapshot and checkpoint intervals, threads and renders may change.
-KEPT_ON_RESUME = ("seed", "train.batch_size", "train.grid")
+# snapshots' fixed samples, another starting point is not where it started. Steps, snapshot and
+# checkpoint intervals, threads and renders may change.
+KEPT_ON_RESUME = ("seed", "train.batch_size", "train.grid", "train.init_from")
 
 
 def seed_everything(seed: int) -> None:
@@ -89,9 +90,13 @@ def _same_run(recipe: Recipe, folder: RunFolder) -> None:
     except ArtganError:  # unreadable: the checkpoint's own check still applies
         return
     ours = recipe.as_dict()
+    # a value the lock leaves out: an older lock, or none (the lock drops init_from = none)
     differ = [(key, theirs, _dotted(ours, key)) for key in KEPT_ON_RESUME
-              if (theirs := _dotted(lock.recipe, key)) is not None and theirs != _dotted(ours, key)]
+              if (theirs := _dotted(lock.recipe, key)) != _dotted(ours, key)
+              and (theirs is not None or key == "train.init_from")]
     if differ:
+        differ = [(key, "none" if theirs is None else theirs, "none" if now is None else now)
+                  for key, theirs, now in differ]
         was = ", ".join(f"{key} {theirs} (now {now})" for key, theirs, now in differ)
         sets = " ".join(f"--set {key}={theirs}" for key, theirs, _ in differ)
         raise ArtganError(f"{folder.path}: --resume: this run trained with {was}, as its {folder.lock_file.name} "

@@ -1,6 +1,7 @@
 """Source "duplicate": one image copied N times, optionally each copy jittered a little."""
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 from typing import Literal
@@ -63,8 +64,8 @@ class Duplicate(artgan.Source):
     def fingerprint(self) -> str | None:
         """What changes when the image file is replaced (its size and modification time); None
         for a drawn square or a missing file."""
-        path = self.options.path and self.options.path.expanduser().absolute()
-        return files_fingerprint([path]) if path and path.is_file() else None
+        path = self.options.path and Path(os.path.expanduser(self.options.path)).absolute()
+        return files_fingerprint([path], path.parent) if path and path.is_file() else None
 
     def _original(self) -> tuple[Image.Image, str]:
         o = self.options
@@ -75,7 +76,7 @@ class Duplicate(artgan.Source):
             corner = (side - inner) // 2
             image.paste(o.color, (corner, corner, corner + inner, corner + inner))
             return image, o.shape
-        path = o.path.expanduser().absolute()
+        path = Path(os.path.expanduser(o.path)).absolute()  # os.path: ~nobody/x stays as written, a missing file
         if not path.is_file():
             what = "a folder, not an image file" if path.is_dir() else "no such file"
             raise artgan.ArtganError(f"{path}: {what}; set the duplicate source's `path` to an image")

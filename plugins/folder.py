@@ -33,7 +33,7 @@ class Folder(artgan.Source):
     Options = FolderOptions
 
     def items(self):
-        folder = self.options.path.expanduser().absolute()
+        folder = self._folder()
         files, dead_ends = self._files(folder)
         yield from dead_ends
         for path in map(Path, files):
@@ -49,12 +49,16 @@ class Folder(artgan.Source):
     def fingerprint(self) -> str | None:
         """What changes when an image is added, removed or replaced: each file's name, size and
         modification time, from a walk of the folder (no image is read); None without a folder."""
-        folder = self.options.path.expanduser().absolute()
+        folder = self._folder()
         try:
             files, _ = self._files(folder)
         except artgan.ArtganError:  # no folder or no images: the build says so, not the reuse check
             return None
-        return files_fingerprint(files)
+        return files_fingerprint(files, folder)
+
+    def _folder(self) -> Path:
+        """The folder, ~ expanded (by os.path: ``~nobody/x`` stays as written, a missing folder)."""
+        return Path(os.path.expanduser(self.options.path)).absolute()
 
     def _files(self, folder: Path) -> tuple[list[str], list[artgan.Skipped]]:
         """The image files to read, sorted so every run sees them in the same order, and the
@@ -118,13 +122,16 @@ def _hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def files_fingerprint(files: Iterable[str | os.PathLike]) -> str:
-    """A hash of each file's path, size and modification time: it changes when a file is added,
-    removed or replaced (or the paths lead elsewhere), and costs one stat a file."""
+def files_fingerprint(files: Iterable[str | os.PathLike], root: str | os.PathLike = ".") -> str:
+    """A hash of each file's path (relative to ``root``: a workspace moved or copied with its
+    files is the same), size and modification time: it changes when a file is added, removed or
+    replaced, and costs one stat a file."""
     digest = hashlib.sha256()
-    for path in files:
+    inside = os.path.join(os.path.abspath(root), "")
+    for file in map(os.fspath, files):
+        path = file.removeprefix(inside) if file.startswith(inside) else os.path.relpath(file, root)
         try:
-            stat = os.stat(path)
+            stat = os.stat(file)
             state = f"{stat.st_size} {stat.st_mtime_ns}"
         except OSError as exc:  # gone since the walk, or unreadable: its state is the error
             state = exc.strerror or repr(exc)

@@ -33,10 +33,12 @@ class Grid(artgan.Renderer):
         o = self.options
         if o.out is not None:
             picture_format(o.out)  # a bad name is refused before the model is loaded
-        model, folder = sampling.load_model(target, self.context.device)
+        payload, path, folder = sampling.open_checkpoint(target)
+        model = sampling.model_of(payload, path, self.context.device)
         z = sampling.latents(model, o.count, o.seed)
         images = np.concatenate(list(sampling.generate(model, z, o.truncation)))
-        return [save_picture(grid(images, columns=o.columns, padding=o.padding), o.out or folder / "grid.png")]
+        out = o.out or sampling.default_out(path, folder, "grid.png")
+        return [save_picture(grid(images, columns=o.columns, padding=o.padding), out)]
 
 
 @artgan.hookimpl

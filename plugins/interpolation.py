@@ -76,7 +76,7 @@ class Interpolation(artgan.Renderer):
 
         o = self.options
         payload, path, folder = sampling.open_checkpoint(target)
-        out = o.out or folder / "interpolation.mp4"
+        out = o.out or sampling.default_out(path, folder, "interpolation.mp4")
         cores = sampling.CoreShare(self.context.device)
 
         def made() -> Iterator[np.ndarray]:  # the model is built while ffmpeg starts

@@ -363,6 +363,10 @@ def test_grid_and_interpolation_of_a_run_checkpoint_go_into_the_run_folder(fake,
     assert renderer("grid", count=4).render(inside) == [fake / "grid.png"]
     assert renderer("interpolation", frames=2, size=32).render(inside) == [fake / "interpolation.mp4"]
     assert artgan.RunFolder(fake).pictures() == [fake / "grid.png"]  # where the studio looks
+    older = checkpoints / "step-0000200.pt"  # an older one: its step in the name, the run's own kept
+    shutil.copy(projection, older)
+    assert renderer("grid", count=4).render(older) == [fake / "grid-step-0000200.png"]
+    assert renderer("interpolation", frames=2, size=32).render(older) == [fake / "interpolation-step-0000200.mp4"]
     loose = tmp_path / "loose" / "checkpoints"  # a folder named so, in no run: beside the checkpoint
     loose.mkdir(parents=True)
     shutil.copy(projection, loose / "step-0000001.pt")

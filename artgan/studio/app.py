@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
 from starlette.middleware.trustedhost import TrustedHostMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -269,10 +269,13 @@ async def _json_body(request: Request) -> dict[str, Any]:
     if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
         raise HTTPException(415, "send JSON")
     text = b""
-    async for chunk in request.stream():
-        text += chunk
-        if len(text) > BODY:
-            raise HTTPException(413, f"a form of the studio is under {BODY // 1000} kB")
+    try:
+        async for chunk in request.stream():
+            text += chunk
+            if len(text) > BODY:
+                raise HTTPException(413, f"a form of the studio is under {BODY // 1000} kB")
+    except ClientDisconnect:  # gone before it sent all it announced: nobody to answer
+        raise HTTPException(400, "the request was cut short") from None
     try:
         body = json.loads(text)
     except (ValueError, RecursionError):

@@ -64,15 +64,18 @@ def test_an_out_path_that_is_a_file_is_one_line(tiny, tmp_path):
 
 @pytest.mark.parametrize("setting, trained_with", [("seed=5", "seed 0 (now 5)"),
                                                    ("train.batch_size=2", "train.batch_size 4 (now 2)"),
-                                                   ("train.grid=3", "train.grid 2 (now 3)")])
-def test_resuming_with_another_seed_batch_size_or_grid_is_refused_before_the_dataset(tiny, tmp_path, setting,
-                                                                                    trained_with):
+                                                   ("train.grid=3", "train.grid 2 (now 3)"),
+                                                   ("train.init_from=other.pt", "train.init_from none (now other.pt)")])
+def test_resuming_with_another_seed_batch_size_grid_or_start_is_refused_before_the_dataset(tiny, tmp_path, setting,
+                                                                                           trained_with):
     assert invoke("run", tiny, "--out", tmp_path).exit_code == 0
     lock = (tmp_path / "runs" / "tiny" / "recipe.lock.toml").read_text()
     built = (tmp_path / "data" / "tiny" / "dataset.json").stat().st_mtime_ns
-    result = invoke("run", tiny, "--out", tmp_path, "--resume", "--set", setting, "--set", "train.steps=6")
-    assert result.exit_code == 2, result.output
-    assert f"--resume: this run trained with {trained_with}, as its recipe.lock.toml says" in one_line(result.stderr)
+    for command in ("run", "train"):  # train too: not "rebuild the dataset" first, which would lose the run's data
+        result = invoke(command, tiny, "--out", tmp_path, "--resume", "--set", setting, "--set", "train.steps=6")
+        assert result.exit_code == 2, result.output
+        assert f"--resume: this run trained with {trained_with}, as its recipe.lock.toml says" in \
+            one_line(result.stderr)
     assert (tmp_path / "runs" / "tiny" / "recipe.lock.toml").read_text() == lock
     assert (tmp_path / "data" / "tiny" / "dataset.json").stat().st_mtime_ns == built  # not rebuilt
     longer = invoke("run", tiny, "--out", tmp_path, "--resume", "--set", "train.steps=6")  # what may change

@@ -74,7 +74,7 @@ def test_run_rebuild_rebuilds_an_up_to_date_dataset(tiny, tmp_path):
 
 FOLDER_RECIPE = """\
 name = "art"
-resolution = 16
+resolution = 32
 [[source]]
 use = "folder"
 path = "{path}"
@@ -125,6 +125,19 @@ def test_training_refuses_a_dataset_whose_folder_changed(art, tmp_path):
     result = invoke("train", recipe, "--out", tmp_path)
     assert result.exit_code == 2
     assert "the input files of source[0] (folder) changed since it was built" in one_line(result.stderr)
+
+
+def test_a_workspace_moved_with_its_pictures_reuses_its_dataset(tmp_path, monkeypatch):
+    first = tmp_path / "first"
+    (first / "pictures").mkdir(parents=True)
+    for name, colour in [("a.png", "red"), ("b.png", "green")]:
+        solid(first / "pictures" / name, colour)
+    (first / "art.toml").write_text(FOLDER_RECIPE.format(path="pictures"))  # relative, as people write it
+    monkeypatch.chdir(first)
+    assert "dataset built: 2 images" in invoke("dataset", "art.toml").stdout
+    moved = first.rename(tmp_path / "moved")  # the same files, elsewhere (cp -a, a new disk)
+    monkeypatch.chdir(moved)
+    assert "dataset reused: 2 images" in invoke("dataset", "art.toml").stdout
 
 
 def test_a_dataset_whose_folder_is_gone_is_still_reused(art, tmp_path):
