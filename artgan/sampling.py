@@ -113,11 +113,12 @@ def latent_blocks(z_dim: int, count: int, seed: int, batch_size: int = 64) -> It
         start += take
 
 
-def sample_name(seed: int, index: int) -> str:
-    """The file name of sample ``index`` of seed ``seed``: sample-0042-00007.png, and
-    sample-minus0042-00007.png for seed -42."""
+def sample_name(seed: int, index: int, count: int = 1) -> str:
+    """The file name of sample ``index`` of ``count`` of seed ``seed``: sample-0042-00007.png,
+    and sample-minus0042-00007.png for seed -42; numbers of more than 5 digits where ``count``
+    needs them, so the names of any count sort in order."""
     sign = "minus" if seed < 0 else ""
-    return f"sample-{sign}{abs(seed):04d}-{index:05d}.png"
+    return f"sample-{sign}{abs(seed):04d}-{index:0{max(5, len(str(count - 1)))}d}.png"
 
 
 class SampleFiles(Sequence):
@@ -132,8 +133,8 @@ class SampleFiles(Sequence):
 
     def __getitem__(self, index):
         if isinstance(index, slice):
-            return [self.folder / sample_name(self.seed, i) for i in self.indices[index]]
-        return self.folder / sample_name(self.seed, self.indices[index])
+            return [self.folder / sample_name(self.seed, i, len(self)) for i in self.indices[index]]
+        return self.folder / sample_name(self.seed, self.indices[index], len(self))
 
     def __repr__(self) -> str:
         return f"SampleFiles({str(self.folder)!r}, seed={self.seed}, count={len(self)})"

@@ -6,6 +6,7 @@ import sys
 import time
 import tracemalloc
 import types
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -88,7 +89,7 @@ def test_a_huge_n_draws_latents_and_names_a_batch_at_a_time_and_the_first_files_
     assert max(drawn) <= 64 * Projection.z_dim  # a batch of latents at a time, not a million
     assert peak < 20e6  # nor a million paths (about 200 MB)
     files = sorted((tmp_path / "out").iterdir())
-    assert files and files[0].name == "sample-0003-00000.png"
+    assert files and files[0].name == "sample-0003-000000.png"  # a million: six digits, so they sort
     model = checkpoint.build_model(checkpoint.load(projection))
     expected = next(sampling.generate(model, sampling.latents(model, len(files), 3)))
     assert np.array_equal(written_pixels(files), expected)  # whole and right
@@ -101,6 +102,15 @@ def test_negative_seeds_name_their_files_minus(projection, tmp_path):
     assert sampling.sample_name(42, 7) == "sample-0042-00007.png"
     model = checkpoint.build_model(checkpoint.load(projection))
     assert np.array_equal(written_pixels(paths), next(sampling.generate(model, sampling.latents(model, 2, -1))))
+
+
+def test_sample_names_sort_in_order_for_any_count():
+    for count in (1, 100_000, 100_001, 123_456_789):
+        names = [sampling.sample_name(0, index, count) for index in sorted({0, 9, 99_999, count - 2, count - 1})
+                 if 0 <= index < count]
+        assert names == sorted(names), count
+    assert sampling.sample_name(0, 7, 100_000) == "sample-0000-00007.png"  # up to 100,000: as before
+    assert sampling.SampleFiles(Path("out"), 0, 100_001)[7] == Path("out") / "sample-0000-000007.png"
 
 
 @pytest.mark.parametrize("generating, writing, turns", [(0.05, 0.0, [True] * 5),
