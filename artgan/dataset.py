@@ -174,10 +174,12 @@ def build_dataset(recipe: Recipe, root: Path, force: bool = False) -> BuildRepor
         staging = folder.with_name(f".{folder.name}.building")
         shutil.rmtree(staging, ignore_errors=True)  # left by a build of this dataset killed with kill -9
         _recover(folder)
-        if not force and (reused := _reuse(folder, recipe, inputs)):  # built meanwhile by a process now ended
-            return reused
-        if not force and (meta := _read_meta(folder)) is not None:
-            print(f"rebuilding {folder}: {_stale(folder, meta, recipe, inputs)}", flush=True)
+        meta = None if force else _read_meta(folder)
+        why = None if meta is None else _stale(folder, meta, recipe, inputs)
+        if meta is not None and why is None:  # built meanwhile by a process now ended
+            return _reused(folder, meta)
+        if why:
+            print(f"rebuilding {folder}: {why}", flush=True)
         folder_lock.remove_abandoned_builds(folder.parent)
         folder_lock.remove_dead_temporaries(folder.parent / ".cache")  # half-finished downloads
         try:
@@ -226,8 +228,11 @@ def _recover(folder: Path) -> None:
 def _reuse(folder: Path, recipe: Recipe, inputs: dict[str, str]) -> BuildReport | None:
     """The report of the dataset in ``folder`` if it is up to date (see :func:`_stale`)."""
     meta = _read_meta(folder)
-    if meta is None or _stale(folder, meta, recipe, inputs):
-        return None
+    return None if meta is None or _stale(folder, meta, recipe, inputs) else _reused(folder, meta)
+
+
+def _reused(folder: Path, meta: dict[str, Any]) -> BuildReport:
+    """The report of reusing the dataset in ``folder``, described by ``meta``."""
     dataset = Dataset(folder, meta["count"], meta["resolution"])
     skipped = [Skipped(s["origin"], s["reason"]) for s in meta.get("skipped", [])]  # without their pictures
     return BuildReport(dataset, reused=True, per_source=meta.get("per_source", {}), skipped=skipped)

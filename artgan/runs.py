@@ -125,5 +125,5 @@ class Run:
             from artgan.device import pick_device
             from artgan.sampling import load_model
 
-            self.model, _ = load_model(self.checkpoint(), pick_device(self.device))
+            self.model = load_model(self.checkpoint(), pick_device(self.device))
         return self.model

@@ -40,11 +40,10 @@ def resolve_checkpoint(target: str | Path) -> Path:
     return target
 
 
-def load_model(target: str | Path, device) -> tuple[Model, Path]:
-    """The model of a checkpoint (or a run's newest one) on ``device``, and the folder its
-    renderings go to by default (see :func:`open_checkpoint`)."""
-    payload, path, folder = open_checkpoint(target)
-    return model_of(payload, path, device), folder
+def load_model(target: str | Path, device) -> Model:
+    """The model of a checkpoint (or a run's newest one) on ``device``."""
+    payload, path, _ = open_checkpoint(target)
+    return model_of(payload, path, device)
 
 
 def open_checkpoint(target: str | Path) -> tuple[dict, Path, Path]:
@@ -232,7 +231,7 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     """
     check_request(count, seed, truncation, lambda name: f"--{name}")
     out = ensure_writable_folder(out)
-    model, _ = load_model(target, pick_device(device))
+    model = load_model(target, pick_device(device))
     paths = SampleFiles(out, seed, count)
     # Batches still being written while the next is generated; 0 (a CPU): in turns.
     ahead = 0 if torch.device(model.context.device).type == "cpu" else 2

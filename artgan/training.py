@@ -90,13 +90,14 @@ def _same_run(recipe: Recipe, folder: RunFolder) -> None:
     except ArtganError:  # unreadable: the checkpoint's own check still applies
         return
     ours = recipe.as_dict()
-    # a value the lock leaves out: an older lock, or none (the lock drops init_from = none)
-    differ = [(key, theirs, _dotted(ours, key)) for key in KEPT_ON_RESUME
-              if (theirs := _dotted(lock.recipe, key)) != _dotted(ours, key)
-              and (theirs is not None or key == "train.init_from")]
+    differ = []
+    for key in KEPT_ON_RESUME:
+        theirs, now = _dotted(lock.recipe, key), _dotted(ours, key)
+        # a key the lock leaves out is one an older lock did not record, but for init_from, which
+        # every lock leaves out when it is none
+        if theirs != now and (theirs is not None or key == "train.init_from"):
+            differ.append((key, "none" if theirs is None else theirs, "none" if now is None else now))
     if differ:
-        differ = [(key, "none" if theirs is None else theirs, "none" if now is None else now)
-                  for key, theirs, now in differ]
         was = ", ".join(f"{key} {theirs} (now {now})" for key, theirs, now in differ)
         sets = " ".join(f"--set {key}={theirs}" for key, theirs, _ in differ)
         raise ArtganError(f"{folder.path}: --resume: this run trained with {was}, as its {folder.lock_file.name} "

@@ -64,8 +64,12 @@ class Duplicate(artgan.Source):
     def fingerprint(self) -> str | None:
         """What changes when the image file is replaced (its size and modification time); None
         for a drawn square or a missing file."""
-        path = self.options.path and Path(os.path.expanduser(self.options.path)).absolute()
+        path = self._path()
         return files_fingerprint([path], path.parent) if path and path.is_file() else None
+
+    def _path(self) -> Path | None:
+        """The image file, ~ expanded (by os.path: ``~nobody/x`` stays as written, a missing file)."""
+        return self.options.path and Path(os.path.expanduser(self.options.path)).absolute()
 
     def _original(self) -> tuple[Image.Image, str]:
         o = self.options
@@ -76,7 +80,7 @@ class Duplicate(artgan.Source):
             corner = (side - inner) // 2
             image.paste(o.color, (corner, corner, corner + inner, corner + inner))
             return image, o.shape
-        path = Path(os.path.expanduser(o.path)).absolute()  # os.path: ~nobody/x stays as written, a missing file
+        path = self._path()
         if not path.is_file():
             what = "a folder, not an image file" if path.is_dir() else "no such file"
             raise artgan.ArtganError(f"{path}: {what}; set the duplicate source's `path` to an image")

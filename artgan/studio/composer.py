@@ -99,7 +99,7 @@ class Composer:
 
         mtime = checkpoint.stat().st_mtime_ns
         if self._model is None or self._model[:2] != (checkpoint, mtime):
-            self._model = (checkpoint, mtime, sampling.load_model(checkpoint, "cpu")[0])
+            self._model = (checkpoint, mtime, sampling.load_model(checkpoint, "cpu"))
         return self._model[2]
 
     def submit(self, run: str, run_dir: Path, target: Path, form: dict[str, Any], root: Path) -> Job:
