@@ -189,12 +189,13 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{args.steps} steps per training check, batch per GPU: {args.batch or 'by size'}\n")
     print("| check | model | px | precision | speed | peak GPU memory | result |")
     print("| --- | --- | --- | --- | --- | --- | --- |", flush=True)
-    work = args.keep or Path(tempfile.mkdtemp(prefix="gpu-check-"))
-    checklist = Checklist(args, work)
-    for check in planned:
-        with contextlib.redirect_stdout(sys.stderr):  # progress lines: the table stays clean
-            row = checklist.run(*check)
-        print(row, flush=True)
+    with contextlib.ExitStack() as stack:  # the checks' runs and films: removed after, unless --keep
+        work = args.keep or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gpu-check-")))
+        checklist = Checklist(args, work)
+        for check in planned:
+            with contextlib.redirect_stdout(sys.stderr):  # progress lines: the table stays clean
+                row = checklist.run(*check)
+            print(row, flush=True)
     return 0
 
 

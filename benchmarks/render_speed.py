@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -274,6 +273,36 @@ def film_speed(args, path: Path, model, work: Path) -> None:
     command_line_speed(plain, args.repeats, work)
 
 
+def measure(args, work: Path) -> None:
+    """The figures ``args`` ask for, made in the folder ``work``."""
+    target = Path(args.target) if args.target else demo_sized_checkpoint(work)
+    path = sampling.resolve_checkpoint(target)
+    model = checkpoint.build_model(checkpoint.load(path))
+    print(f"cpu: {cpu_name()} ({os.cpu_count()} cores), torch threads: {torch.get_num_threads()}, "
+          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} (other work on the machine "
+          f"slows every figure; the ratios, taken side by side, hold better)")
+    print(f"checkpoint: {path} ({model.context.resolution} px); {FPS} fps, no hold; "
+          f"mp4: {' '.join(film.MP4['output_params'])}")
+    loading = Timings()
+    with loading.timed(1):  # what every interpolation render pays before its first frame
+        list(sampling.generate(checkpoint.build_model(checkpoint.load(path)), sampling.latents(model, 1, 0)))
+    print(f"of each interpolation render: loading the model and its first sample {1 / loading.speed[0]:.2f} s, "
+          f"{loading.own[0]:.2f} cpu-s")
+    if args.renderers:
+        film_speed(args, path, model, work)
+    if args.samples:
+        models = [(f"the checkpoint's ({model.context.resolution} px)", path)]
+        models += [(f"dcgan {size} px, widths 64", demo_sized_checkpoint(
+            work / f"dcgan-{size}", (f"resolution={size}", "model.g_width=64", "model.d_width=64")))
+            for size in map(int, filter(None, args.sample_sizes.split(",")))]
+        if args.sample_folder is None:
+            sample_speed(models, args.samples, args.repeats, work)
+        else:  # a folder of its own in there, removed after
+            with tempfile.TemporaryDirectory(prefix="render-speed-samples-", dir=args.sample_folder) as out:
+                print(f"\nsamples written in {out}")
+                sample_speed(models, args.samples, args.repeats, Path(out))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target", nargs="?", help="checkpoint or run folder (default: train a demo-sized model)")
@@ -300,36 +329,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         vars(args).update(QUICK)
-    work = Path(tempfile.mkdtemp(prefix="render-speed-"))
-    target = Path(args.target) if args.target else demo_sized_checkpoint(work)
-    path = sampling.resolve_checkpoint(target)
-    model = checkpoint.build_model(checkpoint.load(path))
-    print(f"cpu: {cpu_name()} ({os.cpu_count()} cores), torch threads: {torch.get_num_threads()}, "
-          f"torch {torch.__version__}, load average {os.getloadavg()[0]:.1f} (other work on the machine "
-          f"slows every figure; the ratios, taken side by side, hold better)")
-    print(f"checkpoint: {path} ({model.context.resolution} px); {FPS} fps, no hold; "
-          f"mp4: {' '.join(film.MP4['output_params'])}")
-    loading = Timings()
-    with loading.timed(1):  # what every interpolation render pays before its first frame
-        list(sampling.generate(checkpoint.build_model(checkpoint.load(path)), sampling.latents(model, 1, 0)))
-    print(f"of each interpolation render: loading the model and its first sample {1 / loading.speed[0]:.2f} s, "
-          f"{loading.own[0]:.2f} cpu-s")
-    if args.renderers:
-        film_speed(args, path, model, work)
-    if args.samples:
-        models = [(f"the checkpoint's ({model.context.resolution} px)", path)]
-        models += [(f"dcgan {size} px, widths 64", demo_sized_checkpoint(
-            work / f"dcgan-{size}", (f"resolution={size}", "model.g_width=64", "model.d_width=64")))
-            for size in map(int, filter(None, args.sample_sizes.split(",")))]
-        if args.sample_folder is None:
-            sample_speed(models, args.samples, args.repeats, work)
-        else:  # a folder of its own in there, removed after
-            out = Path(tempfile.mkdtemp(prefix="render-speed-samples-", dir=args.sample_folder))
-            print(f"\nsamples written in {out}")
-            try:
-                sample_speed(models, args.samples, args.repeats, out)
-            finally:
-                shutil.rmtree(out)
+    with tempfile.TemporaryDirectory(prefix="render-speed-") as folder:  # models, runs, films: half a GB, removed after
+        measure(args, Path(folder))
     print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
 
 
