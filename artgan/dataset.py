@@ -95,18 +95,19 @@ def open_dataset(recipe: Recipe, root: Path) -> Dataset:
     folder = dataset_folder(recipe, root)
     meta = _read_meta(folder)
     if meta is None:
-        raise DatasetNotReady(folder, "no dataset yet", f"artgan dataset {recipe.path}")
+        raise DatasetNotReady(folder, "no dataset yet", root)
     if why := _stale(folder, meta, recipe, source_inputs(recipe, root)):
-        raise DatasetNotReady(folder, why, f"artgan dataset {recipe.path}")
+        raise DatasetNotReady(folder, why, root)
     return Dataset(folder, meta["count"], meta["resolution"])
 
 
 class DatasetNotReady(ArtganError):
-    """The dataset a training needs is missing or stale; the message says the command that
-    builds it, which the command line words with the user's own --set and --out."""
+    """The dataset a training needs is missing or stale; the message says the Python call that
+    builds it in the workspace ``root`` (the command line says its own command instead, with the
+    user's --set and --out)."""
 
-    def __init__(self, folder: Path, why: str, command: str):
-        super().__init__(f"{folder}: {why}; build it with `{command}`")
+    def __init__(self, folder: Path, why: str, root: Path):
+        super().__init__(f"{folder}: {why}; build it with artgan.dataset(recipe, out={str(root)!r})")
         self.folder, self.why = folder, why
 
 

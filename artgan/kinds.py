@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from types import UnionType
@@ -54,10 +55,13 @@ Seed = Annotated[int, Field(ge=-2**63, lt=2**64)]
 def _given(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
         raise ValueError("is empty (an unset variable, as in --set source.0.path=$PICS?); give a path")
+    if isinstance(value, (str, PurePath)):
+        return type(value)(os.path.expanduser(value))  # as a shell would: a recipe or notebook has no shell
     return value
 
 
-# A file, folder or pattern the user gives: an empty text is refused, not read as the current folder.
+# A file, folder or pattern the user gives, ~ expanded: an empty text is refused, not read as the
+# current folder.
 GivenPath = Annotated[Path, BeforeValidator(_given)]
 GivenPattern = Annotated[str, BeforeValidator(_given)]
 

@@ -69,11 +69,26 @@ def run_html(run: Run) -> str:
     done = f"step {step:,} of {total:,} ({step / total:.0%})" if total else f"step {step:,}"
     done += "" if state == "unknown" else f" · <i>{state}</i>"  # unknown: a run from before status.json
     if state == "interrupted":
-        done += " · continue with <code>artgan.run(recipe, resume=True)</code>"
+        done += f" · continue with <code>{html.escape(continue_call(run))}</code>"
     values = " · ".join(f"{html.escape(key)} {value:.3f}" for key, value in _losses(run).items())
     caption = (f"<b>{html.escape(run.name)}</b> · {done}{'<br>' + values if values else ''}"
                f"<br><code>{html.escape(str(run.dir))}</code>")
     return f"<div>{_media(grid) if grid else '<p>no snapshot yet</p>'}<div>{caption}</div></div>"
+
+
+def continue_call(run: Run) -> str:
+    """The call that continues ``run`` where it stopped: from its own recipe.lock.toml, so it
+    needs no recipe at hand (after a restart of the kernel, say) and continues a sweep's run alone."""
+    lock, root = _shown(run.folder.lock_file), _shown(run.dir.parent.parent)
+    return f"artgan.run({str(lock)!r}, out={str(root)!r}, resume=True)"
+
+
+def _shown(path: Path) -> Path:
+    """``path`` from the current folder when it is inside it, else as it is."""
+    try:
+        return path.absolute().relative_to(Path.cwd())
+    except ValueError:
+        return path
 
 
 def _newest_snapshot(run: Run) -> Path | None:

@@ -94,28 +94,30 @@ def sweep(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = Fal
     return runs
 
 
-def check(recipe: Recipe, root: str | Path, resume: bool = False) -> None:
-    """Raise now the ArtganError that training the recipe (each run of its [sweep]) would raise
-    at its start, so that bad input stops before the dataset is built."""
+def check(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = False) -> None:
+    """Raise now the ArtganError that training the recipe (each run of its [sweep]) in OUT would
+    raise at its start, so that bad input stops before the dataset is built."""
     from artgan import training
 
+    recipe, root = _loaded(recipe), _path(out, "out", "a folder (a str or a Path)")
     for _, variant in recipes.expand_sweep(recipe) if recipe.sweep else [(None, recipe)]:
-        training.check(variant, Path(root), resume)
+        training.check(variant, root, resume)
 
 
-def train(recipe: Recipe, out: str | Path = ".", resume: bool = False) -> Run:
+def train(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = False) -> Run:
     """Train on the recipe's already built dataset (``dataset`` builds it)."""
     from artgan import training
     from artgan.dataset import open_dataset
 
+    recipe = _loaded(recipe)
     if recipe.sweep:
         raise ArtganError(f"{recipe.path}: has a [sweep]; `artgan run {recipe.path}` trains each of its runs")
-    root = ensure_writable_folder(out)
+    root = _out_folder(out)
     training.check(recipe, root, resume)  # the run first: a resume with another seed says so, not "rebuild"
     return training.train(recipe, open_dataset(recipe, root), root, resume)
 
 
-def render(recipe: Recipe, run: Run | str | Path) -> list[Path]:
+def render(recipe: Recipe | str | Path, run: Run | str | Path) -> list[Path]:
     """Run every [[render]] step of the recipe on ``run`` (a Run or its folder); returns the files
     written (in a torchrun job, rank 0 renders and the others write nothing)."""
     from artgan import distributed
@@ -124,11 +126,13 @@ def render(recipe: Recipe, run: Run | str | Path) -> list[Path]:
 
     if not distributed.is_main():
         return []
+    recipe = _loaded(recipe)
     context = Context(resolution=recipe.resolution, seed=recipe.seed, device=pick_device(recipe.train.device))
     written: list[Path] = []
     for step in recipe.render:
         with recipe.blame(step):
-            written += step.build(context).render(run.dir if isinstance(run, Run) else Path(run))
+            written += step.build(context).render(run.dir if isinstance(run, Run) else
+                                                  _path(run, "artgan.pipeline.render", "a Run or its folder"))
     return written
 
 
@@ -163,10 +167,11 @@ def _out_folder(out: str | Path) -> Path:
 
 
 def _path(value: Any, call: str, expected: str) -> Path:
-    """``value`` as a Path; anything else (None, a number, a dict) is an ArtganError naming ``call``."""
+    """``value`` as a Path, ``~`` expanded; anything else (None, a number, a dict) is an ArtganError
+    naming ``call``."""
     if not isinstance(value, (str, os.PathLike)):
         raise ArtganError(f"{call}: expected {expected}, got {value!r} ({type(value).__name__})")
-    return Path(value)
+    return Path(value).expanduser()
 
 
 def _run_one(recipe: Recipe, root: Path, resume: bool, rebuild: bool, listener: Listener,

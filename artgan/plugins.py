@@ -105,13 +105,23 @@ def _plain(value):
 
 
 def register(plugin: object, name: str | None = None, provenance: str = "in-process") -> str:
-    """Register a plugin object (a module or anything with hookimpls); returns its name."""
+    """Register a plugin object (a module or anything with hookimpls); returns its name. One
+    registered in-process again under its name (a notebook cell run again) replaces the earlier."""
     try:
         hash(plugin)
     except TypeError:
         raise ArtganError(f"{name or plugin}: a plugin must be hashable (a module, class or "
                           "ordinary object; not a SimpleNamespace)") from None
-    registered = pm.register(plugin, name=name)
+    if name is not None and pm.has_plugin(name):
+        if _provenance.get(name) != "in-process" or provenance != "in-process":
+            raise ArtganError(f"{name}: a plugin of this name is registered already ({_provenance.get(name)}); "
+                              "register yours under another name")
+        unregister(name)
+    try:
+        registered = pm.register(plugin, name=name)
+    except ValueError:  # pluggy's message lists every plugin registered
+        raise ArtganError(f"{name or plugin!r}: this plugin is registered already, under the name "
+                          f"{pm.get_name(plugin)!r}") from None
     _provenance[registered] = provenance
     return registered
 

@@ -41,6 +41,7 @@ class Task:
         self.done = 0
         self.status = ""
         self._last = time.monotonic()
+        self._shown = True  # False once showing failed
 
     def advance(self, amount: int = 1, status: str | None = None) -> None:
         self.done += amount
@@ -49,14 +50,24 @@ class Task:
         now = time.monotonic()
         if now - self._last >= self.every:
             self._last = now
+            self._redraw()
+
+    def finish(self) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        """Show the count. Where that fails (a notebook kernel whose output closed under it, a
+        closed pipe) the display is dropped and the work goes on: a redraw must not end a training."""
+        if not self._shown:
+            return
+        try:
             self._show()
+        except Exception:  # noqa: BLE001 - whatever the display raised, the work it reports matters more
+            self._shown = False
 
     def _show(self) -> None:
         total = f"/{self.total}" if self.total else ""
         print(f"{self.label}: {self.done}{total} {self.status}".rstrip(), flush=True)
-
-    def finish(self) -> None:
-        self._show()
 
 
 class _Silent(Task):
@@ -67,13 +78,14 @@ class _Silent(Task):
 
 
 class _Observed(Task):
-    """Hands its counts to an observer (see :func:`observed`) instead of printing them."""
+    """Hands its counts to an observer (see :func:`observed`) instead of showing them; what the
+    observer raises (the studio's "cancelled") ends the work."""
 
     def __init__(self, label: str, total: int | None, start: int, observer):
         super().__init__(label, total, every=0.2)
         self.done, self._observer = start, observer
 
-    def _show(self) -> None:
+    def _redraw(self) -> None:
         self._observer(self.label, self.done, self.total)
 
 

@@ -51,6 +51,7 @@ FILMS = ("*.mp4", "*.gif")
 PICTURE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}  # what renderers write
 PICTURES = tuple(f"*{extension}" for extension in PICTURE_FORMATS)
 
+LOCK_FILE = "recipe.lock.toml"  # the resolved recipe a run trained with; it loads as a recipe, to continue the run
 State = Literal["training", "finished", "interrupted", "failed", "unknown"]
 
 
@@ -234,7 +235,7 @@ class RunFolder:
 
     @property
     def lock_file(self) -> Path:
-        return self.path / "recipe.lock.toml"
+        return self.path / LOCK_FILE
 
     @property
     def status_file(self) -> Path:

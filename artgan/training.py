@@ -117,10 +117,14 @@ def train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool = False,
     of a torchrun job holds it for all) while it trains; returns the run, finished or stopped
     by Ctrl-C or SIGTERM (``run.interrupted``). ``sweep``: the (name, label) of the [sweep] the
     recipe is one run of, recorded in its lock."""
-    if not distributed.is_main():
-        return _train(recipe, dataset, root, resume, sweep)
-    with RunFolder.of(recipe, root).hold(then="--resume (or --set name=... for a new run)"):
-        return _train(recipe, dataset, root, resume, sweep)
+    threads = torch.get_num_threads()  # the run times and keeps its own count (Pace); the process gets this back
+    try:
+        if not distributed.is_main():
+            return _train(recipe, dataset, root, resume, sweep)
+        with RunFolder.of(recipe, root).hold(then="--resume (or --set name=... for a new run)"):
+            return _train(recipe, dataset, root, resume, sweep)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tuple[str, str] | None) -> Run:

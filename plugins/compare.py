@@ -12,6 +12,7 @@ from pydantic import Field
 import artgan
 from artgan import film
 from artgan.credits import end_card
+from artgan.kinds import GivenPath
 from artgan.runfolder import RunFolder, SkippedSnapshots, Snapshot
 
 GAP = 8  # black pixels between runs
@@ -20,9 +21,9 @@ GAP = 8  # black pixels between runs
 class CompareOptions(film.SnapshotFilmOptions):
     size: int | None = Field(None, ge=16, le=8192, description="each run's picture: scaled so its longest side has "
                                                                "this many pixels (default: as they are)")
-    runs: list[Path] = Field(default_factory=list, description="run folders shown right of the target run, "
-                                                               "in order")
-    out: Path | None = Field(None, description="mp4 to write (default: compare.mp4 in the target run folder)")
+    runs: list[GivenPath] = Field(default_factory=list, description="run folders shown right of the target run, "
+                                                                    "in order")
+    out: GivenPath | None = Field(None, description="mp4 to write (default: compare.mp4 in the target run folder)")
 
 
 class Compare(artgan.Renderer):

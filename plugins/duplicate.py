@@ -1,7 +1,6 @@
 """Source "duplicate": one image copied N times, optionally each copy jittered a little."""
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 from typing import Literal
@@ -68,8 +67,8 @@ class Duplicate(artgan.Source):
         return files_fingerprint([path], path.parent) if path and path.is_file() else None
 
     def _path(self) -> Path | None:
-        """The image file, ~ expanded (by os.path: ``~nobody/x`` stays as written, a missing file)."""
-        return self.options.path and Path(os.path.expanduser(self.options.path)).absolute()
+        """The image file (``~`` was expanded as the options were read), or None for a drawn square."""
+        return self.options.path and self.options.path.absolute()
 
     def _original(self) -> tuple[Image.Image, str]:
         o = self.options

@@ -57,8 +57,8 @@ class Folder(artgan.Source):
         return files_fingerprint(files, folder)
 
     def _folder(self) -> Path:
-        """The folder, ~ expanded (by os.path: ``~nobody/x`` stays as written, a missing folder)."""
-        return Path(os.path.expanduser(self.options.path)).absolute()
+        """The folder (``~`` was expanded as the options were read)."""
+        return self.options.path.absolute()
 
     def _files(self, folder: Path) -> tuple[list[str], list[artgan.Skipped]]:
         """The image files to read, sorted so every run sees them in the same order, and the

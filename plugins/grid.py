@@ -1,14 +1,13 @@
 """Renderer "grid": one picture of samples from a checkpoint."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 from pydantic import Field
 
 import artgan
 from artgan.images import grid
-from artgan.kinds import Seed
+from artgan.kinds import GivenPath, Seed
 from artgan.runfolder import picture_format, save_picture
 
 
@@ -18,8 +17,8 @@ class GridOptions(artgan.Options):
     seed: Seed = Field(0, description="seed of the latents; the same seed gives the same grid")
     truncation: float = Field(1.0, gt=0, description="pull samples toward the average (below 1) or away (above)")
     padding: int = Field(2, ge=0, le=256, description="pixels between samples")
-    out: Path | None = Field(None, description="picture to write, .png, .jpg or .webp (default: grid.png in the "
-                                               "run folder)")
+    out: GivenPath | None = Field(None, description="picture to write, .png, .jpg or .webp (default: grid.png in the "
+                                                    "run folder)")
 
 
 class Grid(artgan.Renderer):

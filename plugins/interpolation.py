@@ -5,7 +5,6 @@ torch is imported inside the functions that sample (listing plugins and --help s
 from __future__ import annotations
 
 import math
-from pathlib import Path
 from typing import TYPE_CHECKING, Iterator, Literal
 
 import numpy as np
@@ -14,7 +13,7 @@ from pydantic import Field, model_validator
 import artgan
 from artgan import film
 from artgan.credits import end_card
-from artgan.kinds import Model, Seed
+from artgan.kinds import GivenPath, Model, Seed
 
 if TYPE_CHECKING:
     from artgan.sampling import CoreShare
@@ -55,7 +54,7 @@ class InterpolationOptions(film.FilmOptions):
                                                      "that support it")
     batch_size: int = Field(32, ge=1, le=4096, description="samples generated at once; memory grows with this, "
                                                   "not with the film's length")
-    out: Path | None = Field(None, description="mp4 to write (default: interpolation.mp4 in the run folder)")
+    out: GivenPath | None = Field(None, description="mp4 to write (default: interpolation.mp4 in the run folder)")
 
     @model_validator(mode="after")
     def _consistent(self):

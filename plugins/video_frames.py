@@ -146,11 +146,10 @@ class VideoFrames(artgan.Source):
 
     def _expand(self, entry: str) -> list[Path]:
         suffixes = {"." + ext.lower().lstrip(".") for ext in self.options.extensions}
-        pattern = os.path.expanduser(entry)
-        if os.path.exists(pattern) or not glob.has_magic(pattern):  # "Show [720p].mp4" is a name
-            hits = [Path(pattern)]
+        if os.path.exists(entry) or not glob.has_magic(entry):  # "Show [720p].mp4" is a name
+            hits = [Path(entry)]
         else:
-            hits = sorted(map(Path, glob.glob(pattern, recursive=True)))
+            hits = sorted(map(Path, glob.glob(entry, recursive=True)))
         files = []
         for hit in hits:
             if hit.is_dir():

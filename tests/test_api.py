@@ -2,7 +2,9 @@
 test_api_<call> (tests/test_docs.py checks that each documented call has one)."""
 from __future__ import annotations
 
+import html
 import os
+import re
 import signal
 
 import numpy as np
@@ -96,6 +98,55 @@ def test_api_run_returns_an_interrupted_run_on_ctrl_c_and_resumes(tmp_path, regi
     resumed = artgan.run(artgan.load_recipe(tiny_file(tmp_path)), out=tmp_path, resume=True)
     assert (resumed.interrupted, resumed.step, resumed.started_at) == (False, 4, 2)
     assert resumed.status().state == "finished" and (resumed.dir / "loss.png").is_file()
+
+
+def test_an_interrupted_run_shows_the_call_that_continues_it_from_its_own_lock(tmp_path, monkeypatch,
+                                                                               register_plugin):
+    class CtrlC:
+        @artgan.hookimpl
+        def on_snapshot(self, run, step):
+            if step == 2 and run.started_at == 0:
+                os.kill(os.getpid(), signal.SIGINT)
+
+    register_plugin(CtrlC(), "ctrl-c")
+    monkeypatch.chdir(tmp_path)
+    stopped = artgan.run(artgan.load_recipe(tiny_file(tmp_path), set={"train.steps": 6, "name": "mine"}), out="work")
+    hint = html.unescape(re.search(r"continue with <code>(.*?)</code>", stopped._repr_html_()).group(1))
+    assert hint == "artgan.run('work/runs/mine/recipe.lock.toml', out='work', resume=True)"
+    assert artgan.open_run("work/runs/mine")._repr_html_() == stopped._repr_html_()  # after a restart, the same
+    resumed = eval(hint, {"artgan": artgan})  # as written: no recipe at hand, its set= values kept
+    assert (resumed.dir, resumed.step, resumed.started_at) == (stopped.dir, 6, 2)
+    assert [p.name for p in (tmp_path / "work" / "data").glob("[!.]*")] == ["mine"]  # its dataset, reused
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_sweep_runs_lock_loads_as_its_recipe_on_the_sweeps_dataset(tmp_path):
+    recipe = artgan.load_recipe(tiny_file(tmp_path, sweep={"train.steps": [2, 4], "labels": ["short", "long"]}))
+    short, _ = artgan.sweep(recipe, out=tmp_path)
+    again = artgan.load_recipe(short.folder.lock_file)
+    assert (again.name, again.dataset, again.train.steps, again.sweep) == ("tiny-short", "tiny", 2, {})
+    assert artgan.run(again, out=tmp_path, resume=True).started_at == 2  # trained: rendering only
+
+
+def test_paths_given_to_the_api_expand_the_home_folder(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    tiny_file(home)
+    run = artgan.run(artgan.load_recipe("~/tiny.toml", set={"render": []}), out="~/work")
+    assert run.dir == home / "work" / "runs" / "tiny"
+    assert artgan.open_run("~/work/runs/tiny").dir == run.dir
+    assert run.render("grid", out="~/grid.png") == [home / "grid.png"] and (home / "grid.png").is_file()
+    assert not (tmp_path / "~").exists()  # no folder named ~ beside the notebook
+
+
+def test_the_step_functions_take_a_recipe_file_as_run_does(tmp_path):
+    path = tiny_file(tmp_path, render=[{"use": "grid"}])
+    artgan.pipeline.check(path, out=tmp_path)
+    artgan.dataset(path, out=tmp_path)
+    run = artgan.pipeline.train(str(path), out=tmp_path)
+    assert artgan.pipeline.render(path, run) == [run.dir / "grid.png"]
 
 
 def test_api_sweep_runs_each_run_and_films_them_side_by_side(tmp_path):

@@ -160,13 +160,18 @@ def test_changed_source_option_rebuilds(tmp_path):
 def test_stale_dataset_is_refused(tmp_path):
     build_dataset(make_recipe(tmp_path, count=4), tmp_path)
     changed = make_recipe(tmp_path, count=5)
-    with pytest.raises(artgan.ArtganError, match="artgan dataset"):
+    with pytest.raises(artgan.ArtganError, match=re.escape(f"build it with artgan.dataset(recipe, out='{tmp_path}')")):
         open_dataset(changed, tmp_path)
 
 
-def test_missing_dataset_is_refused(tmp_path):
-    with pytest.raises(artgan.ArtganError, match="artgan dataset"):
-        open_dataset(make_recipe(tmp_path), tmp_path)
+def test_missing_dataset_is_refused_with_the_call_that_builds_it(tmp_path):
+    recipe = make_recipe(tmp_path)
+    with pytest.raises(artgan.ArtganError) as refused:
+        open_dataset(recipe, tmp_path)
+    advice = str(refused.value).split("build it with ")[1]
+    assert advice == f"artgan.dataset(recipe, out='{tmp_path}')"
+    eval(advice, {"artgan": artgan, "recipe": recipe})  # the advice, followed as written
+    assert open_dataset(recipe, tmp_path).count == 20
 
 
 def test_failing_preprocessor_skips_only_those_items(tmp_path, register_plugin):

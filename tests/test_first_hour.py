@@ -163,7 +163,21 @@ TINY = ["--set", "source.0.count=32", "--set", "train.batch_size=4", "--set", "m
         "--set", "model.d_width=8", "--set", "train.snapshot_every=1000", "--set", "render=[]", "--set", "train.precision=fp32"]
 
 
-def test_training_says_device_precision_threads_size_and_time_and_keeps_the_fastest_threads(tmp_path, two_threads):
+class ThreadsAtTheEnd:
+    """A plugin noting the threads torch trains on when the run ends."""
+
+    def __init__(self):
+        self.seen: list[int] = []
+
+    @artgan.hookimpl
+    def on_run_end(self, run):
+        self.seen.append(torch.get_num_threads())
+
+
+def test_training_says_device_precision_threads_size_and_time_and_keeps_the_fastest_threads(tmp_path, two_threads,
+                                                                                           register_plugin):
+    watch = ThreadsAtTheEnd()
+    register_plugin(watch, "threads-at-the-end")
     result = invoke("run", "white-ellipses", *TINY, "--set", "train.steps=60", "--out", tmp_path)
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
@@ -171,16 +185,19 @@ def test_training_says_device_precision_threads_size_and_time_and_keeps_the_fast
     (chosen,) = [line for line in lines if line.startswith("threads: ")]
     best = int(chosen.split(",")[0].removeprefix("threads: "))
     assert "measured: 1 thread " in chosen and " images/s, 2 threads " in chosen
-    assert torch.get_num_threads() == best
+    assert watch.seen == [best]  # kept for the rest of the run
+    assert torch.get_num_threads() == 2  # and the process gets its own count back: a next run times again
     assert any(line.startswith("about ") and "steps left" in line for line in lines)
 
 
-def test_threads_given_are_used_and_said(tmp_path, two_threads):
+def test_threads_given_are_used_and_said(tmp_path, two_threads, register_plugin):
+    watch = ThreadsAtTheEnd()
+    register_plugin(watch, "threads-at-the-end")
     result = invoke("run", "white-ellipses", *TINY, "--set", "train.steps=2", "--set", "train.threads=1",
                     "--out", tmp_path)
     assert result.exit_code == 0, result.output
     assert "training on cpu, fp32, 1 thread (train.threads); 32 images, 2 steps of 4" in result.stdout
-    assert torch.get_num_threads() == 1
+    assert (watch.seen, torch.get_num_threads()) == ([1], 2)
     line = error_line(invoke("run", "white-ellipses", "--dry-run", "--set", "train.threads=0"))
     assert line.startswith("error: --set train.threads=0: train.threads")
 

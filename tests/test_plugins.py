@@ -132,6 +132,25 @@ def test_duplicate_name_between_two_in_process_plugins(register_plugin):
     assert "test-first" in str(caught.value) and "test-second" in str(caught.value)
 
 
+def test_an_in_process_plugin_registered_again_under_its_name_replaces_the_first(register_plugin):
+    register_plugin(source_plugin("test-again"), name="test-cell")
+    again = source_plugin("test-again")
+    register_plugin(again, name="test-cell")  # a notebook cell run again
+    assert plugins.collect("source")["test-again"].provider == "test-cell"  # once: not "registered twice"
+    assert plugins.pm.get_plugin("test-cell") is again
+
+
+def test_an_installed_plugins_name_or_one_object_twice_is_refused_in_one_line(register_plugin):
+    plugins.collect("source")  # the entry points loaded
+    with pytest.raises(artgan.ArtganError, match=r"^artgan:shapes: a plugin of this name is registered already "
+                                                 r"\(artgan \S+\); register yours under another name$"):
+        plugins.register(source_plugin("test-x"), name="artgan:shapes")
+    assert plugins.collect("source")["shapes"].provider == "artgan:shapes"
+    one = register_plugin(source_plugin("test-one-object"), name="test-one")
+    with pytest.raises(artgan.ArtganError, match=r"registered already, under the name 'test-one'$"):
+        plugins.register(plugins.pm.get_plugin(one))
+
+
 @pytest.mark.parametrize("cls", [NotASource, object, "not a class"])
 def test_registering_a_non_subclass_is_refused(register_plugin, cls):
     register_plugin(source_plugin("test-wrong", cls), name="test-wrong-kind")

@@ -1,6 +1,8 @@
 """Progress: a bar on a terminal, one display redrawn in place in a notebook, plain lines otherwise."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from artgan import progress
@@ -52,3 +54,35 @@ def test_outside_a_notebook_and_a_terminal_progress_is_plain_lines(capsys):
     with progress.task("dataset", 3, every=0) as bar:
         bar.advance(2, status="images")
     assert capsys.readouterr().out.splitlines() == ["dataset: 2/3 images", "dataset: 2/3 images"]
+
+
+class ClosedOutput:
+    """A stdout that fails as a notebook's does once its kernel closed the output under a
+    training (ipykernel: "Socket operation on non-socket"), or a pipe whose reader quit."""
+
+    def write(self, text):
+        raise OSError("Socket operation on non-socket")
+
+    flush = write
+
+    def isatty(self):
+        return False
+
+
+def test_a_display_that_fails_is_dropped_and_the_work_goes_on(monkeypatch):
+    monkeypatch.setattr(sys, "stdout", ClosedOutput())
+    with progress.task("train", 50, every=0) as bar:
+        for _ in range(50):
+            bar.advance(1)
+    assert bar.done == 50
+
+
+def test_what_an_observer_raises_ends_the_work():
+    class Cancelled(Exception):
+        pass
+
+    def cancel(label, done, total):
+        raise Cancelled
+
+    with pytest.raises(Cancelled), progress.observed(cancel), progress.task("film", 10) as bar:
+        bar.advance(1)
