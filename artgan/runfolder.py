@@ -348,9 +348,11 @@ class RunFolder:
         short by a process killed while writing it."""
         if not self.metrics_file.exists():
             return
-        rows = (json_or_none(line) for line in self.metrics_file.read_text(encoding="utf-8").splitlines())
-        kept = [json.dumps(row) for row in rows if isinstance(row, dict) and row.get("step", 0) <= step]
-        write_text_atomic(self.metrics_file, "".join(line + "\n" for line in kept))
+        written = self.metrics_file.read_text(encoding="utf-8")
+        rows = (json_or_none(line) for line in written.splitlines())
+        kept = "".join(json.dumps(row) + "\n" for row in rows if isinstance(row, dict) and row.get("step", 0) <= step)
+        if kept != written:  # a finished run run again keeps its file as it was
+            write_text_atomic(self.metrics_file, kept)
 
     # -- the lock file -----------------------------------------------------------------------
 

@@ -245,6 +245,7 @@ def _loop(run: Run, sampler: BatchSampler, tracker: Pace, watch: CollapseWatch |
     pending: list[dict[str, Any]] = []  # losses of the steps not read yet (tensors on the device)
     read: list[dict[str, float]] = []  # read, for the next line of metrics.jsonl
     status = ""
+    begun = run.step
     with _stop_on_signals(run), progress.task("train", options.steps, run.step, options.log_every) as bar:
         started, since = time.perf_counter() - run.seconds, time.perf_counter()
         # alone, a Ctrl-C or SIGTERM during a snapshot or checkpoint (all read before them) stops at once
@@ -283,6 +284,8 @@ def _loop(run: Run, sampler: BatchSampler, tracker: Pace, watch: CollapseWatch |
             if was_read:  # the next speed counts from here, without this step's snapshot and checkpoint
                 since = time.perf_counter()
             bar.advance(1, status=status)
+        if run.step == begun:  # nothing trained (a finished run run again): its last files stand
+            return
         if run.step % options.snapshot_every:
             _snapshot(run, watch)
         if run.step % options.checkpoint_every:

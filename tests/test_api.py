@@ -149,6 +149,18 @@ def test_the_step_functions_take_a_recipe_file_as_run_does(tmp_path):
     assert artgan.pipeline.render(path, run) == [run.dir / "grid.png"]
 
 
+def test_a_finished_run_run_again_renders_only_and_leaves_what_it_trained_as_it_was(tmp_path):
+    path = tiny_file(tmp_path, train={**TINY["train"], "steps": 5})  # its last snapshot and checkpoint: off the beat
+    first = artgan.run(artgan.load_recipe(path), out=tmp_path)
+    trained = lambda: {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in
+                       [*first.folder.checkpoints(), *(s.path for s in first.snapshots()), first.folder.metrics_file]}
+    before = trained()
+    assert first.folder.checkpoints()[-1].name == "step-0000005.pt"
+    for _ in range(2):
+        again = artgan.run(artgan.load_recipe(path), out=tmp_path, resume=True)
+        assert (again.step, again.started_at) == (5, 5) and trained() == before
+
+
 def test_api_sweep_runs_each_run_and_films_them_side_by_side(tmp_path):
     recipe = artgan.load_recipe(tiny_file(tmp_path, sweep={"train.steps": [2, 4], "labels": ["short", "long"]}))
     with pytest.raises(artgan.ArtganError, match=r"has a \[sweep\]; artgan.sweep"):
