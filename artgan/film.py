@@ -7,9 +7,14 @@ renderer makes the next frames while ffmpeg encodes the last ones: a film costs 
 the two, not their sum."""
 from __future__ import annotations
 
+import errno
 import functools
+import os
 import queue
 import re
+import signal
+import subprocess
+import sys
 import tempfile
 import threading
 from collections import deque
@@ -187,16 +192,16 @@ def _palette(width: int, height: int) -> str:
 
 
 class _Encoder:
-    """One ffmpeg process and the thread that writes frames into its pipe."""
+    """One ffmpeg process, reading raw RGB frames from its standard input, and the thread that
+    writes frames into that pipe. ffmpeg runs in a process group of its own (Ctrl-C reaches
+    artgan, which then stops it) and its messages are kept: its exit status and last message
+    say whether, and why, the film failed (a full disk, say)."""
 
-    def __init__(self, path: Path, size: tuple[int, int], fps: int, settings: dict, filters: list[str]):
-        options = dict(settings)
-        if filters:
-            options["output_params"] = ["-vf", ",".join(filters), *settings["output_params"]]
-        self._writer = imageio_ffmpeg.write_frames(str(path), size, fps=fps, quality=None,
-                                                   macro_block_size=1, ffmpeg_log_level="error",
-                                                   **options)
-        self._writer.send(None)  # starts ffmpeg
+    def __init__(self, path: Path, size: tuple[int, int], fps: int, settings: dict, filters: list[str], film: Path):
+        self.path, self.film = path, film
+        self._messages = tempfile.TemporaryFile()
+        self._process = subprocess.Popen(_command(path, size, fps, settings, filters), stdin=subprocess.PIPE,
+                                         stdout=subprocess.DEVNULL, stderr=self._messages, **_OWN_GROUP)
         self._frames: queue.Queue = queue.Queue(QUEUED)
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._write, name=f"encoder {path.name}", daemon=True)
@@ -205,8 +210,10 @@ class _Encoder:
     def _write(self) -> None:
         try:
             while (frame := self._frames.get()) is not None:
-                self._writer.send(frame)
-        except BaseException as exc:  # ffmpeg failed: handed to the producer at its next frame
+                self._process.stdin.write(frame)
+            self._process.stdin.close()
+            self._process.wait()
+        except BaseException as exc:  # ffmpeg quit: handed to the producer at its next frame
             self._error = exc
 
     def send(self, frame: np.ndarray | None) -> None:
@@ -220,45 +227,81 @@ class _Encoder:
         self._raise()
 
     def finish(self) -> None:
-        """Wait until every queued frame reached ffmpeg; raises the encoder's error."""
+        """Wait until ffmpeg has written the whole file; raises the encoder's error."""
         self.send(None)
         self._thread.join()
         self._raise()
 
     def close(self) -> None:
-        """Stop the thread (after a failure, frames still queued are dropped) and wait for ffmpeg."""
+        """Stop ffmpeg (killed, unless :meth:`finish` saw it end) and the thread."""
+        if self._process.poll() is None:
+            self._process.kill()
         while self._thread.is_alive():
             with suppress(queue.Empty):
                 self._frames.get_nowait()
             with suppress(queue.Full):
                 self._frames.put_nowait(None)
             self._thread.join(0.1)
-        self._writer.close()  # waits for ffmpeg to finish the file
+        with suppress(OSError):
+            self._process.stdin.close()
+        self._process.wait()
+        self._messages.close()
 
     def _raise(self) -> None:
-        if self._error is not None:
+        if self._error is not None and not isinstance(self._error, OSError):
             raise self._error
+        if self._error is not None or self._process.returncode:  # a pipe closed by ffmpeg, or its exit
+            raise self._failure()
+
+    def _failure(self) -> Exception:
+        """What ffmpeg's end says: an OSError for a full disk or a file size limit (which
+        atomic_path words as such), else an ArtganError naming the film and ffmpeg's reason."""
+        self._process.wait()
+        self._messages.seek(0)
+        said, status = self._messages.read().decode(errors="replace"), self._process.returncode
+        if status == -getattr(signal, "SIGXFSZ", 0):  # how the file size limit (ulimit -f) ends a process
+            said += os.strerror(errno.EFBIG)
+        for number in (errno.ENOSPC, errno.EFBIG):
+            if os.strerror(number) in said:
+                return OSError(number, os.strerror(number), str(self.path))
+        lines = said.strip().splitlines()
+        reason = lines[-1] if lines else f"killed by signal {-status}" if status < 0 else f"exit status {status}"
+        own = ("; IMAGEIO_FFMPEG_EXE names an ffmpeg of your own: it needs version 7 or later"
+               if os.environ.get("IMAGEIO_FFMPEG_EXE") else "")
+        return ArtganError(f"{self.film}: ffmpeg failed: {reason}{own}")
+
+
+# ffmpeg's own process group: a Ctrl-C in the terminal reaches artgan alone, which stops ffmpeg
+# once the film is given up (and ffmpeg does not die first, leaving a broken pipe).
+_OWN_GROUP = ({"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP} if sys.platform == "win32"
+              else {"start_new_session": True})
+
+
+def _command(path: Path, size: tuple[int, int], fps: int, settings: dict, filters: list[str]) -> list[str]:
+    """The ffmpeg command encoding raw RGB frames of ``size`` (width, height) from its standard
+    input at ``fps`` into ``path`` with ``settings`` (MP4, GIF), through the video ``filters``."""
+    width, height = size
+    scaled = ["-vf", ",".join(filters)] if filters else []
+    return [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-f", "rawvideo", "-pix_fmt", "rgb24", "-s", f"{width}x{height}",
+            "-r", str(fps), "-i", "-", "-an", "-vcodec", settings["codec"], "-pix_fmt", settings["pix_fmt_out"],
+            *scaled, *settings["output_params"], "-v", "error", str(path)]
 
 
 @contextmanager
 def _encoder(path: Path, size: tuple[int, int], fps: int, settings: dict, filters: list[str],
              film: Path) -> Iterator[_Encoder]:
-    """An encoder writing ``path``, the temporary file of ``film``; ffmpeg has finished on exit.
-    An ffmpeg that took every frame but wrote nothing (it refused its command; a short film's
-    frames fit in the pipe before it quits), or a folder deleted or moved away meanwhile (ffmpeg
-    then quits, or writes into nowhere), is an error naming the film."""
-    encoder = _Encoder(path, size, fps, settings, filters)
+    """An encoder writing ``path``, the temporary file of ``film``; ffmpeg has ended on exit. A
+    folder deleted or moved away meanwhile (ffmpeg then quits, or writes into nowhere) is an error
+    naming the film."""
+    encoder = _Encoder(path, size, fps, settings, filters, film)
     try:
         yield encoder
-    except OSError:  # ffmpeg quit early
+    except (OSError, ArtganError):  # ffmpeg failed, perhaps for want of its folder
         _still_there(path.parent, film)
         raise
     finally:
         encoder.close()
     _still_there(path.parent, film)
-    if not path.is_file() or path.stat().st_size == 0:
-        raise ArtganError(f"{film}: ffmpeg wrote nothing (its message is above); if IMAGEIO_FFMPEG_EXE "
-                          "names an ffmpeg of your own, it needs version 7 or later")
 
 
 def _still_there(folder: Path, film: Path) -> None:

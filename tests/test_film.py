@@ -243,7 +243,7 @@ def test_an_encoder_killed_midway_is_an_error_not_a_hang_and_leaves_nothing(tmp_
                 killed.append(_kill_my_encoders())
             yield np.full((64, 64, 3), index, np.uint8)
 
-    with pytest.raises((OSError, RuntimeError)):
+    with pytest.raises(artgan.ArtganError, match=r"film\.(mp4|gif): ffmpeg failed: killed by signal 9$"):
         film.write_film(frames(), tmp_path / "film.mp4", fps=10, gif=True)
     assert killed == [2]  # the mp4's and the GIF's
     assert list(tmp_path.iterdir()) == []
@@ -252,10 +252,45 @@ def test_an_encoder_killed_midway_is_an_error_not_a_hang_and_leaves_nothing(tmp_
 def test_an_ffmpeg_that_refuses_its_command_is_an_error_naming_the_film(tmp_path, monkeypatch):
     monkeypatch.setitem(film.JOINED_AS, "libx264", "pix_fmts=yuv420p:no_such_option=1")  # as an old ffmpeg would
     frames = [np.zeros((32, 32, 3), np.uint8)] * 5  # few: they fit in the pipe before ffmpeg quits
-    with pytest.raises(artgan.ArtganError, match=r"film\.mp4: ffmpeg wrote nothing"):
+    with pytest.raises(artgan.ArtganError, match=r"film\.mp4: ffmpeg failed: "):
         film.write_film(iter(frames), tmp_path / "film.mp4", fps=10, size=64,
                         card=lambda width, height: Image.new("RGB", (width, height)), card_frames=3)
     assert list(tmp_path.iterdir()) == []
+
+
+NOISE_FILM = """
+import sys
+import numpy as np
+from artgan import film
+from artgan.errors import ArtganError
+noise = np.random.default_rng(0).integers(0, 256, (40, 128, 128, 3), np.uint8)  # 40 frames x264 cannot shrink
+try:
+    film.write_film(iter(noise), sys.argv[1], fps=10)
+except ArtganError as exc:
+    sys.exit(f"error: {exc}")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "setpgrp"), reason="sets ulimit -f in the child")
+def test_a_film_that_does_not_fit_is_a_one_line_error_and_the_film_before_it_stays(tmp_path):
+    """ffmpeg's exit is read: a film it could not finish (a full disk; here, the file size
+    limit) never replaces the film before it."""
+    import resource
+    import subprocess
+    import sys
+
+    path = tmp_path / "film.mp4"
+    assert subprocess.run([sys.executable, "-c", NOISE_FILM, str(path)]).returncode == 0
+    before = path.read_bytes()
+    assert len(before) > 300_000
+    limit = lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))
+    failed = subprocess.run([sys.executable, "-c", NOISE_FILM, str(path)], preexec_fn=limit,
+                            capture_output=True, text=True)
+    assert failed.returncode == 1
+    assert failed.stderr.strip() == (f"error: {tmp_path}: cannot write there: the file size limit (ulimit -f) was "
+                                     "reached; free some space (or raise the limit) or choose another --out; "
+                                     "nothing half-written was kept")
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["film.mp4"]
 
 
 def test_a_folder_moved_away_while_its_film_is_made_is_said_so(tmp_path):
