@@ -12,6 +12,9 @@ from PIL import Image
 THUMBNAIL = 16  # pixels a side: pictures compared as wholes; a GAN's early pixel noise averages out
 REFERENCE_IMAGES = 256  # dataset images the reference spread is measured on (spread evenly over it)
 COLLAPSED = 0.5  # a snapshot this far below the best one (as a fraction of it) is worth a warning
+# A dataset spread below this is copies of one picture (black-square, an unjittered single photo):
+# there is no variety to measure samples against, and samples converging on it are the aim.
+ALIKE = 1e-3
 
 
 def spread(images: np.ndarray) -> float:
@@ -54,9 +57,11 @@ class CollapseWatch:
     warned: bool = False
 
     def remember(self, step: int, value: float) -> None:
-        """Take in a value measured before (a resumed run's earlier snapshots)."""
-        if value > self.best:
-            self.best, self.best_step = value, step
+        """Take in a value measured before (a resumed run's earlier snapshots). Variety beyond the
+        dataset's own (above 1: an untrained generator's noise, against a dataset of little
+        variety) counts as 1: falling from there to the data's variety is learning, not collapse."""
+        if min(value, 1.0) > self.best:
+            self.best, self.best_step = min(value, 1.0), step
 
     def check(self, step: int, samples: np.ndarray) -> float:
         """Measure a snapshot's samples, warn if they collapsed; returns their diversity."""

@@ -23,7 +23,7 @@ from artgan.toolkit import precision
 from artgan.batches import BatchSampler
 from artgan.dataset import Dataset
 from artgan.device import pick_device
-from artgan.diversity import CollapseWatch, reference
+from artgan.diversity import ALIKE, CollapseWatch, reference
 from artgan.errors import ArtganError
 from artgan.images import grid, to_uint8
 from artgan.kinds import Context, Model
@@ -390,9 +390,13 @@ def _snapshot(run: Run, watch: CollapseWatch | None) -> None:
     _announce("on_snapshot", run=run, step=run.step, images=images)
 
 
-def _collapse_watch(run: Run, dataset: Dataset) -> CollapseWatch:
-    """The watch over the run's snapshots, knowing the diversity of those before a resume."""
-    watch = CollapseWatch(reference(dataset.images), say, lambda step: _sample_hint(run, step))
+def _collapse_watch(run: Run, dataset: Dataset) -> CollapseWatch | None:
+    """The watch over the run's snapshots, knowing the diversity of those before a resume; None
+    for a dataset of copies of one picture, against which variety means nothing."""
+    spread = reference(dataset.images)
+    if spread < ALIKE:
+        return None
+    watch = CollapseWatch(spread, say, lambda step: _sample_hint(run, step))
     if run.folder.metrics_file.exists():
         for row in run.folder.metrics():
             if row.get("event") == "snapshot":

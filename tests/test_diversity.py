@@ -66,8 +66,31 @@ def test_training_logs_the_diversity_of_each_snapshot_and_a_resume_remembers_the
     assert [row["step"] for row in shots] == [0, 2, 4, 6]  # each once, across the resume
     assert all(0 <= row["diversity"] < 5 for row in shots)
     watch = training._collapse_watch(run, open_dataset(run.recipe, tmp_path))
-    best = max(shots[:4], key=lambda row: row["diversity"])
-    assert (watch.best_step, watch.best) == (best["step"], best["diversity"])
+    best = max(shots[:4], key=lambda row: min(row["diversity"], 1.0))
+    assert (watch.best_step, watch.best) == (best["step"], min(best["diversity"], 1.0))
+
+
+def test_samples_more_varied_than_a_dataset_of_little_variety_that_settle_on_it_are_no_collapse():
+    """An untrained generator's noise is more varied than a jittered single photo: falling from
+    there to the data's own variety is the run learning it."""
+    said = []
+    data = collapsed(60, seed=0)  # one picture with a little noise
+    watch = CollapseWatch(reference(data), said.append, lambda step: "")
+    assert watch.check(0, crops(16, seed=1)) > 3  # the untrained generator
+    assert 0.5 < watch.check(100, collapsed(16, seed=0)) < 2  # settled on the data
+    assert said == [] and (watch.best, watch.best_step) == (1.0, 0)
+
+
+def test_a_dataset_of_copies_of_one_picture_has_no_diversity_and_no_collapse_warning(tmp_path, capsys):
+    """black-square: copies of one drawn square. Its spread is rounding noise (1e-8), which made
+    diversity figures in the millions and a false warning."""
+    from test_training import train
+
+    run = train(tmp_path, "source=[{use = 'duplicate', shape = 'square', count = 16}]", "train.steps=4")
+    assert reference(open_dataset(run.recipe, tmp_path).images) < 1e-3
+    assert not [row for row in run.metrics() if row.get("event") == "snapshot"]
+    assert "warning" not in capsys.readouterr().out
+    assert training._collapse_watch(run, open_dataset(run.recipe, tmp_path)) is None
 
 
 def test_the_warning_names_the_checkpoint_kept_up_to_the_best_step(tmp_path):
