@@ -163,14 +163,14 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tu
         for network in _networks(model):
             network.to(memory_format=torch.channels_last)
     if distributed.is_main():
-        folder.trim_metrics(run.step)
+        folder.trim_metrics(run.step if resumed_from is not None else -1)  # a fresh start keeps no row
         _write_lock(run, dataset, sweep)
         _write_status(run, "training")
     watch = _collapse_watch(run, dataset) if distributed.is_main() else None
     _announce("on_run_start", run=run)
     tracker = Pace(run, dataset.count, resumed_from)
     try:
-        if run.step == 0:
+        if resumed_from is None:  # resumed from step 0, the run has both already
             _snapshot(run, watch)
             _checkpoint(run, sampler, watch)
         _loop(run, sampler, tracker, watch)

@@ -93,6 +93,18 @@ def test_a_dataset_of_copies_of_one_picture_has_no_diversity_and_no_collapse_war
     assert training._collapse_watch(run, open_dataset(run.recipe, tmp_path)) is None
 
 
+def test_a_resume_from_step_0_and_a_fresh_start_after_a_kill_log_each_snapshot_once(tmp_path):
+    from test_training import train
+
+    run = train(tmp_path, "train.steps=0")  # stopped with only the step-0 checkpoint
+    run = train(tmp_path, "train.steps=2", resume=True)
+    assert [row["step"] for row in run.metrics() if row.get("event") == "snapshot"] == [0, 2]
+    for path in run.folder.checkpoints():  # killed before its first checkpoint: --resume starts afresh
+        path.unlink()
+    run = train(tmp_path, "train.steps=2", resume=True)
+    assert [row["step"] for row in run.metrics() if row.get("event") == "snapshot"] == [0, 2]
+
+
 def test_the_warning_names_the_checkpoint_kept_up_to_the_best_step(tmp_path):
     from test_training import train
 

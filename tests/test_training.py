@@ -96,7 +96,7 @@ def test_existing_run_needs_resume(tmp_path):
 def test_keep_checkpoints_prunes_old_ones(tmp_path, monkeypatch):
     # each snapshot more varied than the last: the one pruning also spares is among the newest
     # (tests/test_diversity.py has the other case)
-    rising = iter(range(100))
+    rising = iter(x / 100 for x in range(100))  # below 1: more varied than the data counts as 1
     monkeypatch.setattr(artgan.diversity, "diversity", lambda samples, reference_spread: next(rising))
     run = train(tmp_path, "train.checkpoint_every=1", "train.keep_checkpoints=2")
     assert [p.name for p in run.folder.checkpoints()] == [
