@@ -10,6 +10,8 @@ import random
 import signal
 import sys
 import time
+import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -52,21 +54,33 @@ def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
     a missing device, a resolution the model cannot train at), before any work such as building
     the dataset. Cheap: the model is built on the "meta" device, which holds no numbers."""
     existing = _refuse_existing(recipe, root, resume)
+    start = None
     if existing:
         _resumable(existing, recipe, lazy=True)
     elif recipe.train.init_from is not None:
-        _starting_point(recipe, lazy=True)
+        start = _starting_point(recipe, lazy=True)
     try:
         pick_device(recipe.train.device)
     except ArtganError as exc:
         raise ArtganError(f"{recipe.path}: {exc}") from None
     with recipe.blame(recipe.model):
         try:
-            recipe.model.build(Context(resolution=recipe.resolution, seed=recipe.seed, device="meta"))
+            model = _on_meta(recipe)
         except ArtganError:
             raise
         except Exception:  # a model that cannot be built without real tensors: training builds it
-            pass
+            return
+    if start is not None:  # do its layers fit? (into meta tensors, which copy nothing)
+        _load_starting_point(model, start, recipe)
+
+
+def _on_meta(recipe: Recipe, changes: dict[str, Any] | None = None) -> Model:
+    """The recipe's model with ``changes`` to its options, built on the "meta" device: its layers'
+    shapes, without numbers."""
+    step = recipe.model
+    if changes:
+        step = replace(step, options=type(step.options).model_validate({**step.options.model_dump(), **changes}))
+    return step.build(Context(resolution=recipe.resolution, seed=recipe.seed, device="meta"))
 
 
 def _refuse_existing(recipe: Recipe, root: Path, resume: bool) -> list[Path]:
@@ -539,17 +553,50 @@ def _start_from(run: Run) -> None:
     """Load the weights of the recipe's ``train.init_from`` (a checkpoint of the same model kind
     and resolution) into a fresh run (a "starting point"); the optimisers and the step count
     start afresh."""
-    where, path = f"{run.recipe.path}: train.init_from", run.recipe.train.init_from
-    payload = _starting_point(run.recipe)
+    _load_starting_point(run.model, _starting_point(run.recipe), run.recipe)
+
+
+def _load_starting_point(model: Model, payload: dict[str, Any], recipe: Recipe) -> None:
+    """``model.init_from`` the starting point ``payload``; layers of other shapes, or other
+    layers, are an ArtganError naming the model options that shape them."""
+    where, path = f"{recipe.path}: train.init_from", recipe.train.init_from
     try:
-        run.model.init_from(payload["state"])
+        with warnings.catch_warnings():  # into a meta model, torch warns that every copy is a no-op
+            warnings.simplefilter("ignore", UserWarning)
+            model.init_from(payload["state"])
     except ArtganError as exc:
         raise ArtganError(f"{where}: {exc}") from None
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # layers of other shapes, or other layers
-        differ = _differences(payload, run.recipe)
-        because = f"options that differ: {', '.join(differ['lines'])}" if differ else str(exc).splitlines()[0]
-        raise ArtganError(f"{where}: the weights in {path} do not fit this model ({because}); "
-                          "use the checkpoint's model options") from None
+        because = _shaping_differences(payload, recipe) or str(exc).splitlines()[0]
+        raise ArtganError(f"{where}: the weights in {path} do not fit this model ({because})") from None
+
+
+def _shaping_differences(payload: dict[str, Any], recipe: Recipe) -> str:
+    """The model options in which ``recipe`` differs from the checkpoint ``payload`` that change
+    its layers' shapes (each tried alone, on the meta device; a learning rate may differ), and the
+    --set values that take the checkpoint's; empty when no option does alone."""
+    theirs, ours = payload["model"], recipe.model.as_table()
+    shapes = _shapes(_on_meta(recipe))
+    keys = []
+    for key in sorted(theirs.keys() - {"use"}):
+        if theirs[key] == ours.get(key):
+            continue
+        try:
+            changed = _shapes(_on_meta(recipe, {key: theirs[key]}))
+        except Exception:  # noqa: BLE001 - not a value this model takes alone: not named
+            continue
+        if changed != shapes:
+            keys.append(key)
+    if not keys:
+        return ""
+    return (f"options that shape its layers differ: {', '.join(f'{key} {theirs[key]} -> {ours.get(key)}' for key in keys)}"
+            f"; start from it with {' '.join(f'--set model.{key}={json.dumps(theirs[key])}' for key in keys)}")
+
+
+def _shapes(model: Model) -> dict[str, tuple[int, ...]]:
+    """The shape of every weight and buffer of the model's networks, by network and name."""
+    return {f"{index}/{name}": tuple(tensor.shape) for index, network in enumerate(_networks(model))
+            for name, tensor in network.state_dict().items()}
 
 
 def _log_metrics(run: Run, window: list[dict[str, float]]) -> None:
