@@ -15,6 +15,7 @@ from artgan import plugins
 from artgan.errors import ArtganError
 from artgan.files import write_bytes_atomic
 from artgan.kinds import Context, Model
+from artgan.runfolder import RunFolder, list_checkpoints
 
 FORMAT = 2
 
@@ -56,6 +57,10 @@ def load(path: str | Path, lazy: bool = False, resumable: bool = False) -> dict[
     maps the tensors from the file instead of reading them, for a quick look at the numbers;
     ``resumable`` also requires what training needs to continue from it."""
     path = Path(path)
+    if path.is_dir():
+        kept = RunFolder(path).checkpoints() or list_checkpoints(path)
+        example = f", such as its newest: {kept[-1]}" if kept else " from a run's checkpoints/ folder"
+        raise ArtganError(f"{path}: a folder, not a checkpoint; give one .pt file{example}")
     if not path.is_file():
         raise ArtganError(f"{path}: checkpoint not found; give a .pt file from a run's checkpoints/ folder")
     _check_kind(path)

@@ -108,6 +108,13 @@ def test_a_sweep_over_starting_points_is_refused_before_any_work_when_one_does_n
     assert not (tmp_path / "data" / "square").exists() and not (tmp_path / "runs" / "square-0").exists()
 
 
+def test_a_run_folder_as_starting_point_names_its_newest_checkpoint(tmp_path):
+    run = train(tmp_path, "faces", TINY_DCGAN)
+    message = error_of(tmp_path, "next", TINY_DCGAN, init_from=str(run.dir))
+    assert message == (f"{tmp_path / 'next.toml'}: train.init_from: {run.dir}: a folder, not a checkpoint; "
+                       f"give one .pt file, such as its newest: {last_checkpoint(run)}")
+
+
 def test_a_missing_starting_point_names_the_key(tmp_path):
     message = error_of(tmp_path, "lost", TINY_DCGAN, init_from=str(tmp_path / "nowhere.pt"))
     assert message.startswith(f"{tmp_path / 'lost.toml'}: train.init_from: {tmp_path / 'nowhere.pt'}: "
