@@ -92,7 +92,7 @@ class Options(NumbersNotBooleans):
     null, so the text "none" (``--set source.0.every=none``) stands for None in a field that
     takes None and no text."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)  # TOML's inf and nan: slips, not settings
 
     @model_validator(mode="before")
     @classmethod

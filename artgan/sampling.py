@@ -76,7 +76,8 @@ def model_of(payload: dict, path: Path, device) -> Model:
 class SampleRequest(BaseModel):
     """What ``Run.samples`` and ``artgan sample`` take, checked before a model is loaded."""
 
-    model_config = ConfigDict(strict=True, extra="forbid")  # "4" or 2.5 images is a mistake, not a count
+    # "4" or 2.5 images is a mistake, not a count; an infinite truncation gives black pictures
+    model_config = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
     n: int = Field(ge=1)
     seed: Seed
     truncation: float = Field(ge=0.0)

@@ -207,6 +207,15 @@ def test_api_Run_samples_are_pil_images_the_same_for_a_seed(trained):
     other = opened.samples(3, seed=8)
     assert np.asarray(other[0]).tolist() != np.asarray(first[0]).tolist()
     assert len(opened.samples(2, seed=7, truncation=0.5)) == 2
+    with pytest.raises(artgan.ArtganError, match=r"^Run.samples: truncation: Input should be a finite number"):
+        opened.samples(2, truncation=float("inf"))  # it gave black pictures
+
+
+def test_infinite_or_nan_option_values_are_refused_in_one_line(trained):
+    with pytest.raises(artgan.ArtganError, match=r"hold: Input should be a finite number"):
+        trained.render("timelapse", hold=float("inf"))
+    with pytest.raises(artgan.ArtganError, match=r"model.betas\[0\]: Input should be less than 1"):
+        artgan.load_recipe("black-square", set={"model.betas": [1.5, 0.99], "sweep.train.init_from": ["a.pt"]})
 
 
 def test_api_Run_grid_is_the_newest_snapshot_or_one_step(trained):

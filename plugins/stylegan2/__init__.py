@@ -6,10 +6,14 @@ when one is built: see docs/writing-plugins.md, "Keep start-up fast".
 """
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 import artgan
 from artgan.toolkit.augment_options import AUG_HELP, AugMode, AugmentOptions
+
+AdamBeta = Annotated[float, Field(ge=0, lt=1)]  # what torch's Adam takes
 
 
 class StyleGAN2Options(AugmentOptions):
@@ -26,7 +30,7 @@ class StyleGAN2Options(AugmentOptions):
     channel_max: int = Field(512, ge=1, description="channels of the low-resolution layers (times capacity)")
     lr_g: float = Field(0.0025, gt=0, description="Adam learning rate of G")
     lr_d: float = Field(0.0025, gt=0, description="Adam learning rate of D")
-    betas: tuple[float, float] = Field((0.0, 0.99), description="Adam betas of both networks")
+    betas: tuple[AdamBeta, AdamBeta] = Field((0.0, 0.99), description="Adam betas of both networks")
     r1_gamma: float | None = Field(None, ge=0, description="weight of the R1 penalty on D's gradient at "
                                                            "real images; default 0.0002 x resolution² / "
                                                            "train.batch_size (StyleGAN2-ADA's rule; the whole "
