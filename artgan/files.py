@@ -5,7 +5,7 @@ import errno
 import os
 import shutil
 import tempfile
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -14,6 +14,7 @@ from artgan.errors import ArtganError
 
 # errno values that mean "no room for these bytes": disk full, file size limit (ulimit -f), quota
 NO_SPACE = frozenset({errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)})
+NOT_WRITABLE = frozenset({errno.EROFS, errno.EACCES, errno.EPERM})  # a read-only disk, or a folder not yours
 
 
 def no_space(folder: str | os.PathLike, exc: OSError, needed: int | None = None) -> ArtganError:
@@ -58,9 +59,13 @@ def atomic_path(path: str | os.PathLike, size: int | None = None, durable: bool 
                 os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException as exc:
-        tmp.unlink(missing_ok=True)
+        with suppress(OSError):  # in a folder turned read-only, the clean-up fails too: the cause is told
+            tmp.unlink(missing_ok=True)
         if isinstance(exc, OSError) and exc.errno in NO_SPACE:
             raise no_space(path.parent, exc, size) from None
+        if isinstance(exc, OSError) and exc.errno in NOT_WRITABLE:
+            raise ArtganError(f"{path.parent}: cannot write there ({exc.strerror}); make it writable or "
+                              "choose another --out; nothing half-written was kept") from None
         raise
 
 

@@ -14,7 +14,7 @@ import pytest
 from hostile_helpers import artgan_process, invoke, one_line, python_process
 
 import artgan
-from artgan import checkpoint
+from artgan import checkpoint, files
 
 
 def file_size_limit(limit: int):
@@ -116,3 +116,17 @@ def test_disk_full_anywhere_else_is_one_line_with_exit_2(tiny, tmp_path, registe
     result = invoke("render", "test-full-disk", tmp_path)
     assert result.exit_code == 2, result.output
     assert one_line(result.stderr).startswith(f"error: {tmp_path}: cannot write there: disk full (")
+
+
+def test_a_folder_turned_read_only_is_one_line_not_the_clean_ups_traceback(tmp_path, monkeypatch):
+    """A run folder on a disk remounted read-only: the write fails, and so does deleting its
+    temporary file; the second failure used to hide the first in a traceback."""
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", read_only)
+    monkeypatch.setattr(Path, "unlink", read_only)
+    with pytest.raises(artgan.ArtganError) as caught:
+        files.write_bytes_atomic(tmp_path / "CREDITS.md", b"who made what")
+    assert str(caught.value) == (f"{tmp_path}: cannot write there (Read-only file system); make it writable or "
+                                 "choose another --out; nothing half-written was kept")
