@@ -41,8 +41,10 @@ def hold(folder: Path, then: str) -> Iterator[None]:
     try:
         lock.acquire()
     except Timeout:
-        raise ArtganError(f"{folder}: in use by another artgan process ({_holder(path)}); "
-                          f"wait for it to end, or stop it, then {then}") from None
+        holder = _holder(path)
+        who = ("in use by this very process (another thread, or a notebook cell still running: "
+               if holder.startswith(f"pid {os.getpid()},") else "in use by another artgan process (")
+        raise ArtganError(f"{folder}: {who}{holder}); wait for it to end, or stop it, then {then}") from None
     owner = _owner_file(path)
     try:
         owner.write_text(json.dumps({"pid": os.getpid(), "command": " ".join(sys.argv),

@@ -4,7 +4,9 @@ TypeError, a KeyError or a pydantic traceback), and nothing is left half-written
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import threading
 
 import pytest
 from hostile_helpers import TINY, artgan_process, held_elsewhere, invoke, one_line, python_process, wait_for
@@ -202,3 +204,28 @@ def test_checkpoint_and_grid_where_there_is_none(trained, copy_of):
     refused(run.samples, 2, match=r"runs/bare: no checkpoints yet")
     refused(run.grid, match=r"runs/bare: no snapshots in .*; give a run folder that has trained")
     refused(run.grid, 2, match="no snapshots in")
+
+
+def test_a_run_held_by_another_thread_of_this_process_says_so(tmp_path, register_plugin):
+    """A notebook trains in a thread (a widget's callback) and a cell runs the recipe again: the
+    holder is the notebook's own kernel, not "another process" to stop."""
+    (tmp_path / "tiny.toml").write_text(TINY, encoding="utf-8")
+    started, release = threading.Event(), threading.Event()
+
+    class Hold:
+        @artgan.hookimpl
+        def on_snapshot(self):
+            started.set()
+            release.wait(60)
+
+    register_plugin(Hold(), "hold")
+    worker = threading.Thread(target=lambda: artgan.run(tmp_path / "tiny.toml", out=tmp_path))
+    worker.start()
+    try:
+        assert started.wait(60)
+        refused(artgan.run, tmp_path / "tiny.toml", out=tmp_path, resume=True,
+                match=rf"runs/tiny: in use by this very process \(another thread, or a notebook cell still "
+                      rf"running: pid {os.getpid()},")
+    finally:
+        release.set()
+        worker.join(60)
