@@ -380,8 +380,12 @@ def _roll_back(run: Run, sampler: BatchSampler, losses: dict[str, float], failed
     """Go back to the newest checkpoint with fresh randomness, or stop after too many tries."""
     bad = ", ".join(f"{k}={v}" for k, v in losses.items() if not math.isfinite(v))
     if attempt > run.recipe.train.nan_retries:
-        raise ArtganError(f"training diverged at step {failed_at} ({bad}) after "
-                          f"{attempt - 1} rollbacks; lower the model's learning rates and --resume")
+        # --resume keeps the model's options: lower rates go on as a new run from the last good weights
+        lower = " ".join(f"--set model.{key}={value / 2:g}" for key, value in run.recipe.model.as_table().items()
+                         if key.startswith("lr") and isinstance(value, float)) or "and lower the model's learning rates"
+        raise ArtganError(f"training diverged at step {failed_at} ({bad}) after {attempt - 1} rollbacks; to go on "
+                          f"with lower learning rates, start a new run from its last good checkpoint: --set "
+                          f"name={run.name}-calmer --set train.init_from={run.folder.checkpoints()[-1]} {lower}")
     newest = run.folder.checkpoints()[-1]
     _restore(run, sampler, checkpoint.load(newest))
     # the same randomness would fail the same way

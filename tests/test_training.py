@@ -132,8 +132,14 @@ def test_nan_rolls_back_to_last_checkpoint_and_retries(tmp_path, flaky):
 
 def test_nan_that_persists_stops_with_a_clear_message(tmp_path, flaky):
     flaky.nan_calls = set(range(2, 100))
-    with pytest.raises(artgan.ArtganError, match=r"diverged at step 1 \(loss_d=nan\) after 3 rollbacks"):
+    with pytest.raises(artgan.ArtganError, match=r"diverged at step 1 \(loss_d=nan\) after 3 rollbacks") as caught:
         train(tmp_path, model="flaky-dcgan")
+    advice = str(caught.value).split("start a new run from its last good checkpoint: ")[1]
+    last_good = tmp_path / "runs" / "tiny" / "checkpoints" / "step-0000000.pt"
+    assert advice == f"--set name=tiny-calmer --set train.init_from={last_good} --set model.lr_g=0.0001 " \
+                     "--set model.lr_d=0.0001"  # what --resume, which keeps the model's options, cannot do
+    flaky.nan_calls = set()
+    assert train(tmp_path, *advice.removeprefix("--set ").split(" --set "), model="flaky-dcgan").step == 6
 
 
 def test_hooks_see_the_run(tmp_path, in_process_plugin):
