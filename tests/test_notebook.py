@@ -102,4 +102,4 @@ def test_the_example_notebook_runs_from_top_to_bottom(tmp_path, monkeypatch):
     assert any("<video" in d.get("text/html", "") for d in data)  # the interpolation film
     finished = [d["text/html"] for d in data if "<i>finished</i>" in d.get("text/html", "")]
     assert len(finished) == 2  # the run, and the one started from its checkpoint
-    assert (tmp_path / "artgan-notebook" / "runs" / "white-from-colour" / "recipe.lock.toml").is_file()
+    assert (tmp_path / "artgan-notebook" / "runs" / "white-from-step-0000030" / "recipe.lock.toml").is_file()
