@@ -381,8 +381,8 @@ class RunFolder:
         kill -9 left "training" behind: that run is interrupted)."""
         try:
             status = _STATUS.validate_json(self.status_file.read_bytes())
-        except FileNotFoundError:
-            return RunStatus("unknown")
+        except FileNotFoundError:  # a run from before status.json: as far as its files go
+            return RunStatus("unknown", self._newest_step())
         except ValidationError as exc:
             first = exc.errors()[0]
             key = ".".join(map(str, first["loc"])) or "file"
@@ -392,6 +392,12 @@ class RunFolder:
         if status.state == "training" and not self.is_held():
             return RunStatus(**{**asdict(status), "state": "interrupted"})
         return status
+
+    def _newest_step(self) -> int:
+        """The step of the newest checkpoint or snapshot (0 when there are none)."""
+        steps = [int(m.group(1)) for path in self.checkpoints() if (m := _CHECKPOINT.fullmatch(path.name))]
+        steps += [int(m.group(1)) for path in self.snapshots_dir.glob("step-*.png") if (m := _SNAPSHOT.fullmatch(path.name))]
+        return max(steps, default=0)
 
     def write_status(self, status: RunStatus) -> None:
         record = {**asdict(status), "updated": time.time()}

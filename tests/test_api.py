@@ -270,7 +270,9 @@ def test_api_RunFolder_reads_a_run_of_an_older_artgan(tmp_path):
     Image.new("RGB", (8, 8), "red").save(folder.snapshot_path(10))
     (folder.path / "metrics.jsonl").write_text('{"step": 10, "loss_d": 1.0}\n{"step": 11, "lo', encoding="utf-8")
     assert [s.step for s in folder.snapshots()] == [10] and folder.lock() == artgan.RecipeLock({}, {})
-    assert folder.status().state == "unknown" and folder.checkpoints() == [] and folder.films() == []
+    assert folder.status() == RunStatus("unknown", 10)  # as far as its files go
+    assert folder.checkpoints() == [] and folder.films() == []
+    assert artgan.open_run(folder.path).step == 10 and "step 10" in artgan.open_run(folder.path)._repr_html_()
     assert folder.metrics() == [{"step": 10, "loss_d": 1.0}]  # a line cut by a kill is not read
     folder.trim_metrics(10)  # what a resume does: the cut line goes
     assert folder.metrics_file.read_text(encoding="utf-8") == '{"step": 10, "loss_d": 1.0}\n'
