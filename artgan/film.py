@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import glob
 import os
 import queue
 import re
@@ -32,6 +33,7 @@ from pydantic import Field
 from artgan import progress
 from artgan.errors import ArtganError
 from artgan.files import atomic_path, ensure_writable
+from artgan.folder_lock import remove_dead_temporaries
 from artgan.kinds import Options
 
 # "-f" names the container because the temporary file's name ends in .tmp, not .mp4/.gif.
@@ -124,6 +126,8 @@ def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: 
     height, width = shape
     filters, film_size = _framing(width, height, size, smooth)
     paths = [(out, MP4, [])] + ([(out.with_suffix(".gif"), GIF, [_palette(*film_size)])] if gif else [])
+    for path, _, _ in paths:  # what a render of this film killed before (kill -9, a power cut) left
+        remove_dead_temporaries(path.parent, f".{glob.escape(path.name)}.*.tmp")
     with ExitStack() as stack, progress.task(label, total and total + hold) as bar:
         graphs = {settings["codec"]: filters for _, settings, _ in paths}
         if card is not None and card_frames > 0:  # read by ffmpeg at the end: kept until it is done

@@ -81,11 +81,12 @@ def _holder(path: Path) -> str:
         return "pid unknown"
 
 
-def remove_dead_temporaries(folder: Path) -> list[Path]:
-    """Delete the temporary files (``.NAME.PID.tmp``) under ``folder`` whose writing process is
-    gone; a live process's are kept. Returns what was deleted."""
+def remove_dead_temporaries(folder: Path, pattern: str = "**/.*.tmp") -> list[Path]:
+    """Delete the temporary files (``.NAME.PID.tmp``) in ``folder`` matching ``pattern`` (by
+    default all, in every subfolder) whose writing process is gone; a live process's are kept.
+    Returns what was deleted."""
     removed = []
-    for path in folder.rglob(".*.tmp") if folder.is_dir() else []:
+    for path in folder.glob(pattern) if folder.is_dir() else []:
         match = _TMP.fullmatch(path.name)
         if match and path.is_file() and not _alive(int(match.group(1))):
             path.unlink(missing_ok=True)

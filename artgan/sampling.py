@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from artgan import checkpoint, progress
 from artgan.errors import ArtganError
 from artgan.files import atomic_path, ensure_writable_folder
+from artgan.folder_lock import remove_dead_temporaries
 from artgan.images import to_uint8
 from artgan.kinds import Model, Seed
 from artgan.device import pick_device
@@ -232,6 +233,7 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     """
     check_request(count, seed, truncation, lambda name: f"--{name}")
     out = ensure_writable_folder(out)
+    remove_dead_temporaries(out, ".*.tmp")  # what a sampler killed before (kill -9) left half-written
     model = load_model(target, pick_device(device))
     paths = SampleFiles(out, seed, count)
     # Batches still being written while the next is generated; 0 (a CPU): in turns.

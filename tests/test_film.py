@@ -305,3 +305,19 @@ def test_a_folder_moved_away_while_its_film_is_made_is_said_so(tmp_path):
 
     with pytest.raises(artgan.ArtganError, match=r"gone/film\.mp4: its folder was deleted or moved away while"):
         film.write_film(frames(), folder / "film.mp4", fps=10)
+
+
+def test_what_a_killed_render_of_the_same_film_left_is_cleared_and_nothing_else(tmp_path):
+    """kill -9 during a render leaves .NAME.PID.tmp beside the film (9 MB for a GIF); the next
+    render of that film deletes those of dead processes, not other files' or live ones'."""
+    import subprocess
+    import sys
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    left = [tmp_path / f".film.mp4.{dead}.tmp", tmp_path / f".film.gif.{dead}.tmp"]
+    kept = [tmp_path / f".other.mp4.{dead}.tmp", tmp_path / f".film.mp4.{os.getppid()}.tmp"]  # another film; alive
+    for path in left + kept:
+        path.write_bytes(b"half a film")
+    film.write_film(iter([np.zeros((16, 16, 3), np.uint8)] * 3), tmp_path / "film.mp4", fps=10, gif=True)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["film.gif", "film.mp4", *(p.name for p in kept)])

@@ -36,6 +36,19 @@ def test_every_sample_lands_in_its_own_file_in_order_across_batches(projection, 
         assert np.array_equal(np.asarray(Image.open(path)), image)
 
 
+def test_what_a_killed_sampler_left_half_written_is_cleared(projection, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "out"
+    out.mkdir()
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True).stdout.strip()
+    (out / f".sample-0004-00002.png.{dead}.tmp").write_bytes(b"half a png")  # kill -9 mid-write
+    paths = sampling.write_samples(projection, 3, out, seed=4)
+    assert sorted(out.iterdir()) == list(paths)
+
+
 def written_pixels(paths) -> np.ndarray:
     return np.stack([np.asarray(Image.open(path)) for path in paths])
 
