@@ -220,7 +220,16 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: Sequence[str] = ()
             info = plugins.get(kind, section.use)
         except ArtganError as exc:
             raise ArtganError(f"{blame(loc + ('use',))}: {key}.use: {exc}") from None
-        return Step(key, section.use, info.cls, plugin_options(info.cls, section.model_extra or {}, loc, blame))
+        try:
+            options = plugin_options(info.cls, section.model_extra or {}, loc, blame)
+        except ArtganError as exc:
+            changed_by = blame(loc + ("use",))
+            if changed_by != str(path) and "unknown key" in str(exc):  # another plugin than the file's
+                raise ArtganError(f"{exc}; {changed_by} chose another plugin than the file's, whose {key} "
+                                  f"keys are for its own: copy the recipe and rewrite its {key} for "
+                                  f"{section.use} (`artgan plugins {section.use}` lists its options)") from None
+            raise
+        return Step(key, section.use, info.cls, options)
 
     return Recipe(
         path=path, name=shape.name, dataset=shape.name, seed=shape.seed, resolution=shape.resolution,

@@ -7,6 +7,7 @@ import textwrap
 import pytest
 import tomli_w
 
+import artgan
 from artgan import ArtganError
 from artgan.recipe import REQUIRED, load_recipe, parse_recipe, required_keys
 from artgan_plugins.dcgan import DCGAN
@@ -306,3 +307,12 @@ def test_set_types_values_inside_table_options_by_the_tables_value_type(write_re
     path = write_recipe(MINIMAL.replace('use = "shapes"\n    count = 4', 'use = "web-search"\n    query = "x"'))
     recipe = load_recipe(path, ["source.json_fields.creator=2024", "source.json_fields.title=[1]"])
     assert recipe.sources[0].options.json_fields == {"creator": "2024", "title": "[1]"}  # str values: as written
+
+
+def test_another_model_chosen_with_set_says_the_files_model_keys_are_the_old_ones():
+    with pytest.raises(artgan.ArtganError) as caught:
+        artgan.load_recipe("ellipses", set={"model.use": "stylegan2"})
+    assert str(caught.value).endswith("model.g_width: unknown key; remove it or check its spelling (and 5 more); "
+                                      "set model.use='stylegan2' chose another plugin than the file's, whose model "
+                                      "keys are for its own: copy the recipe and rewrite its model for stylegan2 "
+                                      "(`artgan plugins stylegan2` lists its options)")
