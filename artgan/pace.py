@@ -133,6 +133,8 @@ class Pace:
 
     def _estimate(self) -> None:
         left = self.run.recipe.train.steps - self.run.step
+        if left <= 0:  # the timing ended with the run: nothing to foretell
+            return
         seconds = left * self.run.recipe.train.batch_size / self.reference
         say(f"about {duration(seconds)} for the {left} steps left ({self.reference:.0f} images/s)")
 

@@ -286,3 +286,9 @@ def test_lr_ramp_down_on_a_model_without_optimizers_is_a_clear_error(tmp_path, i
         train(tmp_path, "train.lr_ramp_down=0.5", model="old-dcgan")
     assert not (tmp_path / "runs" / "tiny" / "checkpoints").exists()  # it failed before writing anything
     assert train(tmp_path, model="old-dcgan").step == 6  # and without the ramp it trains as before
+
+
+def test_a_run_whose_timing_ends_with_it_foretells_nothing(tmp_path, capsys):
+    train(tmp_path, "train.steps=10", "train.threads=1")  # its speed is known at its 10th and last step
+    out = capsys.readouterr().out
+    assert "steps left" not in out and "training on cpu" in out  # not "about 0 s for the 0 steps left"
