@@ -9,8 +9,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from artgan.errors import ArtganError
-
 CHUNK_BYTES = 64 << 20  # the host memory a copy onto the device passes through at a time
 
 
@@ -56,9 +54,8 @@ class BatchSampler:
                  channels_last: bool = False, part: tuple[int, int] = (0, 1), in_memory: bool | None = None,
                  reserved: int = 0):
         self.rank, self.parts = part
-        if batch_size % self.parts:
-            raise ArtganError(f"train.batch_size: {batch_size} images do not split evenly over {self.parts} "
-                              f"processes; make it a multiple of {self.parts}")
+        if batch_size % self.parts:  # training.check has told the user (distributed.check_split)
+            raise ValueError(f"BatchSampler: a batch of {batch_size} does not split into {self.parts} parts")
         self.device = device
         self.batch_size = batch_size
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format

@@ -60,17 +60,17 @@ class _Group(TyperGroup):
         try:
             return super().invoke(ctx)
         except ArtganError as exc:
-            err.print(f"error: {exc}")
+            _tell(f"error: {exc}")
             ctx.exit(2)
         except KeyboardInterrupt as exc:  # training says more itself; this is for the other commands
             signum = getattr(exc, "signum", int(signal.SIGINT))
-            err.print(f"stopped ({_SIGNALS[signum]}): files finished so far are kept whole, and nothing is left "
-                      "half-written")
+            _tell(f"stopped ({_SIGNALS[signum]}): files finished so far are kept whole, and nothing is left "
+                  "half-written")
             ctx.exit(128 + signum)
         except OSError as exc:
             if exc.errno not in NO_SPACE:
                 raise
-            err.print(f"error: {no_space(Path(exc.filename or '.').parent, exc)}")
+            _tell(f"error: {no_space(Path(exc.filename or '.').parent, exc)}")
             ctx.exit(2)
 
     def list_commands(self, ctx):
@@ -145,20 +145,25 @@ def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path
     if dry_run:
         sys.stdout.write(tomli_w.dumps(loaded.as_dict()))
         return
-    again = _command("run", str(recipe), *_set_words(set_), "--out", str(root), "--resume")
-    with _job(loaded):
+    again = _command("run", str(recipe), *_set_words(set_), "--out", str(root), "--resume", job=True)
+    with _job(loaded, again):
         go = pipeline.sweep if loaded.sweep else pipeline.run
         _stop_if_interrupted(go(loaded, root, resume, rebuild, _Printer()), again)
 
 
 @contextmanager
-def _job(loaded: Recipe):
-    """Started by torchrun: join the job for the block, and let only rank 0 print."""
+def _job(loaded: Recipe, again: str):
+    """Started by torchrun: join the job for the block, and let only rank 0 print. Should another
+    process of the job end, say what is kept and the command (``again``) that goes on."""
     from artgan import distributed
 
     with distributed.session(loaded.train.device):
         out.quiet = not distributed.is_main()
-        yield
+        try:
+            yield
+        except distributed.PeerLost as exc:  # whichever rank is left says it
+            err.print(f"error: {exc}; continue with `{again}`")
+            raise typer.Exit(2) from None
 
 
 @app.command()
@@ -166,7 +171,10 @@ def dataset(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: 
             sheet: bool = typer.Option(False, "--contact-sheet", help="also write a PNG of the dataset, and one of the dropped inputs by reason"),
             rebuild: bool = typer.Option(False, "--rebuild", help="rebuild even if up to date")):
     """Build only the dataset; print counts, skips and why."""
-    report = pipeline.dataset(_load(recipe, set_), root, rebuild)
+    loaded = _load(recipe, set_)
+    if _rank():  # started by torchrun: rank 0 builds it, the others have nothing to do
+        return
+    report = pipeline.dataset(loaded, root, rebuild)
     _Printer().dataset_ready(report)
     if sheet:
         _say("contact", contact_sheet(report.dataset))
@@ -180,15 +188,15 @@ def train(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Pa
           resume: bool = typer.Option(False, "--resume", help="continue from the run's last checkpoint")):
     """Train on an already built dataset."""
     loaded = _load(recipe, set_)
-    again = _command("train", str(recipe), *_set_words(set_), "--out", str(root), "--resume")
-    with _job(loaded):
+    again = _command("train", str(recipe), *_set_words(set_), "--out", str(root), "--resume", job=True)
+    with _job(loaded, again):
         try:
             trained = pipeline.train(loaded, root, resume)
         except DatasetNotReady as exc:
             build = _command("dataset", str(recipe), *_set_words(set_), "--out", str(root))
             raise ArtganError(f"{exc.folder}: {exc.why}; build it with `{build}`") from None
         _Printer().trained(trained)
-        _stop_if_interrupted(trained, again)
+        _stop_if_interrupted(trained, again, renders=False)
 
 
 @app.command()
@@ -308,10 +316,10 @@ def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder fo
          set_: Optional[List[str]] = SetOpt):
     """Run the built-in demo: coloured ellipses, a small DCGAN on the CPU, a grid and two films."""
     loaded = _load(Path("demo"), set_)
-    with _job(loaded):
+    again = _command("demo", "--out", str(root), *_set_words(set_), job=True)
+    with _job(loaded, again):
         # resume: run again, the demo continues where it stopped (or renders again when finished)
-        trained = pipeline.run(loaded, root, resume=True, listener=_Printer())
-        _stop_if_interrupted(trained, _command("demo", "--out", str(root), *_set_words(set_)))
+        _stop_if_interrupted(pipeline.run(loaded, root, resume=True, listener=_Printer()), again)
 
 
 @app.command()
@@ -423,13 +431,13 @@ class _Printer(pipeline.Listener):
         _say("rendered", path)
 
 
-def _stop_if_interrupted(runs, again: str) -> None:
-    """After Ctrl-C or SIGTERM stopped training: say how to go on, and exit with the shell's
-    status for that signal (130, 143)."""
+def _stop_if_interrupted(runs, again: str, renders: bool = True) -> None:
+    """After Ctrl-C or SIGTERM stopped training: say how to go on (``again``, a command that
+    ``renders`` when done or not), and exit with the shell's status for that signal (130, 143)."""
     last = runs[-1] if isinstance(runs, list) else runs
     if not last.interrupted:
         return
-    out.print(f"continue (then it renders): {again}")
+    out.print(f"continue (then it renders): {again}" if renders else f"continue: {again}")
     if last.recipe.render:
         out.print("render what there is now:")
         for step in last.recipe.render:
@@ -437,10 +445,28 @@ def _stop_if_interrupted(runs, again: str) -> None:
     raise typer.Exit(128 + last.stopped_by)
 
 
-def _command(*words: str) -> str:
-    """An artgan command line to print, with the --plugins-dir folders this one loaded."""
+def _command(*words: str, job: bool = False) -> str:
+    """An artgan command line to print, with the --plugins-dir folders this one loaded; ``job``:
+    started as torchrun started this process, on as many processes (plain artgan without torchrun)."""
     folders = [] if os.environ.get("ARTGAN_PLUGINS_DIR") else plugins.loaded_dirs()
-    return shlex.join(["artgan", *[w for folder in folders for w in ("--plugins-dir", folder)], *words])
+    size = int(os.environ.get("WORLD_SIZE", "1"))
+    start = ["artgan"]
+    if job and size > 1:
+        here = int(os.environ.get("LOCAL_WORLD_SIZE", size))  # processes per machine
+        nodes = [f"--nnodes={size // here}"] if here < size else []
+        start = ["torchrun", *nodes, f"--nproc_per_node={here}", "-m", "artgan"]
+    return shlex.join([*start, *[w for folder in folders for w in ("--plugins-dir", folder)], *words])
+
+
+def _rank() -> int:
+    """This process's rank in the torchrun job that started it (0 without torchrun)."""
+    return int(os.environ.get("RANK", "0"))
+
+
+def _tell(line: str) -> None:
+    """Print an error line; in a torchrun job only rank 0 does (the others met the same error)."""
+    if not _rank():
+        err.print(line)
 
 
 def _set_words(overrides: Optional[List[str]]) -> list[str]:

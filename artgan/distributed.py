@@ -13,11 +13,14 @@ import os
 import sys
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, Iterator
 
 import torch
 from torch import distributed as dist
 from torch import nn
+
+from artgan.errors import ArtganError
 
 
 # How long the other ranks wait while rank 0 alone works: builds the dataset (face alignment and
@@ -95,6 +98,38 @@ def _exit_now() -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def check_split(batch_size: int, resuming: bool) -> None:
+    """An ArtganError if ``batch_size`` images do not split evenly over the job's processes; a
+    resumed run keeps its batch size, so then the advice is another number of processes."""
+    size = world_size()
+    if batch_size % size == 0:
+        return
+    if resuming:
+        fits = max(n for n in range(1, size) if batch_size % n == 0)
+        raise ArtganError(f"train.batch_size: this run's batches of {batch_size} images do not split evenly over "
+                          f"{size} processes, and --resume keeps the batch size; resume on a number of processes "
+                          f"that divides {batch_size}, such as {fits}")
+    raise ArtganError(f"train.batch_size: {batch_size} images do not split evenly over {size} processes; "
+                      f"make it a multiple of {size}")
+
+
+class PeerLost(Exception):
+    """Another process of the job ended (killed, crashed, its machine gone) while this one trained."""
+
+    def __init__(self, checkpoints: list[Path]):
+        other = f" (rank {1 - rank()})" if world_size() == 2 else ""
+        kept = (f"the checkpoints up to step {int(checkpoints[-1].stem.removeprefix('step-'))} are kept in "
+                f"{checkpoints[-1].parent}" if checkpoints else "no checkpoint was saved yet")
+        super().__init__(f"another process of the job{other} ended; {kept}")
+
+
+def peer_lost(error: BaseException) -> bool:
+    """Whether ``error`` is torch.distributed's for a process of the job that went away."""
+    gone = ("Connection reset by peer", "Connection closed by peer")
+    return active() and (isinstance(error, (dist.DistBackendError, dist.DistNetworkError)) or
+                         isinstance(error, RuntimeError) and any(words in str(error) for words in gone))
 
 
 def barrier() -> None:

@@ -59,6 +59,7 @@ def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
         _resumable(existing, recipe, lazy=True)
     elif recipe.train.init_from is not None:
         start = _starting_point(recipe, lazy=True)
+    distributed.check_split(recipe.train.batch_size, bool(existing))
     try:
         pick_device(recipe.train.device)
     except ArtganError as exc:
@@ -188,8 +189,11 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tu
             _snapshot(run, watch)
             _checkpoint(run, sampler, watch)
         _loop(run, sampler, tracker, watch)
-    except BaseException as exc:  # a second Ctrl-C ends at once: interrupted, not failed
-        _write_status(run, "interrupted" if isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed")
+    except BaseException as exc:  # a second Ctrl-C, or another process's end, leaves it interrupted, not failed
+        lost = distributed.peer_lost(exc)
+        _write_status(run, "interrupted" if lost or isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed")
+        if lost:
+            raise distributed.PeerLost(folder.checkpoints()) from exc
         raise
     else:
         _write_status(run, "interrupted" if run.interrupted else "finished")

@@ -187,6 +187,23 @@ def test_bad_set_exits_2(write_recipe):
     assert "source.4" in line
 
 
+def test_only_rank_0_of_a_torchrun_job_prints_an_error(write_recipe, monkeypatch):
+    monkeypatch.setenv("RANK", "1")  # each process meets the same error: one says it
+    result = invoke("run", write_recipe(MINIMAL), "--dry-run", "--set", "source.4.count=1")
+    assert result.exit_code == 2 and result.stderr == ""
+
+
+def test_hints_under_torchrun_start_as_many_processes(monkeypatch):
+    from artgan.cli import _command
+
+    monkeypatch.setenv("ARTGAN_PLUGINS_DIR", "plugins")  # then the hint needs no --plugins-dir
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert _command("train", "r.toml", "--resume", job=True) == \
+        "torchrun --nnodes=2 --nproc_per_node=4 -m artgan train r.toml --resume"
+    assert _command("dataset", "r.toml") == "artgan dataset r.toml"  # rank 0 alone builds it
+
+
 def test_dataset_builds_with_contact_sheet_and_prints_counts(write_recipe, tmp_path):
     path = write_recipe(MINIMAL)
     out = tmp_path / "out"

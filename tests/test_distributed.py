@@ -1,7 +1,9 @@
 """Training on two CPU processes started by torchrun (gloo): identical weights, one set of files,
-an exact resume, the same R1 weight and averaging pace as one process, and a slow rank 0."""
+an exact resume, the same R1 weight and averaging pace as one process, and a slow rank 0; and what
+the job says once, when its input is bad, Ctrl-C stops it or one of its processes dies."""
 import json
 import os
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -23,7 +25,7 @@ MODELS = {
 }
 
 
-def recipe(folder: Path, model: str, source: str = "shapes") -> Path:
+def recipe(folder: Path, model: str, source: str = "shapes", use: str = "probe-{model}") -> Path:
     path = folder / "pair.toml"
     path.write_text(textwrap.dedent("""\
         name = "pair"
@@ -33,7 +35,7 @@ def recipe(folder: Path, model: str, source: str = "shapes") -> Path:
         use = "{source}"
         count = 12
         [model]
-        use = "probe-{model}"
+        use = "{use}"
         {options}
         [train]
         steps = 4
@@ -43,22 +45,24 @@ def recipe(folder: Path, model: str, source: str = "shapes") -> Path:
         metrics_every = 1
         grid = 2
         keep_checkpoints = 0
-        """).format(model=model, source=source, options=MODELS[model].replace("\n", "\n        ")))
+        """).format(use=use.format(model=model), source=source, options=MODELS[model].replace("\n", "\n        ")))
     return path
 
 
-def torchrun(folder: Path, *args: str, processes: int = 2, env: dict | None = None) -> subprocess.CompletedProcess:
+def torchrun(folder: Path, *args: str, processes: int = 2, env: dict | None = None, plugins: Path = PLUGINS,
+             status: int = 0) -> subprocess.CompletedProcess:
     """``artgan ARGS`` in two processes, as ``torchrun --nproc_per_node=2 -m artgan ARGS`` (in one
-    without torchrun when ``processes`` is 1), with ``env`` added to the environment."""
+    without torchrun when ``processes`` is 1), with ``env`` added to the environment; it must end
+    with ``status`` (torchrun's is 1 when a process failed)."""
     probe = folder / "probe"
     probe.mkdir(exist_ok=True)
     launch = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"] if processes == 2 else []
-    command = [sys.executable, *launch, "-m", "artgan", "--plugins-dir", str(PLUGINS), "--quiet", *args]
+    command = [sys.executable, *launch, "-m", "artgan", "--plugins-dir", str(plugins), "--quiet", *args]
     # PYTHONFAULTHANDLER: should a process abort (once in CI, at exit: "terminate called without an
     # active exception"), its Python stack is in the output below
     done = subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=300,
                           env={**os.environ, "ARTGAN_PROBE_DIR": str(probe), "PYTHONFAULTHANDLER": "1", **(env or {})})
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.returncode == status, done.stdout + done.stderr
     return done
 
 
@@ -140,3 +144,91 @@ def test_the_others_wait_out_a_rank_0_that_takes_longer_than_the_group_timeout(t
                     env={"ARTGAN_DIST_TIMEOUT": "5", "ARTGAN_SLOW_SECONDS": "12"})
     assert done.stdout.count("trained 4 steps") == 1
     assert (tmp_path / "runs" / "pair" / "checkpoints" / "step-0000004.pt").exists()
+
+
+# A loose plugin for the tests below: dcgan, but process 1 of the job is killed (kill -9) at its
+# third step when $ARTGAN_KILL_RANK_1 is set; and Ctrl-C pressed at the snapshot of step 2.
+ENDINGS = """\
+import os
+import signal
+
+import artgan
+from artgan_plugins.dcgan import DCGAN
+
+
+class Doomed(DCGAN):
+    steps = 0
+
+    def train_step(self, real):
+        self.steps += 1
+        if self.steps == 3 and os.environ.get("ARTGAN_KILL_RANK_1") and os.environ["RANK"] == "1":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return super().train_step(real)
+
+
+@artgan.hookimpl
+def register_models(register):
+    register("doomed-dcgan", Doomed)
+
+
+@artgan.hookimpl
+def on_snapshot(step):
+    if step == 2 and os.environ.get("ARTGAN_CTRL_C"):
+        os.kill(os.getpid(), signal.SIGINT)
+"""
+
+
+@pytest.fixture
+def endings(tmp_path) -> Path:
+    """A folder with the ENDINGS plugin, and the recipe with its model in tmp_path."""
+    folder = tmp_path / "endings"
+    folder.mkdir()
+    (folder / "endings.py").write_text(ENDINGS)
+    recipe(tmp_path, "dcgan", use="doomed-dcgan")
+    return folder
+
+
+def errors(done: subprocess.CompletedProcess) -> list[str]:
+    return [line for line in done.stderr.splitlines() if line.startswith("error:")]
+
+
+def test_a_process_killed_leaves_one_line_with_what_is_kept_and_the_command_that_resumes(tmp_path, endings):
+    done = torchrun(tmp_path, "run", "pair.toml", "--out", ".", "--set", "train.steps=8",
+                    plugins=endings, env={"ARTGAN_KILL_RANK_1": "1"}, status=1)
+    again = shlex.join(["torchrun", "--nproc_per_node=2", "-m", "artgan", "--plugins-dir", str(endings),
+                        "run", "pair.toml", "--set", "train.steps=8", "--out", ".", "--resume"])
+    assert errors(done) == ["error: another process of the job (rank 1) ended; the checkpoints up to step 2 are "
+                            f"kept in {Path('runs', 'pair', 'checkpoints')}; continue with `{again}`"]
+    assert "RuntimeError" not in done.stderr and "raised by the model plugin" not in done.stderr
+    assert json.loads((tmp_path / "runs" / "pair" / "status.json").read_text())["state"] == "interrupted"
+
+
+def test_ctrl_c_prints_a_torchrun_command_that_continues_on_as_many_processes(tmp_path, endings):
+    done = torchrun(tmp_path, "run", "pair.toml", "--out", ".", plugins=endings, env={"ARTGAN_CTRL_C": "1"},
+                    status=1)  # each process: 130
+    assert done.stdout.count("stopped (Ctrl-C) at step ") == 1
+    (again,) = [line for line in done.stdout.splitlines() if line.startswith("continue")]
+    assert again == "continue (then it renders): " + shlex.join([
+        "torchrun", "--nproc_per_node=2", "-m", "artgan", "--plugins-dir", str(endings), "run", "pair.toml",
+        "--out", ".", "--resume"])
+
+
+def test_bad_input_is_said_once_and_on_resume_the_advice_keeps_the_batch_size(tmp_path):
+    path = str(recipe(tmp_path, "dcgan"))
+    done = torchrun(tmp_path, "run", path, "--set", "train.batch_size=7", status=1)
+    assert errors(done) == ["error: train.batch_size: 7 images do not split evenly over 2 processes; "
+                            "make it a multiple of 2"]
+    assert not (tmp_path / "data" / "pair").exists()  # said before the dataset is built
+
+    torchrun(tmp_path, "run", path, "--set", "train.batch_size=3", "--set", "train.steps=1", processes=1)
+    done = torchrun(tmp_path, "train", path, "--set", "train.batch_size=3", "--resume", status=1)
+    assert errors(done) == ["error: train.batch_size: this run's batches of 3 images do not split evenly over 2 "
+                            "processes, and --resume keeps the batch size; resume on a number of processes that "
+                            "divides 3, such as 1"]
+
+
+def test_dataset_under_torchrun_is_built_once_by_rank_0(tmp_path):
+    path = recipe(tmp_path, "dcgan", source="slow-shapes")  # 2 s: long enough for the others to meet it
+    done = torchrun(tmp_path, "dataset", str(path), "--contact-sheet", env={"ARTGAN_SLOW_SECONDS": "2"})
+    assert done.stdout.count("dataset built: 12 images") == 1 and "dataset reused" not in done.stdout
+    assert (tmp_path / "data" / "pair" / "contact-sheet.png").is_file()
