@@ -1,9 +1,11 @@
 """The dataset store: data/NAME/ with images, manifest.jsonl and a packed uint8 array."""
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
+import math
 import multiprocessing
 import os
 import pickle
@@ -21,7 +23,7 @@ from PIL import Image, ImageDraw, ImageOps
 
 from artgan import folder_lock, plugins, progress
 from artgan.errors import ArtganError, BadInput, PluginError
-from artgan.files import NO_SPACE, no_space, write_text_atomic
+from artgan.files import NO_SPACE, atomic_path, no_space, write_text_atomic
 from artgan.images import grid, to_rgb
 from artgan.kinds import Context, Item, Skipped
 from artgan.recipe import Recipe, Step
@@ -38,13 +40,20 @@ class Dataset:
     count: int
     resolution: int
 
-    @property
+    @functools.cached_property
     def images(self) -> np.ndarray:
-        """All images as a read-only memory-mapped uint8 array (N, H, W, 3)."""
+        """All images as a read-only memory-mapped uint8 array (N, H, W, 3), mapped once: a
+        rebuild that swaps in a new folder afterwards leaves these images as they were."""
+        shape = (self.count, self.resolution, self.resolution, 3)
         if self.count == 0:
-            return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
-        return np.memmap(self.folder / PACK, np.uint8, "r",
-                         shape=(self.count, self.resolution, self.resolution, 3))
+            return np.zeros(shape, np.uint8)
+        try:
+            with open(self.folder / PACK, "rb") as pack:  # the size and the map of the same file
+                if os.fstat(pack.fileno()).st_size == math.prod(shape):
+                    return np.memmap(pack, np.uint8, "r", shape=shape)
+        except FileNotFoundError:
+            pass
+        raise ArtganError(f"{self.folder} was replaced (rebuilt) while it was being opened; run again")
 
     def manifest(self) -> list[dict[str, Any]]:
         """One provenance record per image, in order."""
@@ -423,7 +432,8 @@ def contact_sheet(dataset: Dataset, limit: int = 400) -> Path:
     """A PNG of up to ``limit`` images spread evenly over the dataset; returns its path."""
     pick = np.linspace(0, dataset.count - 1, min(limit, dataset.count)).round().astype(int)
     path = dataset.folder / "contact-sheet.png"
-    grid(np.asarray(dataset.images[np.unique(pick)]), padding=1).save(path)
+    with atomic_path(path) as tmp:
+        grid(np.asarray(dataset.images[np.unique(pick)]), padding=1).save(tmp, "PNG")
     return path
 
 
@@ -453,5 +463,6 @@ def skipped_sheet(dataset: Dataset, per_reason: int = 24) -> Path | None:
             where = skip["origin"].rsplit("@", 1)[-1] if "@" in skip["origin"] else Path(skip["origin"]).name
             draw.text((left + 2, top + 20 + picture.height), where[-15:], fill="black")
     path = dataset.folder / "skipped-sheet.png"
-    sheet.save(path)
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, "PNG")
     return path

@@ -6,6 +6,7 @@ halfway through a season does not decode the finished episodes again.
 """
 from __future__ import annotations
 
+import errno
 import functools
 import glob
 import hashlib
@@ -14,9 +15,11 @@ import math
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 from collections import deque
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from fnmatch import fnmatch
 from pathlib import Path
@@ -39,6 +42,15 @@ BLUR_NEIGHBOURS = 7  # a frame's sharpness is compared with the sampled frames t
 THUMB_SIDE = 64  # longer side of the thumbnails near-duplicates are compared at
 CHANGE_LEVEL = 12.0  # a thumbnail cell changed when its brightness moved by more than this (0-255)
 PREVIEW_SIDE = 160  # longer side of a dropped frame's picture on the contact sheet
+# A passing lack of open files, memory or processes: the video is not at fault, so the build
+# stops with what to do instead of skipping it, and the video is decoded again next time.
+SHORTAGE = {  # errno -> what to do (ENFILE first: its message contains EMFILE's)
+    errno.ENFILE: "the system has too many open files: close some programs or lower `workers`",
+    errno.EMFILE: "too many open files: raise the limit (ulimit -n) or lower `workers`",
+    errno.ENOMEM: "out of memory: close some programs or lower `workers`",
+    errno.EAGAIN: "out of memory or processes (resource temporarily unavailable): close some programs "
+                  "or lower `workers`",
+}
 
 
 class VideoFramesOptions(artgan.CreditOptions):
@@ -165,13 +177,14 @@ class VideoFrames(artgan.Source):
 
     def _video(self, path: Path) -> Iterator[artgan.Item | artgan.Skipped]:
         """The results of one video: replayed from the cache when an earlier build finished it."""
-        folder = self._cache_folder(path)
-        if folder is None:
-            yield from self._extract(path)
-        elif (folder / "done").exists():
-            yield from _replay(folder, path, self.options.work(path))
-        else:
-            yield from _record(folder, self._extract(path))
+        with _shortage_stops(path):
+            folder = self._cache_folder(path)
+            if folder is None:
+                yield from self._extract(path)
+            elif (folder / "done").exists():
+                yield from _replay(folder, path, self.options.work(path))
+            else:
+                yield from _record(folder, self._extract(path))
 
     def _cache_folder(self, path: Path) -> Path | None:
         if self.context.cache_dir is None:
@@ -234,12 +247,33 @@ class VideoFrames(artgan.Source):
         return self.options.skip_start, self.options.skip_end
 
 
+@contextmanager
+def _shortage_stops(path: Path):
+    """Turn an OSError of a passing shortage (see SHORTAGE) into a one-line ArtganError."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.errno not in SHORTAGE:
+            raise
+        raise artgan.ArtganError(f"{path}: cannot decode it now: {SHORTAGE[exc.errno]}; then run "
+                                 "again (the video is decoded again from its start)") from None
+
+
+def _shortage_in(text: str) -> None:
+    """Raise the OSError of the shortage that ``text`` (a message of ffmpeg or Python) names, if any."""
+    for code in SHORTAGE:
+        if os.strerror(code) in text:
+            raise OSError(code, os.strerror(code))
+
+
 def _record(folder: Path, results: Iterator[artgan.Item | artgan.Skipped]):
-    """Pass ``results`` through, saving each in ``folder``; marked done only once all have passed.
+    """Pass ``results`` through, saving each in ``folder``; marked done only once all have passed,
+    and deleted if they do not (a full disk, an error, a stop half-way).
     Credits are not saved: they are read afresh, so editing a credits file needs no new decode."""
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    with open(folder / "results.jsonl", "w", encoding="utf-8") as log:
+    log = open(folder / "results.jsonl", "w", encoding="utf-8")
+    try:
         for index, result in enumerate(results):
             name = f"{index:06d}.png"
             if isinstance(result, artgan.Item):
@@ -252,7 +286,13 @@ def _record(folder: Path, results: Iterator[artgan.Item | artgan.Skipped]):
                     record["preview"] = name
             log.write(json.dumps(record) + "\n")
             yield result
-    (folder / "done").touch()
+        log.close()
+        (folder / "done").touch()
+    except BaseException:
+        with suppress(OSError):  # the last lines may not fit on a full disk either
+            log.close()
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def _replay(folder: Path, path: Path, work: dict[str, str]) -> Iterator[artgan.Item | artgan.Skipped]:
@@ -292,6 +332,7 @@ def probe_duration(path: Path) -> float | None:
     try:
         infos = ffmpeg_parse_infos(str(path))
     except (OSError, IndexError, ValueError) as exc:
+        _shortage_in(str(exc))
         raise ValueError(_unreadable(str(exc) or repr(exc))) from None
     if not infos.get("video_found"):
         raise ValueError("no video stream")
@@ -344,11 +385,26 @@ class Decoder:
                     index += 1
                 code = self._process.wait()
                 log.seek(0)
-                lines = [line for line in log.read().decode(errors="replace").splitlines() if line.strip()]
+                output = log.read().decode(errors="replace")
+                if code < 0:
+                    raise artgan.ArtganError(self._stopped(-code))
+                _shortage_in(output)
+                lines = [line for line in output.splitlines() if line.strip()]
                 if code != 0 or lines:
                     self.error = _ffmpeg_line(lines[-1]) if lines else f"ffmpeg exit status {code}"
             finally:
                 self.stop()
+
+    def _stopped(self, signum: int) -> str:
+        """The error of an ffmpeg ended by signal ``signum``: the process, not the video, is at fault."""
+        try:
+            name = signal.Signals(signum).name
+        except ValueError:
+            name = f"signal {signum}"
+        killer = " (the out-of-memory killer or kill -9)" if signum == signal.SIGKILL else ""
+        at = f"t={self.last_time:.1f}s" if self.last_time is not None else "its first frame"
+        return (f"{self.path}: ffmpeg was stopped by {name}{killer} while decoding it, at {at}; run "
+                "again, and if it stops again, free some memory or re-encode the video")
 
     def stop(self) -> None:
         if self._process is not None and self._process.poll() is None:

@@ -286,3 +286,21 @@ def test_contact_sheet_limit_spreads_over_the_dataset(tmp_path):
 def test_manifest_file_names_are_numbered(tmp_path):
     ds = build_dataset(make_recipe(tmp_path, count=3), tmp_path).dataset
     assert all(re.fullmatch(r"images/\d+\.png", m["file"]) for m in ds.manifest())
+
+
+def test_images_are_mapped_once_and_kept_through_a_rebuild(tmp_path):
+    build_dataset(make_recipe(tmp_path, count=20), tmp_path)
+    ds = open_dataset(make_recipe(tmp_path, count=20), tmp_path)
+    images = ds.images
+    before = np.array(images)
+    build_dataset(make_recipe(tmp_path, count=8), tmp_path)  # another artgan swaps in a new dataset
+    assert ds.images is images and np.array_equal(ds.images, before)
+
+
+def test_a_dataset_replaced_before_its_images_are_mapped_is_one_line(tmp_path):
+    """As when `artgan dataset` rebuilds it while `artgan train` is starting on it."""
+    build_dataset(make_recipe(tmp_path, count=20), tmp_path)
+    ds = open_dataset(make_recipe(tmp_path, count=20), tmp_path)
+    build_dataset(make_recipe(tmp_path, count=8), tmp_path)
+    with pytest.raises(artgan.ArtganError, match=f"^{re.escape(str(ds.folder))} was replaced .*; run again$"):
+        ds.images
