@@ -133,7 +133,7 @@ def test_a_render_can_be_cancelled_and_the_queue_has_an_end(tmp_path, trained, s
     run = tmp_path / "runs" / "tiny"
     shutil.copytree(trained, run)
     served = studio_of(tmp_path)
-    long = {"seeds": [1, 2], "seconds": 60, "fps": 30, "size": 64}
+    long = {"seeds": [1, 2], "seconds": 600, "fps": 30, "size": 64}  # 64 px encodes fast: long enough to outlast a cancel
     jobs = [httpx.post(served.url + "api/runs/tiny/compose", json=long).json() for _ in range(4)]
     refused = httpx.post(served.url + "api/runs/tiny/compose", json=long)
     assert refused.status_code == 400 and "3 films are waiting to render already" in refused.json()["error"]
