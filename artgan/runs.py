@@ -97,7 +97,8 @@ class Run:
         the same for the same seed on every machine, as ``artgan sample`` writes them."""
         from artgan.sampling import check_request, generate, latents
 
-        check_request(n, seed, truncation, lambda name: f"Run.samples: {name}")
+        asked = check_request(n, seed, truncation, lambda name: f"Run.samples: {name}")
+        n, seed, truncation = asked.n, asked.seed, asked.truncation
         model = self._model()
         side = model.context.resolution
         needed = n * (side * side * 3 + model.z_dim * 4)  # the images and their latents

@@ -8,12 +8,12 @@ from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Iterable, Iterator, Sized
+from typing import Any, Iterable, Iterator, Sized
 
 import numpy as np
 import torch
 from PIL import Image
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from artgan import checkpoint, progress
 from artgan.errors import ArtganError
@@ -83,12 +83,18 @@ class SampleRequest(BaseModel):
     seed: Seed
     truncation: float = Field(ge=0.0)
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _numpy_scalars(cls, value: Any) -> Any:  # np.int64(3), from a notebook's arithmetic, is 3
+        return value.item() if isinstance(value, np.generic) else value
 
-def check_request(n: int, seed: int, truncation: float, spell=str) -> None:
-    """An ArtganError naming the argument (as ``spell`` writes it) when one is of the wrong type or range."""
+
+def check_request(n: int, seed: int, truncation: float, spell=str) -> SampleRequest:
+    """The request, checked: an ArtganError names the argument (as ``spell`` writes it) when one
+    is of the wrong type or range."""
     from artgan.rendering import validate_options
 
-    validate_options(SampleRequest, {"n": n, "seed": seed, "truncation": truncation}, spell)
+    return validate_options(SampleRequest, {"n": n, "seed": seed, "truncation": truncation}, spell)
 
 
 def latents(model: Model, count: int, seed: int) -> torch.Tensor:
@@ -231,7 +237,8 @@ def write_samples(target: str | Path, count: int, out: str | Path, seed: int = 0
     (after the first, which warms the model up), as for a small model like the demo's: from then
     on they run side by side, generation on half the cores.
     """
-    check_request(count, seed, truncation, lambda name: f"--{name}")
+    asked = check_request(count, seed, truncation, lambda name: f"--{name}")
+    count, seed, truncation = asked.n, asked.seed, asked.truncation
     out = ensure_writable_folder(out)
     remove_dead_temporaries(out, ".*.tmp")  # what a sampler killed before (kill -9) left half-written
     model = load_model(target, pick_device(device))

@@ -209,6 +209,9 @@ def test_api_Run_samples_are_pil_images_the_same_for_a_seed(trained):
     assert len(opened.samples(2, seed=7, truncation=0.5)) == 2
     with pytest.raises(artgan.ArtganError, match=r"^Run.samples: truncation: Input should be a finite number"):
         opened.samples(2, truncation=float("inf"))  # it gave black pictures
+    assert len(opened.samples(np.int64(2), seed=np.int64(7))) == 2  # numbers from numpy's arithmetic
+    with pytest.raises(artgan.ArtganError, match=r"^Run.samples: n: Input should be a valid integer"):
+        opened.samples(np.float64(2.5))
 
 
 def test_infinite_or_nan_option_values_are_refused_in_one_line(trained):
