@@ -77,8 +77,11 @@ class Pace:
 
     def _start_line(self, dataset_count: int, resumed_from) -> None:
         run, options = self.run, self.run.recipe.train
+        cores = os.cpu_count() or 1
+        over = (f", more than the {cores} cores here: they take turns, which is usually slower"
+                if isinstance(self.option, int) and self.option > cores else "")
         threads = (f"threads: timing {', '.join(map(str, self.trials))} on the first steps" if self.trials else
-                   f"{_threads(torch.get_num_threads())} ({self.fixed})")
+                   f"{_threads(torch.get_num_threads())} ({self.fixed}{over})")
         processes = f", {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
         say(f"training on {run.device}{processes}, {run.precision}, {threads}; {dataset_count} images, "
             f"{options.steps} steps of {options.batch_size}")

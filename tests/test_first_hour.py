@@ -201,6 +201,15 @@ def test_threads_given_are_used_and_said(tmp_path, two_threads, register_plugin)
     assert result.exit_code == 0, result.output
     assert "training on cpu, fp32, 1 thread (train.threads); 32 images, 2 steps of 4" in result.stdout
     assert (watch.seen, torch.get_num_threads()) == ([1], 2)
+
+
+def test_more_threads_than_cores_are_used_and_said_to_be_slower(tmp_path, two_threads, monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    result = invoke("run", "white-ellipses", *TINY, "--set", "train.steps=2", "--set", "train.threads=4",
+                    "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert ("training on cpu, fp32, 4 threads (train.threads, more than the 2 cores here: they take turns, "
+            "which is usually slower); 32 images, 2 steps of 4") in result.stdout
     line = error_line(invoke("run", "white-ellipses", "--dry-run", "--set", "train.threads=0"))
     assert line.startswith("error: --set train.threads=0: train.threads")
 
