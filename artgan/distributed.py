@@ -21,6 +21,7 @@ from torch import distributed as dist
 from torch import nn
 
 from artgan.errors import ArtganError
+from artgan.runfolder import step_of
 
 
 # How long the other ranks wait while rank 0 alone works: builds the dataset (face alignment and
@@ -120,7 +121,7 @@ class PeerLost(Exception):
 
     def __init__(self, checkpoints: list[Path]):
         other = f" (rank {1 - rank()})" if world_size() == 2 else ""
-        kept = (f"the checkpoints up to step {int(checkpoints[-1].stem.removeprefix('step-'))} are kept in "
+        kept = (f"the checkpoints up to step {step_of(checkpoints[-1])} are kept in "
                 f"{checkpoints[-1].parent}" if checkpoints else "no checkpoint was saved yet")
         super().__init__(f"another process of the job{other} ended; {kept}")
 

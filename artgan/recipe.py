@@ -179,11 +179,9 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), values: Mapping
         raise ArtganError(f"{path}: a folder, not a recipe; give a recipe .toml file or a bundled recipe's name") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ArtganError(f"{path}: not valid TOML: {exc}") from None
-    if path.name != LOCK_FILE:
-        return parse_recipe(data, path, overrides, values)
-    # A run's lock: its recipe, resolved, and a [lock] table naming the dataset folder it trained on
-    # (a sweep run's is its recipe's, not one of its own name).
-    locked = data.pop("lock", None)
+    # A run's lock is its recipe, resolved, and a [lock] table naming the dataset folder it trained
+    # on (a sweep run's is its recipe's, not one of its own name).
+    locked = data.pop("lock", None) if path.name == LOCK_FILE else None
     trained_on = locked.get("dataset") if isinstance(locked, dict) else None
     recipe = parse_recipe(data, path, overrides, values)
     return replace(recipe, dataset=PurePath(trained_on).name) if isinstance(trained_on, str) else recipe

@@ -294,12 +294,16 @@ class RunFolder:
     def snapshots(self) -> list[Snapshot]:
         """The run's snapshots, oldest first; a folder without any is an ArtganError."""
         self.existing()
-        found = [Snapshot(int(m.group(1)), path) for path in self.snapshots_dir.glob("step-*.png")
-                 if (m := _SNAPSHOT.fullmatch(path.name))]
+        found = self._snapshots()
         if not found:
             raise ArtganError(f"{self.path}: no snapshots in {self.snapshots_dir}; "
                               "give a run folder that has trained (artgan train RECIPE)")
-        return sorted(found, key=lambda shot: shot.step)
+        return found
+
+    def _snapshots(self) -> list[Snapshot]:
+        """The run's snapshots, oldest first (empty when it has none)."""
+        return sorted((Snapshot(step_of(path), path) for path in self.snapshots_dir.glob("step-*.png")
+                       if _SNAPSHOT.fullmatch(path.name)), key=lambda shot: shot.step)
 
     # -- checkpoints -------------------------------------------------------------------------
 
@@ -395,9 +399,7 @@ class RunFolder:
 
     def _newest_step(self) -> int:
         """The step of the newest checkpoint or snapshot (0 when there are none)."""
-        steps = [int(m.group(1)) for path in self.checkpoints() if (m := _CHECKPOINT.fullmatch(path.name))]
-        steps += [int(m.group(1)) for path in self.snapshots_dir.glob("step-*.png") if (m := _SNAPSHOT.fullmatch(path.name))]
-        return max(steps, default=0)
+        return max([*map(step_of, self.checkpoints()), *(shot.step for shot in self._snapshots())], default=0)
 
     def write_status(self, status: RunStatus) -> None:
         record = {**asdict(status), "updated": time.time()}
@@ -458,6 +460,11 @@ def run_of_checkpoint(path: str | Path) -> Path | None:
     if folder.name == run.checkpoints_dir.name and (run.is_run() or run.snapshots_dir.is_dir()):
         return run.path
     return None
+
+
+def step_of(path: Path) -> int:
+    """The training step a checkpoint's or snapshot's file name says (step-0000200.pt: 200)."""
+    return int(path.stem.removeprefix("step-"))
 
 
 def list_checkpoints(folder: Path) -> list[Path]:

@@ -32,7 +32,7 @@ from artgan.kinds import Context, Model
 from artgan.pace import Pace, say
 from artgan.plugins import hooks
 from artgan.recipe import Recipe, TrainOptions
-from artgan.runfolder import RecipeLock, RunFolder, RunStatus, State
+from artgan.runfolder import RecipeLock, RunFolder, RunStatus, State, step_of
 from artgan.runs import Run
 
 RANK_SEEDS = 1_000_003  # process r > 0 of a torchrun job seeds its random numbers with seed + r x this
@@ -437,7 +437,7 @@ def _sample_hint(run: Run, step: int) -> str:
 
 def _kept_at(run: Run, step: int) -> Path | None:
     """The newest checkpoint of ``step`` or before, if one is kept."""
-    kept = [path for path in run.folder.checkpoints() if int(path.stem.removeprefix("step-")) <= step]
+    kept = [path for path in run.folder.checkpoints() if step_of(path) <= step]
     return kept[-1] if kept else None
 
 

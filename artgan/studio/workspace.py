@@ -16,7 +16,7 @@ from typing import Any
 
 from artgan.dataset import reason_kind
 from artgan.errors import ArtganError
-from artgan.runfolder import RUNS, RecipeLock, RunFolder, RunStatus, json_or_none
+from artgan.runfolder import RUNS, RecipeLock, RunFolder, RunStatus, json_or_none, step_of
 from artgan.studio.metrics import MetricsReader, cleaned
 
 TAIL = 16_384  # bytes read from the end of metrics.jsonl for a gallery card
@@ -173,7 +173,7 @@ class Workspace:
 
     def checkpoint_steps(self, name: str) -> list[int]:
         """The steps of run ``name``'s checkpoints kept, oldest first."""
-        return [int(path.stem.removeprefix("step-")) for path in RunFolder(self.runs_dir / name).checkpoints()
+        return [step_of(path) for path in RunFolder(self.runs_dir / name).checkpoints()
                 if not path.is_symlink()]
 
     def films(self, name: str) -> list[str]:
