@@ -197,9 +197,11 @@ def create_app(workspace: str | Path, token: str | None = None, host: str = "127
 
 
 class _OwnPagesOnly:
-    """Refuses what a page of another site makes the browser ask for (an <img>, a script's
-    request: browsers say so in Sec-Fetch-Site) but a person following a link there, and tells
-    browsers that no other page may frame the studio's (no clicks on a hidden Render button)."""
+    """Refuses what a page of another origin makes the browser ask for (an <img>, a script's
+    request: browsers say so in Sec-Fetch-Site, and name the page's origin in Origin) but a
+    person following a link there, and tells browsers that no other page may frame the studio's
+    (no clicks on a hidden Render button). Other origins include the same site's other ports: a
+    notebook server or a dev server on localhost is another program's page."""
 
     def __init__(self, app):
         self.app = app
@@ -209,8 +211,11 @@ class _OwnPagesOnly:
             return await self.app(scope, receive, send)
         headers = Headers(scope=scope)
         followed_link = headers.get("sec-fetch-mode") == "navigate" and scope["method"] == "GET"
-        if headers.get("sec-fetch-site") == "cross-site" and not followed_link:
-            response = PlainTextResponse("403: the studio answers its own pages, not other sites'", status_code=403)
+        elsewhere = headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none") or (
+            "origin" in headers and headers["origin"] != f"{scope['scheme']}://{headers.get('host')}")
+        if elsewhere and not followed_link:
+            response = PlainTextResponse("403: the studio answers its own pages, not other sites' or ports'",
+                                         status_code=403)
             return await response(scope, receive, send)
 
         async def unframed(message):

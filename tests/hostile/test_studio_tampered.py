@@ -126,6 +126,15 @@ def test_pages_of_other_sites_cannot_use_the_studio_or_frame_it(tmp_path, traine
     assert link.status_code == 200  # a person following a link to the studio
     own = httpx.get(sample, headers={"Sec-Fetch-Site": "same-origin", "Sec-Fetch-Mode": "no-cors"})
     assert own.status_code == 200
+    other_port = {**elsewhere, "Sec-Fetch-Site": "same-site"}  # a notebook's page on localhost:8888
+    assert httpx.get(sample, headers=other_port).status_code == 403
+    command = served.url + "api/runs/tiny/command"
+    origin = served.url.rstrip("/")
+    for page in (origin.rsplit(":", 1)[0] + ":8888", "null"):  # a browser without Sec-Fetch-Site names it in Origin
+        refused = httpx.post(command, json={"seeds": [3, 17], "seconds": 2}, headers={"Origin": page})
+        assert refused.status_code == 403 and "ports" in refused.text
+    assert httpx.post(command, json={"seeds": [3, 17], "seconds": 2},
+                      headers={"Origin": origin}).status_code == 200
     assert (link.headers["x-frame-options"], link.headers["content-security-policy"]) == ("DENY", "frame-ancestors 'none'")
 
 
