@@ -3,8 +3,8 @@ page of its own sends, other sites' pages, and a stop or a runs/ folder made ane
 open: each answered with what reads and a one-line status, never a 500 or a traceback."""
 import json
 import shutil
+import sys
 import threading
-import tomllib
 
 import httpx
 import pytest
@@ -14,6 +14,11 @@ from studio_helpers import event_lines, train_run
 from artgan.studio import start
 from artgan.studio.composer import KEPT, Composer, Job
 from test_studio_edges import server_errors, studio_of  # noqa: F401  (fixtures)
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 
 @pytest.fixture(scope="module")
