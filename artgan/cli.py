@@ -487,9 +487,41 @@ def _end_on_sigterm(signum, frame):
     raise _Terminated
 
 
+class _ReaderGone:
+    """sys.stdout or sys.stderr that outlives its reader (``artgan run … | head -1``): from the
+    first write that finds the pipe closed, the stream goes to os.devnull and the work goes on,
+    which a BrokenPipeError would end; nor is anything left to flush into the pipe at exit."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._to_devnull()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._to_devnull()
+
+    def _to_devnull(self) -> None:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, self._stream.fileno())  # what the stream still holds is flushed there
+        os.close(devnull)
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
+
+
 def main() -> None:
     """Console entry point."""
     signal.signal(signal.SIGTERM, _end_on_sigterm)
+    if sys.stdout is not None and sys.stderr is not None:  # None under pythonw: nothing to guard
+        sys.stdout, sys.stderr = _ReaderGone(sys.stdout), _ReaderGone(sys.stderr)
     app()
 
 

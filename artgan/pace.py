@@ -77,6 +77,10 @@ class Pace:
 
     def _start_line(self, dataset_count: int, resumed_from) -> None:
         run, options = self.run, self.run.recipe.train
+        if resumed_from is not None and run.step >= options.steps:  # nothing to train: this line alone
+            past = f", past train.steps = {options.steps}" if run.step > options.steps else ""
+            say(f"already trained {run.step} steps{past} ({resumed_from}): rendering only")
+            return
         cores = os.cpu_count() or 1
         over = (f", more than the {cores} cores here: they take turns, which is usually slower"
                 if isinstance(self.option, int) and self.option > cores else "")
@@ -85,9 +89,7 @@ class Pace:
         processes = f", {distributed.world_size()} processes" if distributed.world_size() > 1 else ""
         say(f"training on {run.device}{processes}, {run.precision}, {threads}; {dataset_count} images, "
             f"{options.steps} steps of {options.batch_size}")
-        if resumed_from is not None and run.step >= options.steps:
-            say(f"already trained {run.step} steps ({resumed_from}): rendering only")
-        elif resumed_from is not None:
+        if resumed_from is not None:
             say(f"resuming from step {run.step} (checkpoint {resumed_from})")
 
     def stepped(self) -> None:

@@ -229,7 +229,7 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: Sequence[str] = ()
             raise
         return Step(key, section.use, info.cls, options)
 
-    return Recipe(
+    recipe = Recipe(
         path=path, name=shape.name, dataset=shape.name, seed=shape.seed, resolution=shape.resolution,
         sources=[resolve("source", f"source[{i}]", s) for i, s in enumerate(shape.source)],
         preprocess=[resolve("preprocessor", f"preprocess[{i}]", s) for i, s in enumerate(shape.preprocess)],
@@ -239,6 +239,8 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: Sequence[str] = ()
         workers=shape.workers,
         sweep=shape.sweep,
     )
+    expand_sweep(recipe)  # a swept key or value its runs would refuse stops the load, not a run
+    return recipe
 
 
 def plugin_options(cls: type[Plugin], table: dict[str, Any], loc: tuple, blame: Callable[[tuple], str]) -> Options:

@@ -258,6 +258,8 @@ def _announce(hook: str, **kwargs: Any) -> None:
 
 def _loop(run: Run, sampler: BatchSampler, tracker: Pace, watch: CollapseWatch | None) -> None:
     options = run.recipe.train
+    if run.step >= options.steps:  # trained already, maybe past a lowered train.steps (Pace said so): no bar
+        return
     retries = 0
     stop, alone = False, distributed.world_size() == 1
     pending: list[dict[str, Any]] = []  # losses of the steps not read yet (tensors on the device)
@@ -630,9 +632,10 @@ def _write_status(run: Run, state: State, images_per_s: float | None = None) -> 
     fast it goes."""
     if not distributed.is_main():
         return
-    left = run.recipe.train.steps - run.step
+    total = max(run.recipe.train.steps, run.step)  # a run trained past a lowered train.steps ended where it is
+    left = total - run.step
     seconds_left = left * run.recipe.train.batch_size / images_per_s if images_per_s and state == "training" else None
-    run.folder.write_status(RunStatus(state, run.step, run.recipe.train.steps, images_per_s, seconds_left))
+    run.folder.write_status(RunStatus(state, run.step, total, images_per_s, seconds_left))
 
 
 def _write_lock(run: Run, dataset: Dataset, sweep: tuple[str, str] | None) -> None:

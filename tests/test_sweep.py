@@ -87,6 +87,21 @@ def test_a_bad_value_names_the_key_and_the_run(tmp_path):
     assert "train.steps" in error_of(tmp_path, {"train.steps": [1, "lots"]})
 
 
+@pytest.mark.parametrize("sweep, message", [
+    ({"train.stpes": [1, 2]}, 'train.stpes: unknown key; did you mean "steps"? (in sweep run 1)'),
+    ({"trian.steps": [1, 2]}, 'trian: unknown key; did you mean "train"? (in sweep run 1)'),
+    ({"model.g_widht": [4, 8]}, 'model.g_widht: unknown key; did you mean "g_width"? (in sweep run 4)'),
+    ({"train.steps": [1, -1]}, "train.steps: Input should be greater than or equal to 0 (got -1) (in sweep run 1)"),
+])
+def test_a_sweep_its_runs_would_refuse_stops_the_load_and_the_dry_run(write_recipe, sweep, message):
+    recipe = write_recipe(tomli_w.dumps({**BASE, "sweep": sweep}))
+    with pytest.raises(artgan.ArtganError) as caught:
+        artgan.load_recipe(recipe)
+    assert str(caught.value) == f"{recipe}: {message}"
+    dry = CliRunner().invoke(app, ["run", str(recipe), "--dry-run"])
+    assert dry.exit_code == 2 and dry.stdout == "" and dry.stderr == f"error: {recipe}: {message}\n"
+
+
 def test_artgan_run_trains_each_run_then_films_them_side_by_side(tmp_path, write_recipe):
     recipe = write_recipe(tomli_w.dumps({**BASE, "sweep": {"model.aug": ["none", "fixed"],
                                                            "model.aug_p": [0.0, 0.5]}}))

@@ -292,3 +292,17 @@ def test_a_run_whose_timing_ends_with_it_foretells_nothing(tmp_path, capsys):
     train(tmp_path, "train.steps=10", "train.threads=1")  # its speed is known at its 10th and last step
     out = capsys.readouterr().out
     assert "steps left" not in out and "training on cpu" in out  # not "about 0 s for the 0 steps left"
+
+
+def test_a_resume_past_a_lowered_train_steps_says_so_and_trains_nothing(tmp_path, capsys):
+    train(tmp_path, "train.steps=6")
+    checkpoints = (tmp_path / "runs" / "tiny" / "checkpoints").iterdir()
+    kept = {p.name: p.stat().st_mtime_ns for p in checkpoints}
+    capsys.readouterr()
+    again = train(tmp_path, "train.steps=3", resume=True)
+    out = capsys.readouterr().out
+    newest = tmp_path / "runs" / "tiny" / "checkpoints" / "step-0000006.pt"
+    assert out == f"already trained 6 steps, past train.steps = 3 ({newest}): rendering only\n"  # no "train: 6/3"
+    assert again.step == 6 and again.started_at == 6
+    assert {p.name: p.stat().st_mtime_ns for p in again.folder.checkpoints()} == kept
+    assert (again.folder.status().step, again.folder.status().total_steps) == (6, 6)
