@@ -154,15 +154,29 @@ def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path
 @contextmanager
 def _job(loaded: Recipe, again: str):
     """Started by torchrun: join the job for the block, and let only rank 0 print. Should another
-    process of the job end, say what is kept and the command (``again``) that goes on."""
+    process of the job end, rank 0 says the error it left; if it left none (killed, crashed), the
+    rank left says what is kept and the command (``again``) that goes on."""
     from artgan import distributed
 
     with distributed.session(loaded.train.device):
         out.quiet = not distributed.is_main()
         try:
             yield
-        except distributed.PeerLost as exc:  # whichever rank is left says it
-            err.print(f"error: {exc}; continue with `{again}`")
+        except ArtganError as exc:  # rank 0 says its own (_tell), and the others' from the store
+            distributed.leave_error(str(exc))
+            raise
+        except (distributed.PeerLost, RuntimeError, KeyboardInterrupt) as exc:
+            # a collective failed, or torchrun sent SIGTERM to end the job: another process ended
+            left = distributed.errors_left()
+            if not (left or isinstance(exc, distributed.PeerLost) or distributed.peer_lost(exc)):
+                raise
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # torchrun's, which would cut the message short
+            if not left:
+                lost = exc if isinstance(exc, distributed.PeerLost) else distributed.PeerLost()
+                err.print(f"error: {lost}; continue with `{again}`")
+            elif distributed.is_main():
+                for other, line in left.items():
+                    err.print(f"error: rank {other}: {line}")
             raise typer.Exit(2) from None
 
 
@@ -464,7 +478,7 @@ def _rank() -> int:
 
 
 def _tell(line: str) -> None:
-    """Print an error line; in a torchrun job only rank 0 does (the others met the same error)."""
+    """Print an error line; in a torchrun job only rank 0 does (see _job for the others' errors)."""
     if not _rank():
         err.print(line)
 

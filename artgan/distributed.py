@@ -8,6 +8,7 @@ one process there is (rank 0 of 1).
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import sys
@@ -117,13 +118,15 @@ def check_split(batch_size: int, resuming: bool) -> None:
 
 
 class PeerLost(Exception):
-    """Another process of the job ended (killed, crashed, its machine gone) while this one trained."""
+    """Another process of the job ended (killed, crashed, its machine gone) while this one trained
+    (``checkpoints``: the run's) or waited for it."""
 
-    def __init__(self, checkpoints: list[Path]):
+    def __init__(self, checkpoints: list[Path] | None = None):
         other = f" (rank {1 - rank()})" if world_size() == 2 else ""
-        kept = (f"the checkpoints up to step {step_of(checkpoints[-1])} are kept in "
-                f"{checkpoints[-1].parent}" if checkpoints else "no checkpoint was saved yet")
-        super().__init__(f"another process of the job{other} ended; {kept}")
+        kept = "" if checkpoints is None else (
+            f"; the checkpoints up to step {step_of(checkpoints[-1])} are kept in {checkpoints[-1].parent}"
+            if checkpoints else "; no checkpoint was saved yet")
+        super().__init__(f"another process of the job{other} ended{kept}")
 
 
 def peer_lost(error: BaseException) -> bool:
@@ -131,6 +134,36 @@ def peer_lost(error: BaseException) -> bool:
     gone = ("Connection reset by peer", "Connection closed by peer")
     return active() and (isinstance(error, (dist.DistBackendError, dist.DistNetworkError)) or
                          isinstance(error, RuntimeError) and any(words in str(error) for words in gone))
+
+
+def _error_key(of_rank: int) -> str:
+    return f"artgan/error/{of_rank}"
+
+
+def leave_error(line: str) -> None:
+    """Leave this process's one-line error in the store of the job, where the others read it
+    (``errors_left``): only rank 0 prints, so that an error every process meets is said once,
+    and yet an error only another rank meets is said too."""
+    if not active():
+        return
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        store.set(_error_key(rank()), line)
+        store.check([_error_key(rank())])  # a round trip: set is not answered, and this process ends next
+    except RuntimeError:  # the store went with rank 0, which holds it under launchers other than torchrun
+        pass
+
+
+def errors_left() -> dict[int, str]:
+    """The lines the other ranks left with ``leave_error``, by rank."""
+    if not active():
+        return {}
+    keys = {other: _error_key(other) for other in range(world_size()) if other != rank()}
+    try:
+        store = dist.distributed_c10d._get_default_store()
+        return {other: store.get(key).decode() for other, key in keys.items() if store.check([key])}
+    except RuntimeError:  # as in leave_error
+        return {}
 
 
 def barrier() -> None:
@@ -166,7 +199,22 @@ def wrap(module: nn.Module, device: str) -> nn.Module:
     names = inspect.signature(nn.parallel.DistributedDataParallel).parameters
     keep_buffers = {"forward_sync_buffers" if "forward_sync_buffers" in names else "broadcast_buffers": False}
     ids = [torch.device(device).index] if device.startswith("cuda") else None
+    for param in module.parameters():
+        if 1 in param.shape and param.requires_grad:
+            param.register_hook(functools.partial(_strided_as, param))
     return nn.parallel.DistributedDataParallel(module, device_ids=ids, **keep_buffers)
+
+
+def _strided_as(param: nn.Parameter, grad: torch.Tensor) -> torch.Tensor:
+    """``grad`` with ``param``'s strides where only the strides of its size-1 dimensions differ
+    (the same memory layout): autograd's layout contract ignores those, but DDP compares every
+    stride and warns "Grad strides do not match bucket view strides" once per process. StyleGAN2's
+    last layer of D, weight (1, C), gets such a gradient from R1: its two paths through the layer
+    meet at the transposed weight (C, 1), whose sum comes out with strides (1, 1)."""
+    if grad.stride() == param.stride() or any(
+            size != 1 and a != b for size, a, b in zip(grad.shape, grad.stride(), param.stride())):
+        return grad
+    return grad.as_strided(grad.shape, param.stride())
 
 
 def _collective_device() -> str:

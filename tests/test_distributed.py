@@ -1,6 +1,7 @@
 """Training on two CPU processes started by torchrun (gloo): identical weights, one set of files,
-an exact resume, the same R1 weight and averaging pace as one process, and a slow rank 0; and what
-the job says once, when its input is bad, Ctrl-C stops it or one of its processes dies."""
+an exact resume, the same R1 weight and averaging pace as one process, a slow rank 0, and no DDP
+warning; and what the job says once, when its input is bad, only one process meets an error,
+Ctrl-C stops it or one of its processes dies."""
 import json
 import os
 import shlex
@@ -146,18 +147,32 @@ def test_the_others_wait_out_a_rank_0_that_takes_longer_than_the_group_timeout(t
     assert (tmp_path / "runs" / "pair" / "checkpoints" / "step-0000004.pt").exists()
 
 
+def test_a_stylegan2_job_gives_no_warning_of_gradient_strides(trained):
+    # R1 left D's last weight, shape (1, C), a gradient of other strides than DDP's (same layout)
+    _, done = trained("stylegan2")
+    assert "Grad strides do not match bucket view strides" not in done.stderr
+
+
 # A loose plugin for the tests below: dcgan, but process 1 of the job is killed (kill -9) at its
-# third step when $ARTGAN_KILL_RANK_1 is set; and Ctrl-C pressed at the snapshot of step 2.
+# third step when $ARTGAN_KILL_RANK_1 is set, or finds no device when $ARTGAN_NO_DEVICE_RANK_1 is;
+# Ctrl-C pressed at the snapshot of step 2; and a source that kills its process (rank 0's).
 ENDINGS = """\
 import os
 import signal
+import time
 
 import artgan
 from artgan_plugins.dcgan import DCGAN
+from artgan_plugins.shapes import Shapes
 
 
 class Doomed(DCGAN):
     steps = 0
+
+    def __init__(self, options=None, context=None):
+        if os.environ.get("ARTGAN_NO_DEVICE_RANK_1") and os.environ["RANK"] == "1":
+            raise artgan.ArtganError("cuda:1 is not available; check CUDA_VISIBLE_DEVICES")
+        super().__init__(options, context)
 
     def train_step(self, real):
         self.steps += 1
@@ -166,9 +181,21 @@ class Doomed(DCGAN):
         return super().train_step(real)
 
 
+class DoomedShapes(Shapes):
+    def items(self):
+        time.sleep(2)  # the other process waits for the dataset by then
+        os.kill(os.getpid(), signal.SIGKILL)
+        yield from super().items()
+
+
 @artgan.hookimpl
 def register_models(register):
     register("doomed-dcgan", Doomed)
+
+
+@artgan.hookimpl
+def register_sources(register):
+    register("doomed-shapes", DoomedShapes)
 
 
 @artgan.hookimpl
@@ -201,6 +228,23 @@ def test_a_process_killed_leaves_one_line_with_what_is_kept_and_the_command_that
                             f"kept in {Path('runs', 'pair', 'checkpoints')}; continue with `{again}`"]
     assert "RuntimeError" not in done.stderr and "raised by the model plugin" not in done.stderr
     assert json.loads((tmp_path / "runs" / "pair" / "status.json").read_text())["state"] == "interrupted"
+
+
+def test_an_error_only_rank_1_meets_is_said_once_by_rank_0(tmp_path, endings):
+    done = torchrun(tmp_path, "run", "pair.toml", "--out", ".", plugins=endings,
+                    env={"ARTGAN_NO_DEVICE_RANK_1": "1"}, status=1)
+    assert errors(done) == ["error: rank 1: pair.toml: model (doomed-dcgan): cuda:1 is not available; "
+                            "check CUDA_VISIBLE_DEVICES"]
+    assert "RuntimeError" not in done.stderr and "stopped (SIGTERM)" not in done.stdout + done.stderr
+
+
+def test_a_process_killed_while_the_dataset_is_built_leaves_one_line(tmp_path, endings):
+    recipe(tmp_path, "dcgan", source="doomed-shapes", use="dcgan")
+    done = torchrun(tmp_path, "run", "pair.toml", "--out", ".", plugins=endings, status=1)
+    again = shlex.join(["torchrun", "--nproc_per_node=2", "-m", "artgan", "--plugins-dir", str(endings),
+                        "run", "pair.toml", "--out", ".", "--resume"])
+    assert errors(done) == [f"error: another process of the job (rank 0) ended; continue with `{again}`"]
+    assert "RuntimeError" not in done.stderr
 
 
 def test_ctrl_c_prints_a_torchrun_command_that_continues_on_as_many_processes(tmp_path, endings):
