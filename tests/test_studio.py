@@ -17,11 +17,19 @@ from test_api import tiny_file
 from test_training import TINY
 
 import artgan
-from artgan import progress
+from artgan import pipeline, progress
 from artgan.runfolder import RunFolder
 from artgan.studio import start, workspace_of
 from artgan.files import write_bytes_atomic
 from artgan.studio.events import event_for
+from artgan.studio.workspace import Workspace
+
+
+def test_a_run_resumed_with_fewer_steps_than_it_reached_shows_where_it_ended(tmp_path):
+    run = train_run(tmp_path, "past")  # 6 steps
+    pipeline.train(artgan.load_recipe(run / "recipe.lock.toml", set={"train.steps": 3}), tmp_path, resume=True)
+    summary = Workspace(tmp_path).summary("past")
+    assert (summary.step, summary.total, summary.state) == (6, 6, "finished")  # not "6 / 3"
 
 
 def test_the_gallery_lists_every_run_of_the_workspace(studio):

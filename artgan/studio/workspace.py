@@ -137,7 +137,8 @@ class Workspace:
         last = _last_row(folder)
         step = max([status.step, last.get("step", 0), *shots[-1:], *self.checkpoint_steps(folder.name)[-1:]])
         speed = status.images_per_s or last.get("images_per_s")
-        total, batch = lock.steps, lock.batch_size
+        batch = lock.batch_size  # a run resumed with a lower train.steps than it reached ended where it is
+        total = None if lock.steps is None else max(lock.steps, step)
         left = status.seconds_left
         if left is None and speed and batch and total is not None:
             left = (total - step) * batch / speed
