@@ -13,6 +13,8 @@ steps) and `sample` on "cuda" in fp32 and fp16. What the fake device cannot do i
   tensor inside a step or a sample is listed (on a GPU, each one stalls the queue);
 - `Module.to` and `copy.deepcopy` of a module remake its tensors in the one fake mode.
 
+torch turns autocast off where no GPU is: fp16 runs the loss scaler's path in float32 layers.
+
     python benchmarks/fake_cuda_check.py        # every model and precision; exit 1 if any failed
 
 Each configuration runs in a process of its own. This is a check of devices and host reads, not
