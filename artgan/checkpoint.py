@@ -48,7 +48,9 @@ def save(path: str | Path, payload: dict[str, Any]) -> Path:
     path = Path(path)
     buffer = io.BytesIO()
     torch.save({**payload, "format": FORMAT}, buffer)
-    write_bytes_atomic(path, buffer.getbuffer())
+    # getvalue, not getbuffer: the same bytes without a copy, and no view of the buffer left in a
+    # failed write's traceback (Python 3.13 then printed "Exception ignored ... BufferError")
+    write_bytes_atomic(path, buffer.getvalue())
     return path
 
 

@@ -407,7 +407,7 @@ def _snapshot(run: Run, watch: CollapseWatch | None) -> None:
     images = to_uint8(run.model.sample(run.fixed_z.to(run.device)))
     png = io.BytesIO()  # encoded first, so that a full disk is told the size needed
     grid(images, columns=run.recipe.train.grid).save(png, format="PNG")
-    run.folder.write_snapshot(run.step, png.getbuffer())
+    run.folder.write_snapshot(run.step, png.getvalue())  # getvalue: see checkpoint.save
     if watch is not None:
         _append_metrics(run, {"step": run.step, "event": "snapshot",
                               "diversity": round(watch.check(run.step, images), 4)})
