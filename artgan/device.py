@@ -1,6 +1,8 @@
 """Choosing the device to train, sample and render on."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 from artgan import distributed
@@ -19,3 +21,14 @@ def pick_device(choice: str) -> str:
     if ":" in choice:
         return choice
     return f"cuda:{distributed.local_rank()}" if choice == "cuda" and distributed.launched() else choice
+
+
+def device_memory(device: str) -> int | None:
+    """The bytes of memory of ``device`` (the RAM for the CPU and for MPS, which shares it); None
+    where it cannot be read."""
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_properties(device).total_memory
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
+        return None

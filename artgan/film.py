@@ -23,18 +23,18 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack, contextmanager, suppress
 from itertools import chain
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, TypeVar
+from typing import Annotated, Callable, Iterable, Iterator, TypeVar
 
 import imageio_ffmpeg
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from artgan import progress
 from artgan.errors import ArtganError
 from artgan.files import atomic_path, ensure_writable
 from artgan.folder_lock import remove_dead_temporaries
-from artgan.kinds import Options
+from artgan.kinds import GivenPath, Options
 
 # "-f" names the container because the temporary file's name ends in .tmp, not .mp4/.gif.
 # yuv420p and +faststart: what browsers and QuickTime need to play (and start) an H.264 mp4.
@@ -63,9 +63,23 @@ JOINED_AS = {"libx264": "pix_fmts=yuv420p:color_ranges=tv", "gif": "pix_fmts=rgb
 QUEUED = 2
 # Pictures read_ahead decodes before they are asked for.
 AHEAD = 4
+# Pixels: the longest side a film may be scaled to. An 8192 px square is past H.264's largest
+# frame (level 6.2: 8192 x 4352), which players refuse, and x264 took 6 GB to encode it.
+MAX_FILM = 4096
 HOUR = 3600  # seconds: the longest a film holds its last frame or shows its card; more is a slip of the keyboard
 
 T = TypeVar("T")
+
+
+def mp4_name(path: Path) -> Path:
+    """``path``, a film's name; a ValueError unless it ends in .mp4."""
+    if path.suffix.lower() != ".mp4":
+        raise ValueError("films are written as H.264 .mp4; give a name ending in .mp4")
+    return path
+
+
+# A film to write: its name is checked as the recipe loads, not after training.
+FilmPath = Annotated[GivenPath, AfterValidator(mp4_name)]
 
 
 class FilmOptions(Options):
@@ -73,7 +87,7 @@ class FilmOptions(Options):
 
     fps: int = Field(30, ge=1, le=120, description="frames per second")
     hold: float = Field(0.0, ge=0, le=HOUR, description="seconds the last frame stays on screen")
-    size: int | None = Field(None, ge=16, le=8192,
+    size: int | None = Field(None, ge=16, le=MAX_FILM,
                              description="scale pictures so their longest side has this many pixels "
                                          "(default: as they are)")
     smooth: bool = Field(False, description="scale smoothly instead of in crisp blocks (nearest neighbour)")
@@ -114,8 +128,10 @@ def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: 
     so the frames before it still cross the pipe at their own size and are scaled in ffmpeg.
     """
     out = Path(out)
-    if out.suffix.lower() != ".mp4":
-        raise ArtganError(f"{out}: films are written as H.264 .mp4; give a name ending in .mp4")
+    try:
+        mp4_name(out)
+    except ValueError as exc:
+        raise ArtganError(f"{out}: {exc}") from None
     ensure_writable(out)
     frames = iter(frames)
     if shape is None:
@@ -175,8 +191,9 @@ def _then_card(filters: list[str], picture: Path, frames: int, fps: int, joined_
     alike = f"format={joined_as},setsar=1"
     piped = ",".join([*filters, alike])
     # The picture's frames at the film's rate (concat would otherwise give the film an image's
-    # 25 fps), without the PNG's RGB colour-space tag.
-    shown = (f"movie={_escaped(str(picture))},loop=loop={frames - 1}:size=1,setpts=N/({fps}*TB),fps={fps},"
+    # 25 fps), without the PNG's RGB colour-space tag. settb first: frame times counted in the
+    # picture's own 1/25 s would round together, and fps would drop a short card altogether.
+    shown = (f"movie={_escaped(str(picture))},loop=loop={frames - 1}:size=1,settb=1/{fps},setpts=N,fps={fps},"
              f"{alike},setparams=colorspace=unknown")
     return f"{piped}[piped];{shown}[card];[piped][card]concat=n=2:v=1:a=0"
 

@@ -51,6 +51,9 @@ class Context:
 # A seed option: the range torch's generator takes, so a typo of a seed is an option error, not an overflow.
 Seed = Annotated[int, Field(ge=-2**63, lt=2**64)]
 
+# A colour option: each channel 0-255, where Pillow would clip a typo such as 300 without a word.
+Channel = Annotated[int, Field(ge=0, le=255)]
+RGB = tuple[Channel, Channel, Channel]
 
 def _given(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from artgan import plugins
 from artgan.errors import ArtganError
-from artgan.kinds import Context, GivenPath, NumbersNotBooleans, Options, Plugin
+from artgan.kinds import Context, GivenPath, NumbersNotBooleans, Options, Plugin, Seed
 from artgan.runfolder import LOCK_FILE
 
 if sys.version_info >= (3, 11):
@@ -85,9 +85,10 @@ class RecipeFile(NumbersNotBooleans):
     """The shape of a recipe file, before plugin options are checked."""
 
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(pattern=NAME,
+    # max_length: the folders named after it (data/.NAME.building…) stay within a file name's 255 bytes
+    name: str = Field(pattern=NAME, max_length=128,
                       description="names the dataset folder data/NAME and the run folder runs/NAME")
-    seed: int = Field(0, description="seed of every random choice in the run")
+    seed: Seed = Field(0, description="seed of every random choice in the run")
     resolution: int = Field(64, ge=8, le=4096, description="side of the training images and of the model's output")
     workers: int = Field(1, ge=1, description="processes that run the preprocessors; 1 runs them in this process")
     source: list[Section] = Field(min_length=1, description="where images come from")

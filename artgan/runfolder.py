@@ -25,16 +25,17 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Iterator, Literal
 
 import numpy as np
 from PIL import Image
-from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError, with_config
 
 from artgan import folder_lock
 from artgan.errors import ArtganError
 from artgan.files import append_line, atomic_path, ensure_writable, write_bytes_atomic, write_text_atomic
 from artgan.images import read_rgb
+from artgan.kinds import GivenPath
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -422,14 +423,26 @@ def picture_format(path: str | Path) -> str:
     """The Pillow format a picture named ``path`` is written in (as its extension says, one of
     PICTURES); an ArtganError for another name or a folder, before any work is done."""
     path = Path(path)
+    try:
+        picture_name(path)
+    except ValueError as exc:
+        raise ArtganError(f"{path}: {exc}") from None
+    ensure_writable(path)
+    return PICTURE_FORMATS[path.suffix.lower()]
+
+
+def picture_name(path: Path) -> Path:
+    """``path``, a picture's name; a ValueError for a folder or a name that ends in none of PICTURE_FORMATS."""
     extensions = ", ".join(PICTURE_FORMATS)
     if path.is_dir():
-        raise ArtganError(f"{path}: is a folder; give a file name ending in {extensions}")
-    kind = PICTURE_FORMATS.get(path.suffix.lower())
-    if kind is None:
-        raise ArtganError(f"{path}: pictures are written as {extensions}; give a name ending in one of them")
-    ensure_writable(path)
-    return kind
+        raise ValueError(f"is a folder; give a file name ending in {extensions}")
+    if path.suffix.lower() not in PICTURE_FORMATS:
+        raise ValueError(f"pictures are written as {extensions}; give a name ending in one of them")
+    return path
+
+
+# A picture to write: its name is checked as the recipe loads, not after training.
+PicturePath = Annotated[GivenPath, AfterValidator(picture_name)]
 
 
 # JPEG without halving the colours' resolution, which blurs small samples; WebP kept exact, like PNG

@@ -24,7 +24,7 @@ from artgan import checkpoint, distributed, progress
 from artgan.toolkit import precision
 from artgan.batches import BatchSampler
 from artgan.dataset import Dataset
-from artgan.device import pick_device
+from artgan.device import device_memory, pick_device
 from artgan.diversity import ALIKE, CollapseWatch, reference
 from artgan.errors import ArtganError
 from artgan.images import grid, to_uint8
@@ -61,7 +61,7 @@ def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
         start = _starting_point(recipe, lazy=True)
     distributed.check_split(recipe.train.batch_size, bool(existing))
     try:
-        pick_device(recipe.train.device)
+        device = pick_device(recipe.train.device)
     except ArtganError as exc:
         raise ArtganError(f"{recipe.path}: {exc}") from None
     with recipe.blame(recipe.model):
@@ -75,13 +75,27 @@ def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
         _load_starting_point(model, start, recipe)
 
 
+    _refuse_too_large(model, recipe, device)
 def _on_meta(recipe: Recipe, changes: dict[str, Any] | None = None) -> Model:
     """The recipe's model with ``changes`` to its options, built on the "meta" device: its layers'
     shapes, without numbers."""
     step = recipe.model
     if changes:
         step = replace(step, options=type(step.options).model_validate({**step.options.model_dump(), **changes}))
-    return step.build(Context(resolution=recipe.resolution, seed=recipe.seed, device="meta"))
+    with torch.device("meta"):  # layers made before a model moves them to its device hold no memory either
+        return step.build(Context(resolution=recipe.resolution, seed=recipe.seed, device="meta"))
+
+
+def _refuse_too_large(model: Model, recipe: Recipe, device: str) -> None:
+    """An ArtganError when the weights of ``model`` (built on "meta"), their gradients and Adam's
+    moments outgrow the memory of ``device``: it could never train there."""
+    weights = {id(p): p for network in _networks(model) for p in network.parameters()}
+    needed = sum(p.numel() * p.element_size() for p in weights.values()) + _training_bytes(model)
+    memory = device_memory(device)
+    if memory is not None and needed > memory:
+        raise ArtganError(f"{recipe.path}: model: its weights, gradients and optimiser state take "
+                          f"{needed / 2**30:,.1f} GB, more than the {memory / 2**30:,.1f} GB of memory of {device}; "
+                          f"make it narrower (`artgan plugins {recipe.model.name}` lists its widths)")
 
 
 def _refuse_existing(recipe: Recipe, root: Path, resume: bool) -> list[Path]:

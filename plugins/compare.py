@@ -19,11 +19,12 @@ GAP = 8  # black pixels between runs
 
 
 class CompareOptions(film.SnapshotFilmOptions):
-    size: int | None = Field(None, ge=16, le=8192, description="each run's picture: scaled so its longest side has "
-                                                               "this many pixels (default: as they are)")
+    size: int | None = Field(None, ge=16, le=film.MAX_FILM,
+                             description="each run's picture: scaled so its longest side has this many pixels "
+                                         "(default: as they are)")
     runs: list[GivenPath] = Field(default_factory=list, description="run folders shown right of the target run, "
                                                                     "in order")
-    out: GivenPath | None = Field(None, description="mp4 to write (default: compare.mp4 in the target run folder)")
+    out: film.FilmPath | None = Field(None, description="mp4 to write (default: compare.mp4 in the target run folder)")
 
 
 class Compare(artgan.Renderer):

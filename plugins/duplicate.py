@@ -10,7 +10,7 @@ from pydantic import Field, model_validator
 
 import artgan
 from artgan.images import open_rgb
-from artgan.kinds import GivenPath
+from artgan.kinds import GivenPath, RGB
 from artgan_plugins.folder import files_fingerprint
 
 
@@ -19,15 +19,16 @@ class DuplicateOptions(artgan.CreditOptions):
     shape: Literal["square"] | None = Field(
         None, description="draw the image instead: a `color` square on `background`")
     count: int = Field(500, ge=1, description="how many copies")
-    color: tuple[int, int, int] = Field((0, 0, 0), description="RGB of the drawn square")
+    color: RGB = Field((0, 0, 0), description="RGB of the drawn square")
     square: float = Field(
         1.0, gt=0, le=1, description="side of the drawn square, fraction of the image's side "
         "(1: the whole image is the square)")
-    background: tuple[int, int, int] = Field(
+    background: RGB = Field(
         (255, 255, 255), description="RGB around the drawn square and in the margins that "
         "shifting and shrinking uncover")
     image_size: int | None = Field(
-        None, ge=8, description="side of the drawn square's image in pixels (default: the recipe's resolution)")
+        None, ge=8, le=4096, description="side of the drawn square's image in pixels (default: the recipe's "
+                                         "resolution)")
     shift: float = Field(
         0.0, ge=0, le=0.5, description="jitter: each copy moves up to this fraction of the side, in x and y")
     scale: float = Field(
@@ -75,7 +76,7 @@ class Duplicate(artgan.Source):
         if o.path is None:
             side = o.image_size or self.context.resolution
             image = Image.new("RGB", (side, side), o.background)
-            inner = round(side * o.square)
+            inner = max(1, round(side * o.square))  # a square too small to see is still drawn
             corner = (side - inner) // 2
             image.paste(o.color, (corner, corner, corner + inner, corner + inner))
             return image, o.shape

@@ -12,7 +12,7 @@ from pydantic import Field
 import artgan
 from artgan.images import open_rgb
 from artgan.dataset import PACK
-from artgan.kinds import GivenPath
+from artgan.kinds import GivenPath, RGB
 from artgan.runfolder import RunFolder
 
 
@@ -23,7 +23,7 @@ class FolderOptions(artgan.CreditOptions):
     extensions: list[str] = Field(
         ["jpg", "jpeg", "png", "webp", "bmp", "gif"], min_length=1,
         description="file name endings to read, case-insensitive")
-    background: tuple[int, int, int] = Field(
+    background: RGB = Field(
         (0, 0, 0), description="RGB shown under transparent parts")
 
 

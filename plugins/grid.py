@@ -3,12 +3,12 @@ from __future__ import annotations
 
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, model_validator
 
 import artgan
 from artgan.images import grid
-from artgan.kinds import GivenPath, Seed
-from artgan.runfolder import picture_format, save_picture
+from artgan.kinds import Seed
+from artgan.runfolder import PicturePath, picture_format, save_picture
 
 
 class GridOptions(artgan.Options):
@@ -17,8 +17,14 @@ class GridOptions(artgan.Options):
     seed: Seed = Field(0, description="seed of the latents; the same seed gives the same grid")
     truncation: float = Field(1.0, gt=0, description="pull samples toward the average (below 1) or away (above)")
     padding: int = Field(2, ge=0, le=256, description="pixels between samples")
-    out: GivenPath | None = Field(None, description="picture to write, .png, .jpg or .webp (default: grid.png in the "
-                                                    "run folder)")
+    out: PicturePath | None = Field(None, description="picture to write, .png, .jpg or .webp (default: grid.png in the "
+                                                      "run folder)")
+
+    @model_validator(mode="after")
+    def _columns_filled(self):
+        if self.columns is not None and self.columns > self.count:  # the rest would be empty padding
+            raise ValueError(f"columns ({self.columns}) is more than count ({self.count}); lower columns")
+        return self
 
 
 class Grid(artgan.Renderer):

@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 import artgan
 from artgan import film
 from artgan.credits import end_card
-from artgan.kinds import GivenPath, Model, Seed
+from artgan.kinds import Model, Seed
 
 if TYPE_CHECKING:
     from artgan.sampling import CoreShare
@@ -25,7 +25,7 @@ DAY_AT_120_FPS = DAY * 120  # frames: the most one transition may have
 
 
 class InterpolationOptions(film.FilmOptions):
-    size: int = Field(FILM_SIZE, ge=16, le=8192,
+    size: int = Field(FILM_SIZE, ge=16, le=film.MAX_FILM,
                       description=f"side of the film in pixels ({FILM_SIZE} by default, whatever the model's "
                                   f"resolution): the picture of all grid x grid walks is scaled to it; "
                                   f"for a small model, grid 2 to 4 fills it with walks instead of a few "
@@ -54,7 +54,7 @@ class InterpolationOptions(film.FilmOptions):
                                                      "that support it")
     batch_size: int = Field(32, ge=1, le=4096, description="samples generated at once; memory grows with this, "
                                                   "not with the film's length")
-    out: GivenPath | None = Field(None, description="mp4 to write (default: interpolation.mp4 in the run folder)")
+    out: film.FilmPath | None = Field(None, description="mp4 to write (default: interpolation.mp4 in the run folder)")
 
     @model_validator(mode="after")
     def _consistent(self):

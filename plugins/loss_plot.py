@@ -8,16 +8,15 @@ from PIL import Image
 from pydantic import Field
 
 import artgan
-from artgan.kinds import GivenPath
-from artgan.runfolder import RunFolder, picture_format, save_picture
+from artgan.runfolder import PicturePath, RunFolder, picture_format, save_picture
 
 
 class LossPlotOptions(artgan.Options):
     smooth: int = Field(1, ge=1, le=100_000, description="average each curve over this many metrics lines")
     width: int = Field(1000, ge=200, le=8000, description="width of the picture in pixels")
     height: int = Field(600, ge=200, le=8000, description="height of the picture in pixels")
-    out: GivenPath | None = Field(None, description="picture to write, .png, .jpg or .webp (default: loss.png in the "
-                                                    "run folder)")
+    out: PicturePath | None = Field(None, description="picture to write, .png, .jpg or .webp (default: loss.png in the "
+                                                      "run folder)")
 
 
 class LossPlot(artgan.Renderer):

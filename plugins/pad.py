@@ -9,6 +9,7 @@ from pydantic import Field
 
 import artgan
 from artgan.images import to_rgb
+from artgan.kinds import RGB
 
 PadMode = Literal["color", "edge", "reflect"]
 
@@ -45,7 +46,7 @@ class PadOptions(artgan.Options):
     mode: PadMode = Field(
         "color", description='fill the sides with `color`, repeat the edge pixels ("edge") '
                              'or mirror the image ("reflect")')
-    color: tuple[int, int, int] = Field((0, 0, 0), description='RGB of the sides in mode "color"')
+    color: RGB = Field((0, 0, 0), description='RGB of the sides in mode "color"')
 
 
 class Pad(artgan.Preprocessor):

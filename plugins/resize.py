@@ -7,6 +7,7 @@ from PIL import Image, ImageOps
 from pydantic import Field
 
 import artgan
+from artgan.kinds import RGB
 from artgan_plugins.pad import fit_inside, pad_to_square
 
 FILTERS = {
@@ -19,11 +20,11 @@ FILTERS = {
 
 class ResizeOptions(artgan.Options):
     size: int | None = Field(
-        None, ge=1, description="side in pixels (default: the recipe's resolution)")
+        None, ge=1, le=4096, description="side in pixels (default: the recipe's resolution)")
     fit: Literal["crop", "pad", "stretch"] = Field(
         "crop", description='cover the square and crop the centre ("crop"), fit inside it and pad '
                             'with `color` ("pad"), or change the aspect ratio ("stretch")')
-    color: tuple[int, int, int] = Field(
+    color: RGB = Field(
         (0, 0, 0), description='RGB of the padding when fit is "pad"')
     filter: Literal["lanczos", "bicubic", "bilinear", "nearest"] = Field(
         "lanczos", description="resampling filter; lanczos keeps the most detail when shrinking")

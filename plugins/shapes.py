@@ -4,14 +4,17 @@ from __future__ import annotations
 import colorsys
 import math
 import random
-from typing import Literal
+from typing import Annotated, Literal
 
 from PIL import Image, ImageDraw
 from pydantic import Field
 
 import artgan
+from artgan.kinds import RGB
 
 SUPERSAMPLE = 4  # drawn this many times larger, then reduced, for smooth edges
+Length = Annotated[float, Field(gt=0)]  # a shape's axis, fraction of the side: 0 draws nothing
+Place = Annotated[float, Field(ge=0, le=1)]  # a centre, fraction of the side: beyond, the shape may miss the image
 
 
 class ShapesOptions(artgan.Options):
@@ -21,13 +24,13 @@ class ShapesOptions(artgan.Options):
     outline_width: float = Field(0.05, gt=0, le=0.5, description="outline width, fraction of the side")
     colors: Literal["white", "random"] = Field(
         "random", description="white shapes, or bright colors of any hue")
-    background: tuple[int, int, int] = Field((0, 0, 0), description="background RGB")
-    size: tuple[float, float] = Field(
+    background: RGB = Field((0, 0, 0), description="background RGB")
+    size: tuple[Length, Length] = Field(
         (0.25, 0.7), description="range of each axis' length, fraction of the side")
-    position: tuple[float, float] = Field(
+    position: tuple[Place, Place] = Field(
         (0.3, 0.7), description="range of the centre's x and y, fraction of the side")
     rotation: tuple[float, float] = Field((0.0, 180.0), description="range of rotation, degrees")
-    image_size: int | None = Field(None, ge=8, description="side in pixels (default: the recipe's resolution)")
+    image_size: int | None = Field(None, ge=8, le=4096, description="side in pixels (default: the recipe's resolution)")
     seed: int | None = Field(None, description="random seed (default: the recipe's seed)")
 
 

@@ -12,7 +12,6 @@ import artgan
 from artgan import film
 from artgan.credits import end_card
 from artgan.images import grid
-from artgan.kinds import GivenPath
 from artgan.runfolder import RecipeLock, RunFolder, SkippedSnapshots, Snapshot, save_picture
 
 
@@ -25,7 +24,7 @@ class TimelapseOptions(film.SnapshotFilmOptions):
                                                            "from first to last")
     strip_size: int = Field(128, ge=16, le=1024, description="side of each picture in the progress strip, "
                                                              "in pixels")
-    out: GivenPath | None = Field(None, description="mp4 to write (default: timelapse.mp4 in the run folder)")
+    out: film.FilmPath | None = Field(None, description="mp4 to write (default: timelapse.mp4 in the run folder)")
 
 
 class Timelapse(artgan.Renderer):

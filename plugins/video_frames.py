@@ -61,8 +61,10 @@ class VideoFramesOptions(artgan.CreditOptions):
     extensions: list[str] = Field(
         ["mp4", "mkv", "avi", "mov", "webm", "m4v", "mpg", "mpeg", "wmv", "flv", "ogv", "ts"],
         min_length=1, description="file name endings read from folders, case-insensitive")
-    every: float | None = Field(None, gt=0, description="seconds between sampled frames (default 1)")
-    fps: float | None = Field(None, gt=0, description="sampled frames per second, instead of `every`")
+    every: float | None = Field(None, gt=0, description="seconds between sampled frames (default 1; "
+                                                        "at least one frame of the video's)")
+    fps: float | None = Field(None, gt=0, description="sampled frames per second, instead of `every` (at "
+                                                       "most the video's own frame rate)")
     scene_cuts: bool = Field(
         False, description="keep only the sampled frames that start a new shot; sample densely "
         "(e.g. fps = 4) so they land close to the cut")
@@ -199,7 +201,7 @@ class VideoFrames(artgan.Source):
     def _extract(self, path: Path) -> Iterator[artgan.Item | artgan.Skipped]:
         """Decode, sample, crop and filter one video; a broken video yields what it can."""
         try:
-            duration = probe_duration(path)
+            duration, video_fps = probe(path)
         except ValueError as exc:
             yield artgan.Skipped(str(path), str(exc))
             return
@@ -209,6 +211,8 @@ class VideoFrames(artgan.Source):
             yield artgan.Skipped(str(path), too_short(duration, start, end))
             return
         rate = self.options.fps or 1 / (self.options.every or 1.0)
+        if video_fps:  # faster than the video's own frames would only repeat them
+            rate = min(rate, video_fps)
         if self.options.max_per_video and length:  # spread the capped frames over the whole video
             rate = min(rate, self.options.max_per_video / length)
         count = None if length is None else math.ceil(length * rate - 1e-6)  # k / rate < length
@@ -324,8 +328,9 @@ def too_short(duration: float, start: float, end: float) -> str:
             f"sources, or set `trim` for this file)")
 
 
-def probe_duration(path: Path) -> float | None:
-    """The video's duration in seconds (None when the container does not say); ValueError if unusable."""
+def probe(path: Path) -> tuple[float | None, float | None]:
+    """The video's duration in seconds and its frame rate (each None when the container does not
+    say); ValueError if unusable."""
     # moviepy takes most of a second to import: only pay for it when a video is read.
     from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
 
@@ -336,7 +341,7 @@ def probe_duration(path: Path) -> float | None:
         raise ValueError(_unreadable(str(exc) or repr(exc))) from None
     if not infos.get("video_found"):
         raise ValueError("no video stream")
-    return infos.get("video_duration") or infos.get("duration") or None
+    return infos.get("video_duration") or infos.get("duration") or None, infos.get("video_fps") or None
 
 
 def _unreadable(ffmpeg_output: str) -> str:

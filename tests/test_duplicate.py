@@ -131,3 +131,9 @@ def test_a_replaced_file_rebuilds_the_dataset(photo, tmp_path):
 
 def test_duplicate_source_is_registered():
     assert plugins.get("source", "duplicate").cls is Duplicate
+
+
+def test_a_square_smaller_than_a_pixel_is_still_drawn():
+    [copy] = copies(shape="square", square=0.001, count=1)
+    pixels = np.asarray(copy.image)
+    assert (pixels == 0).all(axis=2).sum() == 1  # one black pixel on white

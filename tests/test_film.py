@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from films import distance, read_film
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageSequence
 
 import artgan
 from artgan import film
@@ -84,6 +84,21 @@ def test_a_large_gifs_palette_from_a_sample_of_its_pixels_still_holds_every_colo
         for index, frame in enumerate(frames):
             picture.seek(index)
             assert distance(np.asarray(picture.convert("RGB")), frame) < 1
+
+
+@pytest.mark.parametrize("fps, card_frames", [(120, 1), (120, 6), (30, 2), (10, 3), (120, 60)])
+def test_a_card_has_every_frame_asked_for_at_any_fps(tmp_path, fps, card_frames):
+    def white(width, height):
+        return Image.new("RGB", (width, height), "white")
+
+    for path in film.write_film(iter(colour_frames(3)), tmp_path / "a.mp4", fps=fps, gif=True, card=white,
+                                card_frames=card_frames):
+        if path.suffix == ".gif":
+            decoded = [np.asarray(frame.convert("RGB")) for frame in ImageSequence.Iterator(Image.open(path))]
+        else:
+            decoded = list(read_film(path)[1])
+        assert len(decoded) == 3 + card_frames, path.name
+        assert all(frame.min() > 250 for frame in decoded[3:]), path.name
 
 
 def test_only_mp4_names_are_accepted(tmp_path):

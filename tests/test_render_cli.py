@@ -110,10 +110,11 @@ def test_bad_input_is_one_line_and_status_2(projection, tmp_path):
 def test_a_picture_out_of_another_kind_or_an_existing_folder_is_one_line(projection, tmp_path):
     (tmp_path / "adir").mkdir()
     (tmp_path / "shots.png").mkdir()
-    one_line_error(invoke("render", "grid", projection, "--out", tmp_path / "g"), "/g:", "pictures are written as .png")
+    one_line_error(invoke("render", "grid", projection, "--out", tmp_path / "g"), "--out: pictures are written as .png",
+                   "/g'")
     for folder in ("adir", "shots.png"):
-        one_line_error(invoke("render", "grid", projection, "--out", tmp_path / folder), f"{folder}: is a folder",
-                       "give a file name ending in .png")
+        one_line_error(invoke("render", "grid", projection, "--out", tmp_path / folder), "--out: is a folder",
+                       f"{folder}'", "give a file name ending in .png")
     one_line_error(invoke("render", "loss-plot", fake_run(tmp_path), "--out", tmp_path / "lp.gif"), "lp.gif",
                    "give a name ending in one of them")
 

@@ -235,6 +235,12 @@ def test_inputs_that_give_no_video_are_user_errors(videos, monkeypatch):
             read([entry])
 
 
+@pytest.mark.parametrize("rate", [{"fps": 1000}, {"every": 1e-6}], ids=["fps", "every"])
+def test_sampling_faster_than_the_video_takes_each_of_its_frames_once(videos, rate):
+    _, items, _ = read([videos / "season" / "ep1.mp4"], resolution=32, **rate, **NO_FILTERS)
+    assert times(items) == [round(i / FPS, 2) for i in range(6 * FPS)]
+
+
 def test_every_and_fps_exclude_each_other():
     with pytest.raises(ValidationError, match="`every` or `fps`, not both"):
         VideoFrames.Options(paths=["x.mp4"], every=1, fps=2)

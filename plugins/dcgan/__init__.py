@@ -6,12 +6,15 @@ when one is built: see docs/writing-plugins.md, "Keep start-up fast".
 """
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 
 import artgan
 from artgan.toolkit.augment_options import AugmentOptions
+
+Stddev = Annotated[float, Field(ge=0)]
+Label = Annotated[float, Field(ge=0, le=1)]  # a probability, as binary cross-entropy takes it
 
 
 class DCGANOptions(AugmentOptions):
@@ -28,9 +31,9 @@ class DCGANOptions(AugmentOptions):
     beta2: float = Field(0.999, ge=0, lt=1, description="Adam beta2")
     d_steps: int = Field(1, ge=1, description="D updates per training step")
     g_steps: int = Field(1, ge=1, description="G updates per training step")
-    instance_noise: tuple[float, float] = Field(
+    instance_noise: tuple[Stddev, Stddev] = Field(
         (0.0, 0.0), description="range of the stddev of Gaussian noise added to every image D sees")
-    real_label: tuple[float, float] = Field(
+    real_label: tuple[Label, Label] = Field(
         (1.0, 1.0), description="range real labels are drawn from (one-sided label smoothing, e.g. [0.9, 1.0])")
     ema: float = Field(0.999, ge=0, lt=1, description="decay of the averaged G used for samples (0: none)")
     d_batchnorm: bool = Field(

@@ -11,6 +11,7 @@ from pydantic import Field
 
 import artgan
 from artgan.images import to_rgb
+from artgan.kinds import RGB
 from artgan_plugins.face_align.align import Fill, apply, face_matrix, warp, yaw
 from artgan_plugins.face_align.detect import FULL_RANGE, KEYPOINTS, SHORT_RANGE, Detector, Face
 
@@ -44,9 +45,9 @@ WORN_SIZE = 0.5
 
 class FaceAlignOptions(artgan.Options):
     size: int | None = Field(
-        None, ge=8, description="side of each aligned face in pixels (default: the recipe's resolution)")
+        None, ge=8, le=4096, description="side of each aligned face in pixels (default: the recipe's resolution)")
     zoom: float = Field(
-        1.0, gt=0, description="how much of the picture the face fills: 1 frames the head like FFHQ "
+        1.0, ge=0.1, le=10, description="how much of the picture the face fills: 1 frames the head like FFHQ "
                                "(eye-to-mouth distance a quarter of the side), 2 the inner face, "
                                "0.5 adds shoulders and background")
     min_score: float = Field(
@@ -68,7 +69,7 @@ class FaceAlignOptions(artgan.Options):
     fill: Fill = Field(
         "reflect", description='what shows beyond the source image\'s edges: its mirror image, '
                                'blurred and fading to its median colour as FFHQ ("reflect"), or `color`')
-    color: tuple[int, int, int] = Field((0, 0, 0), description='RGB of the fill when fill is "color"')
+    color: RGB = Field((0, 0, 0), description='RGB of the fill when fill is "color"')
     model: Literal["short-range", "full-range"] = Field(
         "short-range", description="which shipped BlazeFace model searches the image and its tiles "
                                    "(keypoints are always refined with the short-range one)")

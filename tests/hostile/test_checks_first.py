@@ -30,6 +30,16 @@ def test_a_device_or_starting_point_that_is_not_there_stops_before_the_dataset(t
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.parametrize("setting", ["model.z_dim=100000000", "model.g_width=200000"])
+def test_a_model_too_large_for_the_machine_stops_before_the_dataset(tiny, tmp_path, setting):
+    result = invoke("run", tiny, "--out", tmp_path, "--set", setting, "--set", "model.max_width=200000")
+    assert result.exit_code == 2, result.output
+    line = one_line(result.stderr)
+    assert line.startswith(f"error: {tiny}: model: its weights, gradients and optimiser state take ")
+    assert "GB of memory of cpu; make it narrower (`artgan plugins dcgan` lists its widths)" in line
+    assert not (tmp_path / "data").exists()
+
+
 def test_an_existing_run_without_resume_stops_before_the_dataset(tiny, tmp_path):
     assert invoke("run", tiny, "--out", tmp_path).exit_code == 0
     result = invoke("run", tiny, "--out", tmp_path, "--set", "source.0.count=9")
