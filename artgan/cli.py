@@ -382,7 +382,8 @@ def _render_command(info):
     """A typer command for renderer ``info``: TARGET (or several), then --OPTION per option."""
     param = inspect.Parameter
     many = rendering.targets_option(info.cls)
-    params = [param("targets", param.KEYWORD_ONLY, annotation=List[Path] if many else Path,
+    # "_targets": no option is named so (pydantic keeps names with a leading _ out of the fields)
+    params = [param("_targets", param.KEYWORD_ONLY, annotation=List[Path] if many else Path,
                     default=typer.Argument(..., metavar="TARGET..." if many else "TARGET", show_default=False,
                                            help="run folders" if many else "a run folder or a checkpoint (.pt)"))]
     fields = info.cls.Options.model_fields
@@ -402,7 +403,7 @@ def _render_command(info):
                             default=typer.Option("auto", "--device", help="auto, cpu, cuda or mps")))
 
     def command(**values):
-        targets = values.pop("targets")
+        targets = values.pop("_targets")
         device = values.pop("device") if "device" not in fields else "auto"
         for path in rendering.render(info.name, targets if many else [targets], values, device):
             _say("rendered", path)

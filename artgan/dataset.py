@@ -25,7 +25,7 @@ from artgan import folder_lock, plugins, progress
 from artgan.errors import ArtganError, BadInput, PluginError
 from artgan.files import NO_SPACE, atomic_path, no_space, write_text_atomic
 from artgan.images import grid, to_rgb
-from artgan.kinds import Context, Item, Skipped
+from artgan.kinds import Context, Item, Skipped, defined_in
 from artgan.recipe import Recipe, Step
 
 FORMAT = 1
@@ -316,6 +316,7 @@ def _sourced(recipe: Recipe, root: Path) -> Iterator[tuple[Step, Item | Skipped]
     for step in recipe.sources:
         with recipe.blame(step):
             for result in step.build(_context(recipe, root, step)).items():
+                check_result(result, step, "items() yielded")
                 if isinstance(result, Item):
                     result.info.setdefault("source", step.name)
                 yield step, result
@@ -381,7 +382,11 @@ def _preprocess(item: Item | Skipped, preprocessors) -> Iterator[Item | Skipped]
                 continue
             steps = [*current.steps, table]
             try:
-                for out in plugin.process(current):
+                returned = plugin.process(current)
+                # one value where a list belongs: an Item or Skipped is a list of one, the rest refused
+                single = returned is None or isinstance(returned, (Item, Skipped, Image.Image, str))
+                for out in [returned] if single else returned:
+                    check_result(out, step, f"process({current.origin}) returned{'' if single else ' a list holding'}")
                     if isinstance(out, Item):
                         out.steps = list(steps)
                     passed.append(out)
@@ -389,6 +394,8 @@ def _preprocess(item: Item | Skipped, preprocessors) -> Iterator[Item | Skipped]
                 passed.append(Skipped(current.origin, f"{step.key} ({step.name}): {exc}"))
             except ArtganError as exc:
                 raise ArtganError(f"{recipe_path}: {step.key} ({step.name}): {exc}") from None
+            except PluginError:
+                raise
             except Exception as exc:
                 raise PluginError(f"the preprocessor plugin {step.name!r} ({step.key}) failed on "
                                   f"{current.origin}: {exc!r}; this is a bug in the plugin, not a bad "
@@ -396,6 +403,40 @@ def _preprocess(item: Item | Skipped, preprocessors) -> Iterator[Item | Skipped]
                                   f"artgan.BadInput)") from exc
         items = passed
     yield from items
+
+
+GIVE_INSTEAD = {
+    "source": "yield artgan.Item(image, origin) or artgan.Skipped(origin, reason)",
+    "preprocessor": "return a list of artgan.Item (item.derive(image)) and artgan.Skipped; [] drops the image",
+}
+
+
+def check_result(result: Any, step: Step, gave: str) -> None:
+    """A PluginError naming the plugin of ``step`` unless ``result`` is a Skipped or an Item
+    holding a PIL image of at least a pixel: anything else is a bug in the plugin (an input
+    without a picture is a Skipped), which the core would trip on."""
+    if isinstance(result, Skipped):
+        return
+    value = result.image if isinstance(result, Item) else result
+    if not isinstance(result, Item):
+        got = _kind(value)
+    elif not isinstance(value, Image.Image):
+        got = f"an Item whose image is {_kind(value)}"
+    elif 0 in value.size:
+        got = f"an Item whose image is empty ({value.width} x {value.height} pixels)"
+    else:
+        return
+    array = "; Image.fromarray(array) makes a PIL image of an array" if hasattr(value, "shape") else ""
+    raise PluginError(f"the {step.plugin.kind} plugin {step.name!r} ({step.key}, {defined_in(step.plugin)}) "
+                      f"{gave} {got}; {GIVE_INSTEAD[step.plugin.kind]}{array}")
+
+
+def _kind(value: Any) -> str:
+    """What ``value`` is, for an error message: None, a str, a PIL.Image.Image, a numpy.ndarray…"""
+    if value is None:
+        return "None"
+    kind = type(value)
+    return "a " + (kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}")
 
 
 def _fit(item: Item, resolution: int) -> Item:

@@ -12,6 +12,9 @@ from typing import Iterator
 import numpy as np
 from PIL import Image, ImageOps
 
+from artgan.errors import PluginError
+from artgan.kinds import defined_in
+
 try:  # libspng (the pyspng-seunglab wheel: Linux and macOS on x86-64 and arm64, Windows on x86-64; pyproject.toml)
     import pyspng
 except ImportError:  # elsewhere Pillow decodes every picture
@@ -116,6 +119,20 @@ def to_8bit(image: Image.Image) -> Image.Image:
     if "transparency" in image.info:
         grey.putalpha(Image.fromarray(np.where(pixels == image.info["transparency"], 0, 255).astype(np.uint8)))
     return grey
+
+
+def samples(model, z, **options) -> np.ndarray:
+    """``model.sample(z, **options)`` as uint8 images (B, H, W, 3); a PluginError naming the
+    model's file unless it returned a tensor (B, 3, H, W) at the model's resolution."""
+    images = model.sample(z, **options)
+    side = model.context.resolution
+    expected = (len(z), 3, side, side)
+    shape = tuple(getattr(images, "shape", ()))
+    if shape != expected or not hasattr(images, "detach"):
+        got = f"{type(images).__qualname__} of shape {shape}" if shape else repr(images)[:80]
+        raise PluginError(f"the model {type(model).__qualname__} ({defined_in(type(model))}) returned {got} from "
+                          f"sample(z); return a torch tensor of shape {expected}: (B, 3, H, W) in [-1, 1]")
+    return to_uint8(images)
 
 
 def to_uint8(images) -> np.ndarray:

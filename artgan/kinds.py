@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import inspect
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
@@ -50,10 +51,10 @@ class Context:
 
 # A seed option: the range torch's generator takes, so a typo of a seed is an option error, not an overflow.
 Seed = Annotated[int, Field(ge=-2**63, lt=2**64)]
-
 # A colour option: each channel 0-255, where Pillow would clip a typo such as 300 without a word.
 Channel = Annotated[int, Field(ge=0, le=255)]
 RGB = tuple[Channel, Channel, Channel]
+
 
 def _given(value: Any) -> Any:
     if isinstance(value, str) and not value.strip():
@@ -136,6 +137,11 @@ class Plugin:
         self.options = options if options is not None else self.Options()
         self.context = context or Context()
 
+    def _missing(self, method: str) -> NotImplementedError:
+        """The error of a plugin without ``method``, which its kind needs."""
+        return NotImplementedError(f"{type(self).__qualname__} ({defined_in(type(self))}) does not implement "
+                                   f"{method}, which every {self.kind} needs")
+
 
 @functools.cache
 def _implemented(cls: type[Plugin]) -> type[Plugin]:
@@ -157,7 +163,7 @@ class Source(Plugin):
 
     def items(self) -> Iterator[Item | Skipped]:
         """Every image as an :class:`Item`; every unusable input as a :class:`Skipped`."""
-        raise NotImplementedError
+        raise self._missing("items()")
 
     def fingerprint(self) -> str | None:
         """A text that changes when the source's input files are added, removed or replaced (a
@@ -174,7 +180,7 @@ class Preprocessor(Plugin):
 
     def process(self, item: Item) -> Iterable[Item | Skipped]:
         """The items that ``item`` becomes; an empty result drops it silently."""
-        raise NotImplementedError
+        raise self._missing("process(item)")
 
 
 class Model(Plugin):
@@ -202,7 +208,7 @@ class Model(Plugin):
         one-element tensors left on the device (better: the core reads them every
         ``train.metrics_every`` steps, in one copy, while reading a number from a GPU tensor here
         would make every step wait for the device)."""
-        raise NotImplementedError
+        raise self._missing("train_step(real)")
 
     def double_backward(self) -> list[str]:
         """The names of the options, as set, that make training back-propagate through a
@@ -212,15 +218,15 @@ class Model(Plugin):
 
     def sample(self, z, truncation: float = 1.0):
         """Images (B, 3, H, W), H = W = ``context.resolution``, for latents ``z`` (B, z_dim), without gradients."""
-        raise NotImplementedError
+        raise self._missing("sample(z, truncation)")
 
     def state_dict(self) -> dict[str, Any]:
         """Weights and optimiser state as plain tensors and numbers (no pickled code)."""
-        raise NotImplementedError
+        raise self._missing("state_dict()")
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what :meth:`state_dict` returned."""
-        raise NotImplementedError
+        raise self._missing("load_state_dict(state)")
 
     def init_from(self, state: dict[str, Any]) -> None:
         """Start a new run from the weights in ``state`` (what :meth:`state_dict` returned for a
@@ -247,7 +253,15 @@ class Renderer(Plugin):
 
     def render(self, target: Path) -> list[Path]:
         """Write files for ``target`` (a run folder or a checkpoint); return their paths."""
-        raise NotImplementedError
+        raise self._missing("render(target)")
+
+
+def defined_in(cls: type) -> str:
+    """The file that defines plugin class ``cls``, or its module."""
+    try:
+        return inspect.getsourcefile(cls) or cls.__module__
+    except (TypeError, OSError):  # a class made at a prompt or in a notebook cell
+        return cls.__module__
 
 
 KINDS: dict[str, type[Plugin]] = {

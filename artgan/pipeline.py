@@ -123,6 +123,7 @@ def render(recipe: Recipe | str | Path, run: Run | str | Path) -> list[Path]:
     from artgan import distributed
     from artgan.device import pick_device
     from artgan.kinds import Context
+    from artgan.rendering import files_written
 
     if not distributed.is_main():
         return []
@@ -131,8 +132,8 @@ def render(recipe: Recipe | str | Path, run: Run | str | Path) -> list[Path]:
     written: list[Path] = []
     for step in recipe.render:
         with recipe.blame(step):
-            written += step.build(context).render(run.dir if isinstance(run, Run) else
-                                                  _path(run, "artgan.pipeline.render", "a Run or its folder"))
+            target = run.dir if isinstance(run, Run) else _path(run, "artgan.pipeline.render", "a Run or its folder")
+            written += files_written(step.name, step.plugin, step.build(context).render(target))
     return written
 
 

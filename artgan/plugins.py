@@ -17,7 +17,7 @@ import pluggy
 
 from artgan import hookspecs
 from artgan.errors import ArtganError
-from artgan.kinds import KINDS, Plugin
+from artgan.kinds import KINDS, Options, Plugin
 
 GROUP = "artgan"
 REGISTER_HOOKS = {
@@ -112,6 +112,7 @@ def register(plugin: object, name: str | None = None, provenance: str = "in-proc
     except TypeError:
         raise ArtganError(f"{name or plugin}: a plugin must be hashable (a module, class or "
                           "ordinary object; not a SimpleNamespace)") from None
+    _check_hooks(plugin, getattr(plugin, "__file__", None) or name or repr(plugin))
     if name is not None and pm.has_plugin(name):
         if _provenance.get(name) != "in-process" or provenance != "in-process":
             raise ArtganError(f"{name}: a plugin of this name is registered already ({_provenance.get(name)}); "
@@ -124,6 +125,34 @@ def register(plugin: object, name: str | None = None, provenance: str = "in-proc
                           f"{pm.get_name(plugin)!r}") from None
     _provenance[registered] = provenance
     return registered
+
+
+HOOKS = {name: list(inspect.signature(spec).parameters)
+         for name, spec in vars(hookspecs).items() if hasattr(spec, f"{GROUP}_spec")}
+
+
+def _check_hooks(plugin: object, where: str) -> None:
+    """Refuse, in one line naming the plugin's file, a hook that artgan would never call
+    (misspelt, or without @artgan.hookimpl) or could not call (an argument the hook lacks)."""
+    for attr in dir(plugin):
+        marked = pm.parse_hookimpl_opts(plugin, attr) is not None
+        if not marked and attr not in HOOKS:
+            continue
+        function = getattr(plugin, attr, None)
+        if not callable(function):
+            continue
+        if not marked:
+            raise ArtganError(f"{where}: {attr} has no @artgan.hookimpl above it, so artgan never calls it; add it")
+        if attr not in HOOKS:
+            close = difflib.get_close_matches(attr, HOOKS, n=1)
+            hint = f'did you mean "{close[0]}"' if close else "docs/plugin-hooks.md lists them"
+            raise ArtganError(f"{where}: {attr} is not an artgan hook; {hint}?")
+        taken = [p.name for p in inspect.signature(function).parameters.values()
+                 if p.default is p.empty and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        unknown = [arg for arg in taken if arg not in HOOKS[attr]]
+        if unknown:
+            raise ArtganError(f"{where}: {attr}({', '.join(taken)}): the hook gives no {', '.join(unknown)}; "
+                              f"take any of {', '.join(HOOKS[attr])}, by these names")
 
 
 def unregister(name: str) -> None:
@@ -148,11 +177,10 @@ def load_entry_points() -> None:
         if pm.get_plugin(name) is not None:
             continue
         try:
-            module = ep.load()
+            register(ep.load(), name=name, provenance=dist)
         except Exception as exc:  # one broken plugin must not take the tool down
-            print(f"artgan: plugin {ep.name} ({dist}) failed to load: {exc}", file=sys.stderr)
-            continue
-        register(module, name=name, provenance=dist)
+            print(f"artgan: plugin {name} ({ep.value}, {dist}) failed to load, so it is left out: "
+                  f"{exc}; fix it, or pip uninstall {ep.dist.name if ep.dist else 'it'}", file=sys.stderr)
 
 
 def load_plugins_dir(folder: str | os.PathLike) -> None:
@@ -220,11 +248,17 @@ def collect(kind: str) -> dict[str, PluginInfo]:
                 raise ArtganError(
                     f'{provider}: {kind} "{name}" must be a subclass of artgan.{KINDS[kind].__name__}'
                 )
+            if not (isinstance(cls.Options, type) and issubclass(cls.Options, Options)):
+                raise ArtganError(f'{provider}: the Options of {kind} "{name}" must be a subclass of artgan.Options, '
+                                  "which checks a recipe's keys against them")
             found[name] = PluginInfo(name, kind, cls, provider, _provenance.get(provider, "?"))
             if _tracing:
                 _trace(f"  {provider} registered {kind} {name!r}: {cls.__module__}.{cls.__qualname__}")
 
-        pm.subset_hook_caller(hook_name, remove_plugins=others)(register=add)
+        returned = pm.subset_hook_caller(hook_name, remove_plugins=others)(register=add)
+        if returned:
+            raise ArtganError(f"{provider}: {hook_name} returned {returned[0]!r:.80}, which artgan ignores; "
+                              "call register(name, cls) for each plugin instead")
     return found
 
 

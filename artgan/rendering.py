@@ -1,6 +1,7 @@
 """Running one renderer by name with its options given as text, as `artgan render` does."""
 from __future__ import annotations
 
+import os
 import types
 import typing
 from pathlib import Path
@@ -10,8 +11,8 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from artgan import plugins
-from artgan.errors import ArtganError
-from artgan.kinds import Context, Options
+from artgan.errors import ArtganError, PluginError
+from artgan.kinds import Context, Options, defined_in
 from artgan.recipe import typed_value  # read exactly as recipe --set values are
 
 
@@ -93,14 +94,28 @@ def render(name: str, targets: list[Path], given: dict[str, Any], device: str = 
         raise ArtganError(f"{name} renders one target at a time; got {len(targets)}")
     if extra is not None:
         given = {**given, extra: [str(path) for path in rest]}
-    return _render(info.cls, first, options_from_text(info.cls.Options, given), device)
+    return files_written(name, info.cls, _render(info.cls, first, options_from_text(info.cls.Options, given), device))
 
 
 def render_typed(name: str, target: Path, options: dict[str, Any], device: str = "auto") -> list[Path]:
     """Run renderer ``name`` on ``target`` with ``options`` given as Python values (the API's
     ``Run.render``, a recipe's [[render]] step); returns its files."""
     cls = plugins.get("renderer", name).cls
-    return _render(cls, target, validate_options(cls.Options, options), device)
+    return files_written(name, cls, _render(cls, target, validate_options(cls.Options, options), device))
+
+
+def files_written(name: str, cls: type, returned: Any) -> list[Path]:
+    """The files renderer ``name`` (class ``cls``) returned from ``render``, as paths; a
+    PluginError naming it unless they are a list of paths of files that exist."""
+    if not isinstance(returned, (list, tuple)) or not all(isinstance(p, (str, os.PathLike)) for p in returned):
+        shown = repr(returned) if isinstance(returned, (str, os.PathLike)) else f"{returned!r:.80}"  # a path whole
+        raise PluginError(f"the renderer plugin {name!r} ({defined_in(cls)}) returned {shown} "
+                          "from render(); return a list of the paths of the files it wrote, as [out]")
+    missing = [str(path) for path in returned if not Path(path).exists()]
+    if missing:
+        raise PluginError(f"the renderer plugin {name!r} ({defined_in(cls)}) returned files that do "
+                          f"not exist: {', '.join(missing)}; return the paths of the files it wrote")
+    return [Path(path) for path in returned]
 
 
 def _render(cls: type, target: Path, options: Options, device: str) -> list[Path]:

@@ -19,7 +19,7 @@ from artgan import checkpoint, progress
 from artgan.errors import ArtganError
 from artgan.files import atomic_path, ensure_writable_folder
 from artgan.folder_lock import remove_dead_temporaries
-from artgan.images import to_uint8
+from artgan.images import samples
 from artgan.kinds import Model, Seed
 from artgan.device import pick_device
 from artgan.runfolder import RunFolder, list_checkpoints, run_of_checkpoint
@@ -155,7 +155,7 @@ def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
         # No autograd bookkeeping, whatever the model's sample() does (no_grad, not inference_mode:
         # what a model caches while sampling must stay usable in training).
         with torch.no_grad():
-            images = to_uint8(model.sample(z[start:start + batch_size].to(device), truncation=truncation))
+            images = samples(model, z[start:start + batch_size].to(device), truncation=truncation)
         yield images  # outside no_grad, which would otherwise hold in the caller's code too
 
 

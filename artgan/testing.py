@@ -68,19 +68,18 @@ def run_source(plugin: str | type[Plugin], options: dict[str, Any] | None = None
     """Every item and skip of source ``plugin`` (an installed plugin's name, or its class), its
     options validated from ``options`` as from a recipe's [[source]] table: a bad option is the
     ArtganError a recipe would give."""
-    from artgan.kinds import Item, Skipped
+    from artgan.dataset import check_result
+    from artgan.kinds import Item
 
     step = _step("source", plugin, options, "run_source")
     results = Results()
     for result in step.build(context or make_context()).items():
+        check_result(result, step, "items() yielded")
         if isinstance(result, Item):
             result.info.setdefault("source", step.name)  # as the dataset records it
             results.items.append(result)
-        elif isinstance(result, Skipped):
-            results.skipped.append(result)
         else:
-            raise AssertionError(f"source {step.name!r} yielded {result!r}; a source yields artgan.Item "
-                                 "or artgan.Skipped")
+            results.skipped.append(result)
     return results
 
 
@@ -107,14 +106,12 @@ def run_preprocessor(plugin: str | type[Plugin], items: Iterable[Item | Image.Im
 def run_renderer(plugin: str | type[Plugin], target: str | Path, options: dict[str, Any] | None = None,
                  context: Context | None = None) -> list[Path]:
     """The files renderer ``plugin`` writes for ``target`` (a run folder or a checkpoint), its
-    options validated as from a recipe's [[render]] table; fails when it returns a file that it
-    did not write."""
+    options validated as from a recipe's [[render]] table; a PluginError when it returns anything
+    but a list of paths of files that exist, as in a run."""
+    from artgan.rendering import files_written
+
     step = _step("renderer", plugin, options, "run_renderer")
-    written = [Path(path) for path in step.build(context or make_context()).render(Path(target))]
-    missing = [str(path) for path in written if not path.exists()]
-    if missing:
-        raise AssertionError(f"renderer {step.name!r} returned files that do not exist: {', '.join(missing)}")
-    return written
+    return files_written(step.name, step.plugin, step.build(context or make_context()).render(Path(target)))
 
 
 def tiny_run(folder: str | Path, model: dict[str, Any] | None = None) -> Path:

@@ -10,7 +10,9 @@ import random
 import signal
 import sys
 import time
+import traceback
 import warnings
+from collections import OrderedDict
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
@@ -26,9 +28,9 @@ from artgan.batches import BatchSampler
 from artgan.dataset import Dataset
 from artgan.device import device_memory, pick_device
 from artgan.diversity import ALIKE, CollapseWatch, reference
-from artgan.errors import ArtganError
-from artgan.images import grid, to_uint8
-from artgan.kinds import Context, Model
+from artgan.errors import ArtganError, PluginError
+from artgan.images import grid, samples
+from artgan.kinds import Context, Model, defined_in
 from artgan.pace import Pace, say
 from artgan.plugins import hooks
 from artgan.recipe import Recipe, TrainOptions
@@ -73,9 +75,9 @@ def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
             return
     if start is not None:  # do its layers fit? (into meta tensors, which copy nothing)
         _load_starting_point(model, start, recipe)
-
-
     _refuse_too_large(model, recipe, device)
+
+
 def _on_meta(recipe: Recipe, changes: dict[str, Any] | None = None) -> Model:
     """The recipe's model with ``changes`` to its options, built on the "meta" device: its layers'
     shapes, without numbers."""
@@ -168,6 +170,9 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tu
     with recipe.blame(recipe.model):
         model = recipe.model.build(Context(resolution=recipe.resolution, seed=recipe.seed, device=device,
                                            precision=chosen))
+        if not (isinstance(model.z_dim, int) and model.z_dim > 0):
+            raise PluginError(f"the model {_class_of(model)} has z_dim = {model.z_dim!r}; set self.z_dim, the "
+                              "length of its latent vectors, when it is built")
     if recipe.train.compile:
         _refuse_compile(recipe, model)
     if distributed.rank():  # the same weights in every process, then each its own random numbers
@@ -266,8 +271,18 @@ def wrapper(options: TrainOptions, device: str, channels_last: bool) -> Callable
 
 def _announce(hook: str, **kwargs: Any) -> None:
     """Call a broadcast hook, in rank 0 only: the other processes of a torchrun job train copies."""
-    if distributed.is_main():
-        getattr(hooks(), hook)(**kwargs)
+    if not distributed.is_main():
+        return
+    caller = getattr(hooks(), hook)
+    try:
+        caller(**kwargs)
+    except Exception as exc:  # a bug in a plugin: name it under the traceback
+        by_code = {getattr(impl.function, "__code__", None): impl.plugin_name for impl in caller.get_hookimpls()}
+        frames = traceback.walk_tb(exc.__traceback__)
+        raised_by = next((by_code[frame.f_code] for frame, _ in frames if frame.f_code in by_code), None)
+        if raised_by and sys.version_info >= (3, 11):
+            exc.add_note(f"raised by the {hook} hook of the plugin {raised_by}")
+        raise
 
 
 def _loop(run: Run, sampler: BatchSampler, tracker: Pace, watch: CollapseWatch | None) -> None:
@@ -288,7 +303,7 @@ def _loop(run: Run, sampler: BatchSampler, tracker: Pace, watch: CollapseWatch |
             with run.recipe.blame(run.recipe.model):
                 if options.lr_ramp_down:
                     ramp_learning_rates(run.model, run.step, options)
-                pending.append(run.model.train_step(batch))
+                pending.append(_losses(run.model, run.model.train_step(batch)))
             run.step += 1
             run.images_seen += options.batch_size
             run.seconds = time.perf_counter() - started
@@ -334,6 +349,21 @@ def _read_due(run: Run) -> bool:
     o, step = run.recipe.train, run.step
     return (step % o.metrics_every == 0 or step % o.snapshot_every == 0 or step % o.checkpoint_every == 0
             or step == o.steps or (run.interrupted and distributed.world_size() == 1))
+
+
+def _losses(model: Model, returned: Any) -> dict[str, Any]:
+    """What ``train_step`` returned, when it is losses by name (numbers or one-element tensors,
+    whose size is known without waiting for the device); a PluginError naming the model if not."""
+    if isinstance(returned, dict) and all(
+            isinstance(value, (int, float)) or (hasattr(value, "numel") and value.numel() == 1)
+            for value in returned.values()):
+        return returned
+    raise PluginError(f"the model {_class_of(model)} returned {returned!r:.80} from train_step(real); return its "
+                      'losses by name, as one-element tensors: {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}')
+
+
+def _class_of(model: Model) -> str:
+    return f"{type(model).__qualname__} ({defined_in(type(model))})"
 
 
 def _read_losses(run: Run, pending: list[dict[str, Any]]) -> tuple[list[dict[str, float]], bool]:
@@ -418,7 +448,7 @@ def _snapshot(run: Run, watch: CollapseWatch | None) -> None:
     """Save the grid of the fixed samples; ``watch`` measures how varied they are (rank 0)."""
     if not distributed.is_main():
         return
-    images = to_uint8(run.model.sample(run.fixed_z.to(run.device)))
+    images = samples(run.model, run.fixed_z.to(run.device))
     png = io.BytesIO()  # encoded first, so that a full disk is told the size needed
     grid(images, columns=run.recipe.train.grid).save(png, format="PNG")
     run.folder.write_snapshot(run.step, png.getvalue())  # getvalue: see checkpoint.save
@@ -472,11 +502,40 @@ def _checkpoint(run: Run, sampler: BatchSampler, watch: CollapseWatch | None) ->
         "step": run.step,
         "images_seen": run.images_seen,
         "seconds": run.seconds,
-        "state": run.model.state_dict(),
+        "state": _model_state(run.model),
         "trainer": {"sampler": sampler.state_dict(), "rng": rng, "fixed_z": run.fixed_z},
     })
     run.folder.prune_checkpoints(run.recipe.train.keep_checkpoints, watch and _kept_at(run, watch.best_step))
     _announce("on_checkpoint", run=run, step=run.step, path=path)
+
+
+# What a checkpoint holds besides tensors, dicts, lists and tuples: what torch.load(weights_only=True) reads.
+PLAIN = {int, float, bool, str, bytes, type(None), torch.Size, torch.dtype, torch.device}
+
+
+def _model_state(model: Model) -> dict[str, Any]:
+    """``model.state_dict()``, if a checkpoint can hold it; a PluginError naming the model and
+    the first value that a checkpoint could not give back (at save, not hours later at resume)."""
+    state = model.state_dict()
+    odd = _not_plain(state, "")
+    if odd is not None:
+        raise PluginError(f"the model {_class_of(model)} returned {odd} from state_dict(): checkpoints are read "
+                          "without running code, so they hold tensors, numbers, text, None, and dicts, lists and "
+                          "tuples of them; convert it (torch.from_numpy(array), float(number))")
+    return state
+
+
+def _not_plain(value: Any, where: str) -> str | None:
+    """The first value in ``value`` that is not plain, and where (``where`` names ``value``)."""
+    if isinstance(value, torch.Tensor) or type(value) in PLAIN:
+        return None
+    if type(value) in (dict, OrderedDict):
+        items = value.items()
+    elif type(value) in (list, tuple):
+        items = enumerate(value)
+    else:
+        return f"a value of type {type(value).__module__}.{type(value).__qualname__} at {where or 'its top'}"
+    return next((odd for key, item in items if (odd := _not_plain(item, f"{where}[{key!r}]")) is not None), None)
 
 
 def _rng_state(device: str) -> dict[str, torch.Tensor]:

@@ -1,13 +1,19 @@
-"""Every hook has a heading in docs/plugin-hooks.md and a test that calls it; every call of the
-Python API has a heading in docs/python-api.md and a test in tests/test_api.py."""
+"""Every hook has a heading in docs/plugin-hooks.md and a test that calls it, and its examples
+run as written; every call of the Python API has a heading in docs/python-api.md and a test in
+tests/test_api.py."""
 import inspect
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 import artgan
-from artgan import hookspecs
+from artgan import hookspecs, plugins
+from artgan.cli import app
 from artgan.recipe import TrainOptions
 
 ROOT = Path(__file__).parents[1]
@@ -75,3 +81,46 @@ def test_the_toolkit_example_trains_a_few_steps(capsys):
     code = (ROOT / "docs" / "toolkit.md").read_text().split("```python\n")[1].split("```")[0]
     exec(compile(code, "docs/toolkit.md", "exec"), {"__name__": "toolkit_example"})
     assert "aug_p" in capsys.readouterr().out
+
+
+HOOK_EXAMPLES = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "plugin-hooks.md").read_text(), re.S)
+
+
+def test_the_hook_examples_run_as_loose_plugin_files(tmp_path, monkeypatch, restore_plugins):
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    for number, code in enumerate(HOOK_EXAMPLES):
+        (folder / f"example_{number}.py").write_text(code)
+    monkeypatch.setenv("HOME", str(tmp_path))  # on_checkpoint's backup folder is in the home folder
+    (tmp_path / "doc.toml").write_text('''
+name = "doc"
+resolution = 32
+[[source]]
+use = "gradient"
+count = 4
+[[preprocess]]
+use = "greyscale"
+[model]
+use = "slow-dcgan"
+g_width = 4
+d_width = 4
+z_dim = 8
+[train]
+steps = 1
+batch_size = 2
+grid = 1
+device = "cpu"
+[[render]]
+use = "last-snapshot"
+''')
+    plugins.load_plugins_dir(folder)
+    result = CliRunner().invoke(app, ["run", str(tmp_path / "doc.toml"), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "doc: starting at step 0 on cpu" in result.stdout and "doc ended at step 1" in result.stdout
+    assert "step 1: mean brightness" in result.stdout
+    assert (tmp_path / "runs" / "doc" / "last.png").is_file()
+    backups = sorted(path.name for path in (tmp_path / "artgan-backup").iterdir())
+    assert backups == ["step-0000000.pt", "step-0000001.pt"]
+    hello = subprocess.run([sys.executable, "-m", "artgan", "hello", "you"], capture_output=True, text=True,
+                           env={**os.environ, "ARTGAN_PLUGINS_DIR": str(folder)})
+    assert hello.stdout == "hello you\n", hello.stderr

@@ -180,6 +180,29 @@ def test_a_third_party_renderer_gets_a_command_too(register_plugin, tmp_path):
     one_line_error(invoke("render", "echo", "T", "--numbers", "1.5", "--out", out), "--numbers")
 
 
+class Counted(artgan.Renderer):
+    """Test renderer whose option has the name of the command's own argument, TARGET's."""
+
+    uses_model = False
+
+    class Options(artgan.Options):
+        targets: int = 1
+
+    def render(self, target):
+        out = Path(target) / "counted.txt"
+        out.write_text(str(self.options.targets))
+        return [out]
+
+
+def test_an_option_may_have_the_name_of_the_commands_own_argument(register_plugin, tmp_path):
+    module = types.ModuleType("test_counted_renderer")
+    module.register_renderers = artgan.hookimpl(lambda register: register("counted", Counted))
+    register_plugin(module, "test-counted-renderer")
+    result = invoke("render", "counted", tmp_path, "--targets", "3")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "counted.txt").read_text() == "3"
+
+
 def artgan_options(name, **given):
     return rendering.options_from_text(plugins.get("renderer", name).cls.Options, given)
 

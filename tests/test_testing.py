@@ -9,6 +9,7 @@ import sys
 import textwrap
 import threading
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -62,6 +63,17 @@ def test_run_source_collects_items_and_skips_with_the_source_named(tmp_path):
     assert item.info["source"] == "folder" and item.image.getpixel((0, 0)) == (255, 0, 0)
     (skip,) = results.skipped
     assert skip.origin.endswith("red.png")
+
+
+class ArraySource(artgan.Source):
+    def items(self):
+        yield artgan.Item(np.zeros((8, 8, 3), np.uint8), origin="array#0")
+
+
+def test_run_source_refuses_an_item_without_a_picture_as_a_build_does():
+    with pytest.raises(PluginError, match=r"the source plugin 'ArraySource' \(source\[0\], .*test_testing.py\) "
+                                          r"items\(\) yielded an Item whose image is a numpy.ndarray"):
+        testing.run_source(ArraySource)
 
 
 def test_options_are_validated_as_a_recipe_section_is():
@@ -128,7 +140,7 @@ def test_run_renderer_returns_the_files_written(tiny, tmp_path):
     assert sheet == tmp_path / "grid.png"
     with Image.open(sheet) as picture:
         assert picture.size[0] == picture.size[1] > 32
-    with pytest.raises(AssertionError, match="returned files that do not exist: .*never-written.png"):
+    with pytest.raises(PluginError, match="returned files that do not exist: .*never-written.png"):
         testing.run_renderer(Forgetful, tiny)
 
 
