@@ -49,10 +49,7 @@ def register_preprocessors(register):
 @pytest.fixture
 def divide(tiny, tmp_path, restore_plugins):
     """tiny.toml with the test-divide preprocessor (a loose plugin file in tmp_path/plugins)."""
-    folder = tmp_path / "plugins"
-    folder.mkdir()
-    (folder / "divide.py").write_text(PLUGIN)
-    plugins.load_plugins_dir(folder)
+    loose_plugin(tmp_path, "divide.py", PLUGIN)
     add_preprocessor(tiny, "test-divide")
     return tiny
 
@@ -177,11 +174,16 @@ def register_models(register):
 @pytest.fixture
 def misfit(tiny, tmp_path, restore_plugins):
     """tiny.toml, and the test-misfit plugins (a loose file): each gives what its option `gives` names."""
+    loose_plugin(tmp_path, "misfit.py", MISFIT)
+    return tiny
+
+
+def loose_plugin(tmp_path, name: str, text: str) -> None:
+    """Load ``text`` as the plugin file tmp_path/plugins/``name``, as --plugins-dir does."""
     folder = tmp_path / "plugins"
     folder.mkdir()
-    (folder / "misfit.py").write_text(MISFIT)
+    (folder / name).write_text(text)
     plugins.load_plugins_dir(folder)
-    return tiny
 
 
 def building(recipe_file, overrides=()):
