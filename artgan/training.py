@@ -29,13 +29,14 @@ from artgan.dataset import Dataset
 from artgan.device import device_memory, pick_device
 from artgan.diversity import ALIKE, CollapseWatch, reference
 from artgan.errors import ArtganError, PluginError
-from artgan.images import grid, samples
+from artgan.images import grid
 from artgan.kinds import Context, Model, defined_in
 from artgan.pace import Pace, say
 from artgan.plugins import hooks
 from artgan.recipe import Recipe, TrainOptions
 from artgan.runfolder import RecipeLock, RunFolder, RunStatus, State, step_of
 from artgan.runs import Run
+from artgan.sampling import generate
 
 RANK_SEEDS = 1_000_003  # process r > 0 of a torchrun job seeds its random numbers with seed + r x this
 # What a resumed run keeps (besides its model, which its checkpoint checks): another seed draws
@@ -213,12 +214,33 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tu
         _write_status(run, "interrupted" if lost or isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed")
         if lost:
             raise distributed.PeerLost(folder.checkpoints()) from exc
+        if out_of_memory(exc):
+            raise _out_of_memory_error(run) from None
         raise
     else:
         _write_status(run, "interrupted" if run.interrupted else "finished")
     finally:
         _announce("on_run_end", run=run)
     return run
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says the device ran out of memory: CUDA's OutOfMemoryError, MPS's and the
+    CPU allocator's RuntimeError, or Python's MemoryError."""
+    return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or (
+        isinstance(error, RuntimeError) and any(words in str(error) for words in ("out of memory", "can't allocate")))
+
+
+def _out_of_memory_error(run: Run) -> ArtganError:
+    """The one line for a training that ran out of memory: a smaller batch, as a new run (--resume
+    keeps the batch size), from the newest checkpoint when there is one past step 0."""
+    o = run.recipe.train
+    kept = [path for path in run.folder.checkpoints() if step_of(path) > 0]
+    start = f" --set train.init_from={kept[-1]}" if kept else ""
+    return ArtganError(f"{run.recipe.path}: out of memory on {run.device} at step {run.step} (train.batch_size = "
+                       f"{o.batch_size}, resolution {run.recipe.resolution}); start a new run with a smaller batch"
+                       f"{' from its newest checkpoint' if kept else ''}: --set name={run.name}-smaller "
+                       f"--set train.batch_size={max(1, o.batch_size // 2)}{start} (or make the model narrower)")
 
 
 def use_channels_last(options: TrainOptions, device: str) -> bool:
@@ -448,7 +470,9 @@ def _snapshot(run: Run, watch: CollapseWatch | None) -> None:
     """Save the grid of the fixed samples; ``watch`` measures how varied they are (rank 0)."""
     if not distributed.is_main():
         return
-    images = samples(run.model, run.fixed_z.to(run.device))
+    # in batches of the training's own size, which fits on the device: grid x grid at once may not
+    part = max(1, run.recipe.train.batch_size // distributed.world_size())
+    images = np.concatenate(list(generate(run.model, run.fixed_z, batch_size=part)))
     png = io.BytesIO()  # encoded first, so that a full disk is told the size needed
     grid(images, columns=run.recipe.train.grid).save(png, format="PNG")
     run.folder.write_snapshot(run.step, png.getvalue())  # getvalue: see checkpoint.save

@@ -142,6 +142,31 @@ def test_nan_that_persists_stops_with_a_clear_message(tmp_path, flaky):
     assert train(tmp_path, *advice.removeprefix("--set ").split(" --set "), model="flaky-dcgan").step == 6
 
 
+class GreedyDCGAN(DCGAN):
+    """dcgan whose steps from the third on ask the allocator for a petabyte a picture when the batch
+    holds more than 4: what a batch too large for the device does."""
+
+    def train_step(self, real):
+        self.steps = getattr(self, "steps", 0) + 1
+        if self.steps > 2 and real.shape[0] > 4:
+            torch.empty(2**50 * real.shape[0], dtype=torch.uint8)
+        return super().train_step(real)
+
+
+def test_out_of_memory_is_one_line_with_a_smaller_batch_that_goes_on(tmp_path, in_process_plugin):
+    in_process_plugin(register_models=lambda register: register("greedy-dcgan", GreedyDCGAN))
+    with pytest.raises(artgan.ArtganError) as caught:
+        train(tmp_path, "train.checkpoint_every=2", model="greedy-dcgan")
+    newest = tmp_path / "runs" / "tiny" / "checkpoints" / "step-0000002.pt"
+    assert str(caught.value) == (
+        f"{tmp_path / 'tiny.toml'}: out of memory on cpu at step 2 (train.batch_size = 8, resolution 32); start a "
+        "new run with a smaller batch from its newest checkpoint: --set name=tiny-smaller --set train.batch_size=4 "
+        f"--set train.init_from={newest} (or make the model narrower)")
+    assert json.loads((tmp_path / "runs" / "tiny" / "status.json").read_text())["state"] == "failed"
+    advice = str(caught.value).split("checkpoint: ")[1].removesuffix(" (or make the model narrower)")
+    assert train(tmp_path, *advice.removeprefix("--set ").split(" --set "), model="greedy-dcgan").step == 6
+
+
 def test_hooks_see_the_run(tmp_path, in_process_plugin):
     seen = []
     in_process_plugin(
