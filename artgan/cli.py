@@ -13,7 +13,6 @@ from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
-import tomli_w
 import typer
 from rich.console import Console
 from rich.markup import escape
@@ -143,7 +142,7 @@ def run(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: Path
     """Build the dataset, train and render: the whole recipe (with a \\[sweep], each run, then a film of them)."""
     loaded = _load(recipe, set_)
     if dry_run:
-        sys.stdout.write(tomli_w.dumps(loaded.as_dict()))
+        sys.stdout.write(loaded.as_toml())
         return
     again = _command("run", str(recipe), *_set_words(set_), "--out", str(root), "--resume", job=True)
     with _job(loaded, again):
@@ -394,17 +393,20 @@ def _render_command(info):
         note = " (required)" if option["required"] else \
             "" if option["default"] is None else f" (default: {json.dumps(option['default'])})"
         switch = rendering.is_flag(field)
-        params.append(param(name, param.KEYWORD_ONLY, annotation=Optional[bool] if switch else Optional[str],
+        key = "_help" if name == "help" else name  # click keeps --help's value under "help"
+        params.append(param(key, param.KEYWORD_ONLY, annotation=Optional[bool] if switch else Optional[str],
                             default=typer.Option(None, f"{flag}/--no-{flag[2:]}" if switch else flag,
                                                  metavar=None if switch else rendering.metavar(field),
                                                  help=escape(option["help"] + note), show_default=False)))
-    if "device" not in fields:
+    if info.cls.uses_model and "device" not in fields:  # only a renderer that runs a model uses a device
         params.append(param("device", param.KEYWORD_ONLY, annotation=str,
                             default=typer.Option("auto", "--device", help="auto, cpu, cuda or mps")))
 
     def command(**values):
         targets = values.pop("_targets")
-        device = values.pop("device") if "device" not in fields else "auto"
+        device = "auto" if "device" in fields else values.pop("device", "auto")
+        if "_help" in values:
+            values["help"] = values.pop("_help")
         for path in rendering.render(info.name, targets if many else [targets], values, device):
             _say("rendered", path)
 

@@ -7,12 +7,16 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from types import UnionType
-from typing import Annotated, Any, Callable, ClassVar, Iterable, Iterator, Literal, Union, get_args, get_origin
+from typing import (TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Iterable, Iterator, Literal, Union, get_args,
+                    get_origin)
 
 from PIL import Image
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from artgan.errors import ArtganError
+
+if TYPE_CHECKING:
+    from artgan.recipe import Recipe
 
 
 @dataclass
@@ -250,6 +254,12 @@ class Renderer(Plugin):
     # Whether it runs a model. Only then does the core pick ``context.device``, which imports
     # torch (1.6 s): renderers of snapshots, metrics or text set False and start without it.
     uses_model: ClassVar[bool] = True
+
+    @classmethod
+    def check_recipe(cls, options: Options, recipe: Recipe) -> None:
+        """Raise an ArtganError when ``options``, a [[render]] step of ``recipe``, cannot render the
+        run the recipe trains (timelapse's ``samples`` past ``train.grid`` squared): the recipe then
+        stops as it loads, not after training. The default accepts any options."""
 
     def render(self, target: Path) -> list[Path]:
         """Write files for ``target`` (a run folder or a checkpoint); return their paths."""

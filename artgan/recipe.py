@@ -11,6 +11,7 @@ from pathlib import Path, PurePath
 from types import UnionType
 from typing import Any, Callable, Literal, Mapping, Sequence, Union, get_args, get_origin
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from artgan import plugins
@@ -160,6 +161,18 @@ class Recipe:
         }
         return {**table, "sweep": self.sweep} if self.sweep else table
 
+    def as_toml(self) -> str:
+        """The resolved recipe as a recipe file would say it (what ``artgan run --dry-run`` prints):
+        every option on one line, arrays and tables inline; it loads back as this recipe."""
+        table = self.as_dict()
+        sections = {key: value for key, value in table.items() if isinstance(value, dict) or _is_tables(value)}
+        lines = [f"{_toml_key(key)} = {_toml_value(value)}" for key, value in table.items() if key not in sections]
+        for key, value in sections.items():
+            for entry in value if isinstance(value, list) else [value]:
+                header = f"[[{key}]]" if isinstance(value, list) else f"[{key}]"
+                lines += ["", header, *(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in entry.items())]
+        return "\n".join(lines) + "\n"
+
     def dataset_spec(self) -> dict[str, Any]:
         """Everything that shapes the dataset's images."""
         return {"resolution": self.resolution, "seed": self.seed,
@@ -240,6 +253,10 @@ def parse_recipe(data: dict[str, Any], path: Path, overrides: Sequence[str] = ()
         workers=shape.workers,
         sweep=shape.sweep,
     )
+    if not recipe.sweep:  # a sweep's runs are checked each, as expand_sweep parses them
+        for step in recipe.render:  # options that cannot work on the run stop it now, not after training
+            with recipe.blame(step):
+                step.plugin.check_recipe(step.options, recipe)
     expand_sweep(recipe)  # a swept key or value its runs would refuse stops the load, not a run
     return recipe
 
@@ -529,6 +546,25 @@ def _loc_of(key: str) -> tuple:
     """``source[0]`` as a location: ``("source", 0)``."""
     name, _, index = key.partition("[")
     return (name, int(index.rstrip("]"))) if index else (name,)
+
+
+def _is_tables(value: Any) -> bool:
+    """Whether ``value`` is a non-empty list of tables ([[source]]…); an empty one is written ``[]``."""
+    return isinstance(value, list) and bool(value) and all(isinstance(entry, dict) for entry in value)
+
+
+def _toml_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else _toml_value(key)
+
+
+def _toml_value(value: Any) -> str:
+    """``value`` as inline TOML on one line: ``[1.0, 1.0]``, ``{}``, ``{ "a.mp4" = [0.0, 5.0] }``."""
+    if isinstance(value, dict):
+        pairs = ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items())
+        return f"{{ {pairs} }}" if value else "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(_toml_value, value)) + "]"
+    return tomli_w.dumps({"v": value})[len("v = "):-1]  # a string, number or boolean, escaped as TOML wants
 
 
 def _drop_none(table: dict[str, Any]) -> dict[str, Any]:

@@ -41,8 +41,9 @@ def metavar(field: FieldInfo) -> str:
 
 
 def flag(name: str) -> str:
-    """The command-line spelling of option ``name``: ``strip_size`` -> ``--strip-size``."""
-    return "--" + name.replace("_", "-")
+    """The command-line spelling of option ``name``: ``strip_size`` -> ``--strip-size``; an option
+    named ``help`` is ``--help-option``, as ``--help`` always shows the help."""
+    return "--help-option" if name == "help" else "--" + name.replace("_", "-")
 
 
 def command_line(name: str, target: Path, options: Options) -> list[str]:

@@ -33,6 +33,11 @@ class Timelapse(artgan.Renderer):
     Options = TimelapseOptions
     uses_model = False
 
+    @classmethod
+    def check_recipe(cls, options, recipe):
+        """The run's snapshots will hold train.grid x train.grid samples: samples and strip must fit."""
+        _check_picks(options, recipe.train.grid, ", or raise train.grid")
+
     def render(self, target):
         o = self.options
         folder = RunFolder.at(target)
@@ -57,11 +62,7 @@ class Timelapse(artgan.Renderer):
         if columns is None:
             raise artgan.ArtganError(f"{target}: no {RunFolder(target).lock_file.name}, so the snapshot grid is unknown; "
                                      "leave out samples and strip")
-        count = columns * columns
-        if o.samples is not None and o.samples > count:
-            raise artgan.ArtganError(f"samples: the snapshots hold {count} samples; choose at most {count}")
-        if o.strip is not None and o.strip >= count:
-            raise artgan.ArtganError(f"strip: the snapshots hold samples 0 to {count - 1}; choose one of them")
+        _check_picks(o, columns)
         return columns
 
     def _frames(self, folder: RunFolder, shots: list[Snapshot], lock: RecipeLock, columns: int | None,
@@ -103,6 +104,15 @@ class Timelapse(artgan.Renderer):
                 picture = film.scaled(sample, o.strip_size, o.smooth)
             pictures.append(picture)
         return save_picture(grid(np.stack(pictures), columns=len(pictures), padding=2), path)
+
+
+def _check_picks(o: TimelapseOptions, columns: int, hint: str = "") -> None:
+    """An ArtganError when ``samples`` or ``strip`` asks for more than a ``columns`` x ``columns`` snapshot holds."""
+    count = columns * columns
+    if o.samples is not None and o.samples > count:
+        raise artgan.ArtganError(f"samples: the snapshots hold {count} samples; choose at most {count}{hint}")
+    if o.strip is not None and o.strip >= count:
+        raise artgan.ArtganError(f"strip: the snapshots hold samples 0 to {count - 1}; choose one of them{hint}")
 
 
 def _samples(pixels: np.ndarray, columns: int, indices) -> np.ndarray:

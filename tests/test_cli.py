@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+import artgan
 from artgan.cli import app
 from films import read_film
 
@@ -144,6 +145,36 @@ def test_dry_run_prints_values_verbatim(write_recipe, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     value = "grid :smile: [bold]x[/bold].png"
     assert dry_run_render_out(write_recipe, value) == value
+
+
+def test_dry_run_reads_like_the_recipe_file_and_loads_back_as_the_same_recipe(write_recipe, tmp_path, monkeypatch):
+    """Arrays and tables on one line, as written by hand; empty ones kept ({}); "none" kept."""
+    monkeypatch.chdir(tmp_path)
+    path = write_recipe(MINIMAL + """
+        [[source]]
+        use = "video-frames"
+        paths = ["clip \\"one\\" é.mp4"]
+        trim = { "a.mp4" = [1.0, 5.0] }
+        min_brightness = "none"
+
+        [[render]]
+        use = "timelapse"
+
+        [sweep]
+        "train.steps" = [5, 6]
+        labels = ["short", "long"]
+    """)
+    result = invoke("run", path, "--dry-run", "--set", "source.1.trim={}")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for line in ("real_label = [1.0, 1.0]", "trim = {}", "min_brightness = \"none\"", "[[render]]",
+                 '"train.steps" = [5, 6]', 'labels = ["short", "long"]', 'paths = ["clip \\"one\\" é.mp4"]'):
+        assert line in lines, result.stdout
+    printed = write_recipe(result.stdout, "printed.toml")
+    assert artgan.load_recipe(printed).as_dict() == artgan.load_recipe(path, overrides=["source.1.trim={}"]).as_dict()
+    written = write_recipe(artgan.load_recipe(path).as_toml(), "written.toml")
+    assert "trim = { \"a.mp4\" = [1.0, 5.0] }" in written.read_text().splitlines()
+    assert artgan.load_recipe(written).as_dict() == artgan.load_recipe(path).as_dict()
 
 
 BAD = {

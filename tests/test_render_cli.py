@@ -236,3 +236,38 @@ def test_the_command_a_recipe_step_prints_renders_it_with_its_other_runs_as_targ
     result = invoke(*words[1:])
     assert result.exit_code == 0, result.output
     assert read_film(out)[0]["size"][0] == 3 * 32 + 2 * 8  # three runs side by side
+
+
+class Helpful(artgan.Renderer):
+    """Test renderer with an option named help, which must not take --help over."""
+
+    uses_model = False
+
+    class Options(artgan.Options):
+        help: str = Field("none given", description="a text to write")
+
+    def render(self, target):
+        out = Path(target) / "help.txt"
+        out.write_text(self.options.help)
+        return [out]
+
+
+def test_help_always_shows_help_and_an_option_named_help_is_help_option(register_plugin, tmp_path):
+    module = types.ModuleType("test_helpful_renderer")
+    module.register_renderers = artgan.hookimpl(lambda register: register("helpful", Helpful))
+    register_plugin(module, "test-helpful-renderer")
+    shown = invoke("render", "helpful", "--help")
+    assert shown.exit_code == 0, shown.output
+    assert "Usage:" in shown.stdout and "--help-option" in shown.stdout and "a text to write" in shown.stdout
+    result = invoke("render", "helpful", tmp_path, "--help-option", "hi")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "help.txt").read_text() == "hi"
+    assert rendering.command_line("helpful", tmp_path, Helpful.Options(help="hi"))[-2:] == ["--help-option", "hi"]
+
+
+@pytest.mark.parametrize("name, listed", [("grid", True), ("interpolation", True), ("timelapse", False),
+                                          ("compare", False), ("loss-plot", False)])
+def test_device_is_an_option_only_of_renderers_that_run_a_model(name, listed):
+    result = invoke("render", name, "--help")
+    assert result.exit_code == 0, result.output
+    assert ("--device" in result.stdout) == listed

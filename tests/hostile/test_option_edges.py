@@ -4,8 +4,12 @@ trained (it used to be a traceback, a gigabyte allocation, an all-black dataset,
 training)."""
 from __future__ import annotations
 
+import types
+
 import pytest
 from hostile_helpers import invoke, one_line
+
+import artgan
 
 
 @pytest.mark.parametrize("setting, message", [
@@ -36,6 +40,13 @@ def test_a_value_that_cannot_work_stops_the_recipe_before_the_dataset(tiny, tmp_
     ('[[render]]\nuse = "grid"\nout = "grid.mp4"', "render[0].out: pictures are written as .png"),
     ('[[render]]\nuse = "loss-plot"\nout = "loss.svg"', "render[0].out: pictures are written as .png"),
     ('[[render]]\nuse = "grid"\ncount = 4\ncolumns = 9', "columns (9) is more than count (4); lower columns"),
+    # train.grid = 2: the snapshots hold 4 samples (was refused only when rendering, after training)
+    ('[[render]]\nuse = "timelapse"\nsamples = 5',
+     "render[0] (timelapse): samples: the snapshots hold 4 samples; choose at most 4, or raise train.grid"),
+    ('[[render]]\nuse = "timelapse"\nstrip = 4',
+     "render[0] (timelapse): strip: the snapshots hold samples 0 to 3; choose one of them, or raise train.grid"),
+    ('[[render]]\nuse = "timelapse"\nsamples = 9\n\n[sweep]\n"train.grid" = [3, 2]',  # each run's own grid
+     "samples: the snapshots hold 4 samples; choose at most 4, or raise train.grid (in sweep run 2)"),
 ])
 def test_a_section_that_cannot_work_stops_the_recipe_before_the_dataset(tiny, tmp_path, section, message):
     tiny.write_text(f"{tiny.read_text()}\n{section}\n")
@@ -43,6 +54,36 @@ def test_a_section_that_cannot_work_stops_the_recipe_before_the_dataset(tiny, tm
     assert result.exit_code == 2, result.output
     assert message in one_line(result.stderr)
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize("more", ["", '\n[sweep]\n"train.grid" = [3, 4]'])
+def test_timelapse_samples_and_strip_that_fit_the_grid_load(tiny, tmp_path, more):
+    tiny.write_text(f'{tiny.read_text()}\n[[render]]\nuse = "timelapse"\nsamples = 9\nstrip = 8\n{more}\n')
+    args = ["--set", "train.grid=3"] if not more else []  # a sweep's runs have their grid, not the file's 2
+    result = invoke("run", tiny, "--out", tmp_path, "--dry-run", *args)
+    assert result.exit_code == 0, result.output
+
+
+class Picky(artgan.Renderer):
+    """Test renderer that can only film runs of at most 2 x 2 samples."""
+
+    uses_model = False
+
+    @classmethod
+    def check_recipe(cls, options, recipe):
+        if recipe.train.grid > 2:
+            raise artgan.ArtganError("needs train.grid 2 or less; lower it")
+
+
+def test_a_third_party_renderer_checks_the_recipe_as_it_loads(tiny, register_plugin):
+    module = types.ModuleType("test_picky_renderer")
+    module.register_renderers = artgan.hookimpl(lambda register: register("picky", Picky))
+    register_plugin(module, "test-picky-renderer")
+    tiny.write_text(f'{tiny.read_text()}\n[[render]]\nuse = "picky"\n')
+    assert invoke("run", tiny, "--dry-run").exit_code == 0
+    result = invoke("run", tiny, "--dry-run", "--set", "train.grid=3")
+    assert result.exit_code == 2, result.output
+    assert one_line(result.stderr) == f"error: {tiny}: render[0] (picky): needs train.grid 2 or less; lower it"
 
 
 @pytest.mark.parametrize("setting", ["seed=18446744073709551615", "seed=-9223372036854775808",
