@@ -118,14 +118,16 @@ def test_renders_asked_for_together_queue_and_each_writes_a_whole_film(tmp_path,
     run = tmp_path / "runs" / "tiny"
     shutil.copytree(trained, run)
     served = studio_of(tmp_path)
-    short = {"seeds": [1, 2], "seconds": 0.5, "fps": 8, "size": 64}
-    first, second = (httpx.post(served.url + "api/runs/tiny/compose", json=short).json() for _ in range(2))
+    # the first film long enough (80 frames) to be rendering still when the second is asked for:
+    # 4 frames could be done by then on a fast machine, and nothing would wait
+    films = [{"seeds": [1, 2], "seconds": seconds, "fps": 8, "size": 64} for seconds in (10, 0.5)]
+    first, second = (httpx.post(served.url + "api/runs/tiny/compose", json=film).json() for film in films)
     assert (first["ahead"], second["ahead"], second["state"]) == (0, 1, "queued")
-    for job in (first, second):
+    for job, count in ((first, 80), (second, 4)):
         done = wait_for(served, job["id"], "done", "failed")
         assert done["state"] == "done", done
         meta, frames = read_film(run / done["films"][0])
-        assert frames.shape == (4, 64, 64, 3)
+        assert frames.shape == (count, 64, 64, 3)
     assert not [path.name for path in run.iterdir() if path.name.startswith(".")]  # no temporary file left
 
 
