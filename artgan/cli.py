@@ -23,7 +23,7 @@ import artgan
 from artgan import bundled, pipeline, plugins, progress, rendering, scaffold
 from artgan.credits import collect, dataset_of, unknown_licences, write_credits
 from artgan.dataset import DatasetNotReady, contact_sheet, skipped_sheet
-from artgan.errors import ArtganError
+from artgan.errors import ArtganError, out_of_memory
 from artgan.files import NO_SPACE, no_space
 from artgan.kinds import KINDS
 from artgan.recipe import Recipe
@@ -45,6 +45,14 @@ def _hide_flag_types() -> None:
 
 
 _hide_flag_types()
+
+
+# What to lower when a command runs out of memory (training says its own, with the command to go on).
+_LESS_AT_ONCE = {
+    "sample": "generate fewer images at once: --batch-size (64 unless given)",
+    "render": "generate fewer images at once (--batch-size of the interpolation film) or make the film smaller (--size)",
+    None: "close other programs, or lower the sizes and batch sizes the recipe asks for",
+}
 
 
 class _Group(TyperGroup):
@@ -70,6 +78,11 @@ class _Group(TyperGroup):
             if exc.errno not in NO_SPACE:
                 raise
             _tell(f"error: {no_space(Path(exc.filename or '.').parent, exc)}")
+            ctx.exit(2)
+        except Exception as exc:  # training says its own; this is for samples and films
+            if not out_of_memory(exc):
+                raise
+            _tell(f"error: out of memory; {_LESS_AT_ONCE.get(ctx.invoked_subcommand, _LESS_AT_ONCE[None])}")
             ctx.exit(2)
 
     def list_commands(self, ctx):
@@ -218,11 +231,13 @@ def sample(checkpoint_path: Path = typer.Argument(..., metavar="CHECKPOINT", hel
            out_dir: Path = typer.Option(..., "--out", help="folder for the PNG files"),
            seed: int = typer.Option(0, "--seed", help="seed of the latents"),
            truncation: float = typer.Option(1.0, "--truncation", min=0.0, help="below 1: closer to the average"),
-           device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps")):
+           device: str = typer.Option("auto", "--device", help="auto, cpu, cuda or mps"),
+           batch_size: int = typer.Option(64, "--batch-size", min=1, max=4096,
+                                          help="images generated at once; lower it if the GPU runs out of memory")):
     """Write N sample images from a checkpoint as PNG files."""
     from artgan.sampling import write_samples
 
-    paths = write_samples(checkpoint_path, n, out_dir, seed, truncation, device)
+    paths = write_samples(checkpoint_path, n, out_dir, seed, truncation, device, batch_size)
     out.print(f"wrote {len(paths)} images to {out_dir}")
 
 

@@ -17,3 +17,10 @@ class BadInput(Exception):
 class PluginError(Exception):
     """Any other exception a plugin raised while handling one item: a bug, which stops the work
     with a traceback naming the plugin and the item (never a skip). The cause is chained."""
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says memory ran out: Python's MemoryError, or torch's for a GPU (CUDA's
+    OutOfMemoryError, MPS's) or for the CPU's allocator; told by its words, without importing torch."""
+    return isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError) and any(words in str(error) for words in ("out of memory", "can't allocate")))

@@ -28,7 +28,7 @@ from artgan.batches import BatchSampler
 from artgan.dataset import Dataset
 from artgan.device import device_memory, pick_device
 from artgan.diversity import ALIKE, CollapseWatch, reference
-from artgan.errors import ArtganError, PluginError
+from artgan.errors import ArtganError, PluginError, out_of_memory
 from artgan.images import grid
 from artgan.kinds import Context, Model, defined_in
 from artgan.pace import Pace, say
@@ -222,13 +222,6 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tu
     finally:
         _announce("on_run_end", run=run)
     return run
-
-
-def out_of_memory(error: BaseException) -> bool:
-    """Whether ``error`` says the device ran out of memory: CUDA's OutOfMemoryError, MPS's and the
-    CPU allocator's RuntimeError, or Python's MemoryError."""
-    return isinstance(error, (torch.OutOfMemoryError, MemoryError)) or (
-        isinstance(error, RuntimeError) and any(words in str(error) for words in ("out of memory", "can't allocate")))
 
 
 def _out_of_memory_error(run: Run) -> ArtganError:

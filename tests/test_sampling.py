@@ -36,6 +36,33 @@ def test_every_sample_lands_in_its_own_file_in_order_across_batches(projection, 
         assert np.array_equal(np.asarray(Image.open(path)), image)
 
 
+class Greedy(Projection):
+    """Projection whose batches of more than 4 ask the allocator for a petabyte a picture: what a
+    batch too large for the GPU does."""
+
+    def sample(self, z, truncation=1.0):
+        if len(z) > 4:
+            torch.empty(2**50 * len(z), dtype=torch.uint8)
+        return super().sample(z, truncation)
+
+
+def test_out_of_memory_is_one_line_and_a_smaller_batch_goes_on(register_plugin, tmp_path):
+    from typer.testing import CliRunner
+
+    from artgan.cli import app
+    module = types.ModuleType("test_greedy_sampler")
+    module.register_models = artgan.hookimpl(lambda register: register("greedy-projection", Greedy))
+    register_plugin(module, "test-greedy-sampler")
+    greedy = checkpoint.save(tmp_path / "greedy.pt", {"model": {"use": "greedy-projection"}, "resolution": 16,
+                                                      "seed": 0, "state": {}})
+    run = lambda *more: CliRunner().invoke(app, ["sample", str(greedy), "--n", "8", "--out", str(tmp_path / "out"),
+                                                 *more])
+    failed = run()
+    assert (failed.exit_code, failed.stderr) == (2, "error: out of memory; generate fewer images at once: "
+                                                    "--batch-size (64 unless given)\n")
+    assert run("--batch-size", "4").exit_code == 0 and len(list((tmp_path / "out").iterdir())) == 8
+
+
 def test_what_a_killed_sampler_left_half_written_is_cleared(projection, tmp_path):
     import subprocess
     import sys
