@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from artgan.errors import PluginError
-from artgan.kinds import defined_in
+from artgan.kinds import described
 
 try:  # libspng (the pyspng-seunglab wheel: Linux and macOS on x86-64 and arm64, Windows on x86-64; pyproject.toml)
     import pyspng
@@ -130,7 +130,7 @@ def samples(model, z, **options) -> np.ndarray:
     shape = tuple(getattr(images, "shape", ()))
     if shape != expected or not hasattr(images, "detach"):
         got = f"{type(images).__qualname__} of shape {shape}" if shape else repr(images)[:80]
-        raise PluginError(f"the model {type(model).__qualname__} ({defined_in(type(model))}) returned {got} from "
+        raise PluginError(f"the model {described(model)} returned {got} from "
                           f"sample(z); return a torch tensor of shape {expected}: (B, 3, H, W) in [-1, 1]")
     return to_uint8(images)
 

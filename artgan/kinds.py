@@ -143,7 +143,7 @@ class Plugin:
 
     def _missing(self, method: str) -> NotImplementedError:
         """The error of a plugin without ``method``, which its kind needs."""
-        return NotImplementedError(f"{type(self).__qualname__} ({defined_in(type(self))}) does not implement "
+        return NotImplementedError(f"{described(self)} does not implement "
                                    f"{method}, which every {self.kind} needs")
 
 
@@ -264,6 +264,11 @@ class Renderer(Plugin):
     def render(self, target: Path) -> list[Path]:
         """Write files for ``target`` (a run folder or a checkpoint); return their paths."""
         raise self._missing("render(target)")
+
+
+def described(plugin: object) -> str:
+    """A plugin object's class and the file that defines it, as errors name it: ``Greedy (/x/greedy.py)``."""
+    return f"{type(plugin).__qualname__} ({defined_in(type(plugin))})"
 
 
 def defined_in(cls: type) -> str:

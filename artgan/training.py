@@ -30,7 +30,7 @@ from artgan.device import device_memory, pick_device
 from artgan.diversity import ALIKE, CollapseWatch, reference
 from artgan.errors import ArtganError, PluginError, out_of_memory
 from artgan.images import grid
-from artgan.kinds import Context, Model, defined_in
+from artgan.kinds import Context, Model, described
 from artgan.pace import Pace, say
 from artgan.plugins import hooks
 from artgan.recipe import Recipe, TrainOptions
@@ -172,7 +172,7 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tu
         model = recipe.model.build(Context(resolution=recipe.resolution, seed=recipe.seed, device=device,
                                            precision=chosen))
         if not (isinstance(model.z_dim, int) and model.z_dim > 0):
-            raise PluginError(f"the model {_class_of(model)} has z_dim = {model.z_dim!r}; set self.z_dim, the "
+            raise PluginError(f"the model {described(model)} has z_dim = {model.z_dim!r}; set self.z_dim, the "
                               "length of its latent vectors, when it is built")
     if recipe.train.compile:
         _refuse_compile(recipe, model)
@@ -373,12 +373,8 @@ def _losses(model: Model, returned: Any) -> dict[str, Any]:
             isinstance(value, (int, float)) or (hasattr(value, "numel") and value.numel() == 1)
             for value in returned.values()):
         return returned
-    raise PluginError(f"the model {_class_of(model)} returned {returned!r:.80} from train_step(real); return its "
+    raise PluginError(f"the model {described(model)} returned {returned!r:.80} from train_step(real); return its "
                       'losses by name, as one-element tensors: {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}')
-
-
-def _class_of(model: Model) -> str:
-    return f"{type(model).__qualname__} ({defined_in(type(model))})"
 
 
 def _read_losses(run: Run, pending: list[dict[str, Any]]) -> tuple[list[dict[str, float]], bool]:
@@ -536,7 +532,7 @@ def _model_state(model: Model) -> dict[str, Any]:
     state = model.state_dict()
     odd = _not_plain(state, "")
     if odd is not None:
-        raise PluginError(f"the model {_class_of(model)} returned {odd} from state_dict(): checkpoints are read "
+        raise PluginError(f"the model {described(model)} returned {odd} from state_dict(): checkpoints are read "
                           "without running code, so they hold tensors, numbers, text, None, and dicts, lists and "
                           "tuples of them; convert it (torch.from_numpy(array), float(number))")
     return state
