@@ -43,8 +43,16 @@ from artgan.kinds import GivenPath, Options
 # files; docs/performance.md). The slower presets' extra search pays off on camera footage, not
 # on the soft, slowly changing pictures of these films. Threads stay x264's automatic choice
 # (1.5 per core, with frame threading), which the benchmark found fastest even beside generation.
+# The colour tags say what the pixels are: sRGB's primaries and transfer, turned into YUV with the
+# BT.601 matrix (ffmpeg's own, which -colorspace keeps) in the limited range. An untagged film is
+# guessed at: browsers take one of 720 lines or more for BT.709 and shift its colours (Chromium:
+# green 255 shown as 217); tagged, Chromium shows every colour within 2 of the frame's, at any
+# size (tests/test_studio_browser.py plays one). -x264-params, because ffmpeg tags the primaries and
+# transfer from the frames, which raw RGB leaves unknown.
 MP4 = {"codec": "libx264", "pix_fmt_out": "yuv420p",
-       "output_params": ["-crf", "17", "-preset", "veryfast", "-movflags", "+faststart", "-f", "mp4"]}
+       "output_params": ["-crf", "17", "-preset", "veryfast", "-colorspace", "smpte170m", "-color_range", "tv",
+                         "-x264-params", "colorprim=bt709:transfer=iec61966-2-1:colormatrix=smpte170m",
+                         "-movflags", "+faststart", "-f", "mp4"]}
 # One palette for the whole GIF, from every frame (ffmpeg holds the frames until the end, so GIFs
 # suit short loops); -loop 0 repeats forever.
 GIF = {"codec": "gif", "pix_fmt_out": "pal8", "output_params": ["-loop", "0", "-f", "gif"]}

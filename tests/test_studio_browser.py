@@ -9,9 +9,11 @@ import textwrap
 from urllib.parse import urlsplit
 
 import httpx
+import numpy as np
 import pytest
 from studio_helpers import CHROMIUM, chromium, studio, workspace  # noqa: F401  (fixtures)
 
+from artgan.film import write_film
 from artgan.studio import start
 
 pytestmark = pytest.mark.browser
@@ -187,6 +189,33 @@ def test_compare_shows_two_runs_at_one_step(studio, page):
     assert page.inner_text("#shown-step") == "4"
     assert shown() == {"tiny-a": "4.png", "tiny-b": "3.png"}  # tiny-b's newest snapshot up to step 4
     assert "(step 3)" in page.inner_text('.compare figure[data-run="tiny-b"]')
+
+
+def test_a_film_of_720_lines_or_more_keeps_its_colours_in_the_browser(tmp_path, workspace, page):
+    """Untagged, Chromium took such a film for BT.709 and showed green 255 as 217; its colour tags
+    say what artgan encoded, so the frame's colours come back within a few levels."""
+    colours = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (224, 172, 105), (90, 140, 200)]
+    frame = np.zeros((768, 64 * len(colours), 3), np.uint8)
+    for i, colour in enumerate(colours):
+        frame[:, 64 * i:64 * (i + 1)] = colour
+    shutil.copytree(workspace / "runs" / "tiny-b", tmp_path / "runs" / "patches")
+    write_film([frame] * 3, tmp_path / "runs" / "patches" / "patches.mp4", fps=10)
+    served = start(tmp_path)
+    try:
+        page.goto(served.url + "runs/patches")
+        shown = page.evaluate("""url => new Promise((ok, fail) => {
+            const v = document.createElement('video'); v.muted = true; v.src = url;
+            v.onerror = () => fail(v.error && v.error.code);
+            v.onloadeddata = () => { v.currentTime = 0.05; };
+            v.onseeked = () => { const c = document.createElement('canvas');
+                c.width = v.videoWidth; c.height = v.videoHeight;
+                const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+                ok(Array.from({length: c.width / 64}, (_, i) =>
+                    Array.from(g.getImageData(64 * i + 32, 384, 1, 1).data.slice(0, 3)))); }; })""",
+                              served.url + "files/runs/patches/film/patches.mp4")
+    finally:
+        served.stop()
+    assert np.abs(np.array(shown) - np.array(colours)).max() <= 4, shown
 
 
 def test_a_run_deleted_while_its_page_is_open_says_so(tmp_path, workspace, page):
