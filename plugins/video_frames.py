@@ -192,7 +192,7 @@ class VideoFrames(artgan.Source):
         if self.context.cache_dir is None:
             return None
         stat = path.stat()
-        key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{self._decode_side()}"
+        key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{self._decode_side()}|untagged HD as BT.709"
         return self.context.cache_dir / hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _decode_side(self) -> int:
@@ -201,22 +201,22 @@ class VideoFrames(artgan.Source):
     def _extract(self, path: Path) -> Iterator[artgan.Item | artgan.Skipped]:
         """Decode, sample, crop and filter one video; a broken video yields what it can."""
         try:
-            duration, video_fps = probe(path)
+            probed = probe(path)
         except ValueError as exc:
             yield artgan.Skipped(str(path), str(exc))
             return
         start, end = self._trim(path)
-        length = None if duration is None else duration - start - end
+        length = None if probed.duration is None else probed.duration - start - end
         if length is not None and length <= 0:
-            yield artgan.Skipped(str(path), too_short(duration, start, end))
+            yield artgan.Skipped(str(path), too_short(probed.duration, start, end))
             return
         rate = self.options.fps or 1 / (self.options.every or 1.0)
-        if video_fps:  # faster than the video's own frames would only repeat them
-            rate = min(rate, video_fps)
+        if probed.fps:  # faster than the video's own frames would only repeat them
+            rate = min(rate, probed.fps)
         if self.options.max_per_video and length:  # spread the capped frames over the whole video
             rate = min(rate, self.options.max_per_video / length)
         count = None if length is None else math.ceil(length * rate - 1e-6)  # k / rate < length
-        decoder = Decoder(path, start, rate, self._decode_side(), count)
+        decoder = Decoder(path, start, rate, self._decode_side(), count, probed.matrix)
         yield from self._filtered(decoder, path)
         if decoder.error:
             last = f"t={decoder.last_time:.1f}s" if decoder.last_time is not None else "no frame"
@@ -328,20 +328,51 @@ def too_short(duration: float, start: float, end: float) -> str:
             f"sources, or set `trim` for this file)")
 
 
-def probe(path: Path) -> tuple[float | None, float | None]:
-    """The video's duration in seconds and its frame rate (each None when the container does not
-    say); ValueError if unusable."""
-    # moviepy takes most of a second to import: only pay for it when a video is read.
-    from moviepy.video.io.ffmpeg_reader import ffmpeg_parse_infos
+@dataclass(frozen=True)
+class Probe:
+    """What ffmpeg says of a video before it is decoded."""
 
-    try:
-        infos = ffmpeg_parse_infos(str(path))
-    except (OSError, IndexError, ValueError) as exc:
+    duration: float | None  # seconds; None when the container does not say
+    fps: float | None  # the video's own frame rate; None when the container does not say
+    matrix: str | None  # the colour matrix to read an untagged picture with; None: ffmpeg's choice
+
+
+def probe(path: Path) -> Probe:
+    """The video's duration, frame rate and colour matrix; ValueError if unusable."""
+    # moviepy takes most of a second to import: only pay for it when a video is read.
+    from moviepy.video.io.ffmpeg_reader import FFmpegInfosParser
+
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-hide_banner", "-i", str(path)]
+    try:  # ffmpeg says what it found on stderr, then "At least one output file must be specified"
+        said = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True).stderr.decode(errors="replace")
+    except OSError as exc:  # ffmpeg could not start
         _shortage_in(str(exc))
-        raise ValueError(_unreadable(str(exc) or repr(exc))) from None
+        raise ValueError(_unreadable(str(exc))) from None
+    _shortage_in(said)
+    try:
+        infos = FFmpegInfosParser(said, str(path)).parse()
+    except Exception:  # the parser fails in many ways on what it does not expect, as moviepy's own caller knows
+        raise ValueError(_unreadable(said)) from None
     if not infos.get("video_found"):
         raise ValueError("no video stream")
-    return infos.get("video_duration") or infos.get("duration") or None, infos.get("video_fps") or None
+    width, height = infos["video_size"]
+    return Probe(infos.get("video_duration") or infos.get("duration") or None, infos.get("video_fps") or None,
+                 "bt709" if _untagged_yuv(said) and (width >= 1280 or height > 576) else None)
+
+
+def _untagged_yuv(said: str) -> bool:
+    """Whether the first video stream ffmpeg describes in ``said`` is YUV without a colour matrix
+    ("yuv420p(progressive)", not "yuv420p(tv, bt709, progressive)"). ffmpeg reads such a picture
+    with BT.601; players take one of HD size for BT.709, as its makers almost surely meant
+    (mpv's rule: 1280 columns, or more than 576 lines), and show other colours (red 255 as 232)."""
+    stream = re.search(r"Stream #\d+:\d+.*?: Video: [^,]*, (\w+)(?:\(([^)]*)\))?", said)
+    if stream is None or not stream[1].startswith("yuv"):
+        return False
+    tags = [tag.strip() for tag in (stream[2] or "").split(",")]
+    # the tags are the range (tv, pc), the matrix/primaries/transfer, the field order ("progressive",
+    # "top first"…), each left out when unknown
+    matrices = [tag.split("/")[0] for tag in tags if tag not in ("tv", "pc", "progressive") and " " not in tag]
+    return not matrices or matrices[0] == "unknown"
 
 
 def _unreadable(ffmpeg_output: str) -> str:
@@ -359,10 +390,13 @@ def _unreadable(ffmpeg_output: str) -> str:
 class Decoder:
     """One ffmpeg process: seek to ``start``, sample ``rate`` frames per second (``count`` of them,
     or to the end), scale the shorter side down to ``side``, and pipe the frames out as PPM images
-    (which carry their own size)."""
+    (which carry their own size). ``matrix`` is the colour matrix of a picture that names none
+    (see :func:`probe`)."""
 
-    def __init__(self, path: Path, start: float, rate: float, side: int, count: int | None = None):
+    def __init__(self, path: Path, start: float, rate: float, side: int, count: int | None = None,
+                 matrix: str | None = None):
         self.path, self.start, self.rate, self.side, self.count = path, start, rate, side, count
+        self.matrix = matrix
         self.error = ""  # ffmpeg's last complaint, once the frames have run out
         self.last_time: float | None = None
         self._process: subprocess.Popen | None = None
@@ -374,9 +408,10 @@ class Decoder:
         f = f"min(1,{self.side}/min(iw*sar,ih))"
         scale = f"scale=w='max(1,round(iw*sar*{f}))':h='max(1,round(ih*{f}))':flags=area,setsar=1"
         count = ["-frames:v", str(self.count)] if self.count is not None else []
+        matrix = f"setparams=colorspace={self.matrix}," if self.matrix else ""
         return [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-ss", f"{self.start:.3f}",
                 "-i", str(self.path), "-an", "-sn", "-dn", *count,
-                "-vf", f"fps={self.rate:.6g}:round=up:start_time=0,{scale}",
+                "-vf", f"{matrix}fps={self.rate:.6g}:round=up:start_time=0,{scale}",
                 "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-"]
 
     def frames(self) -> Iterator[Frame]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFilter
@@ -324,3 +326,33 @@ def test_set_none_unsets_a_key_so_every_can_become_fps(tmp_path):
     table = recipe.sources[0].as_table()
     assert "every" not in table and table["min_brightness"] == "none"
     assert VideoFrames.Options.model_validate({k: v for k, v in table.items() if k != "use"}) == options
+
+
+PATCHES = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (224, 172, 105)]
+
+
+def patches_video(path: Path, size: tuple[int, int], matrix: str, tagged: bool) -> Path:
+    """Half a second of four colour patches side by side, made YUV with the colour ``matrix``,
+    which the file names only when ``tagged``."""
+    width, height = size
+    picture = np.repeat(np.array(PATCHES, np.uint8), width // len(PATCHES), axis=0)[None].repeat(height, axis=0)
+    tags = "" if tagged else ",setparams=colorspace=unknown:color_primaries=unknown:color_trc=unknown"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
+                    "-s", f"{width}x{height}", "-r", "10", "-i", "-", "-vf",
+                    f"scale=out_color_matrix={matrix}:out_range=tv,format=yuv420p{tags}", "-c:v", "libx264",
+                    "-crf", "12", str(path)], input=picture.tobytes() * 5, check=True)
+    return path
+
+
+@pytest.mark.parametrize("size, matrix, tagged", [
+    ((1280, 720), "bt709", False),  # an HD video that names no matrix: made in BT.709, as players take it
+    ((1280, 720), "bt709", True), ((1280, 720), "bt601", True),  # a named matrix is the one read
+    ((640, 480), "bt601", False),  # an SD one that names none: BT.601
+])
+def test_frames_keep_the_colours_players_show(tmp_path, size, matrix, tagged):
+    video = patches_video(tmp_path / "patches.mp4", size, matrix, tagged)
+    _, items, _ = read([video], resolution=32, fps=10, max_per_video=1, **NO_FILTERS)
+    pixels = np.asarray(items[0].image)
+    step = pixels.shape[1] // len(PATCHES)
+    shown = pixels[pixels.shape[0] // 2, step // 2::step][:len(PATCHES)].astype(int)
+    assert np.abs(shown - np.array(PATCHES)).max() <= 4, shown.tolist()

@@ -12,7 +12,6 @@ from contextlib import contextmanager
 
 import pytest
 from clips import soft_focus_pan, write_video
-from moviepy.video.io import ffmpeg_reader
 
 import artgan
 from artgan.dataset import build_dataset, contact_sheet, skipped_sheet
@@ -94,10 +93,7 @@ def test_ffmpeg_out_of_memory_is_an_error_not_a_damaged_video(video, tmp_path, m
     fake = tmp_path / "ffmpeg"  # fails as ffmpeg does when it cannot allocate a decoder
     fake.write_text("#!/bin/sh\necho '[h264 @ 0x55d] Error while opening decoder: Cannot allocate memory' >&2\nexit 1\n")
     fake.chmod(0o755)
-    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(fake))  # the decoder's ffmpeg
-    # and the duration probe's: moviepy reads the variable once, when it is first imported (which
-    # made these tests fail in a process that had not imported it before)
-    monkeypatch.setattr(ffmpeg_reader, "FFMPEG_BINARY", str(fake))
+    monkeypatch.setenv("IMAGEIO_FFMPEG_EXE", str(fake))  # the probe's and the decoder's ffmpeg
     with pytest.raises(artgan.ArtganError, match=rf"^{re.escape(str(video))}: cannot decode it now: out of "
                        r"memory: close some programs or lower `workers`; then run again"):
         list(source(video, tmp_path / "cache"))
