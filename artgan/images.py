@@ -1,6 +1,7 @@
 """Conversions between image files, PIL images, uint8 arrays and model tensors, and grids."""
 from __future__ import annotations
 
+import functools
 import io
 import math
 import re
@@ -10,7 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 from artgan.errors import PluginError
 from artgan.kinds import described
@@ -71,13 +72,13 @@ def read_rgb(path: str | Path) -> np.ndarray:
 
 
 def _plain_png(data: bytes) -> bool:
-    """An 8-bit RGB PNG of at most MAX_IMAGE_PIXELS, without EXIF (which may turn it) and without
-    a transparent colour (tRNS)."""
+    """An 8-bit RGB PNG of at most MAX_IMAGE_PIXELS, without EXIF (which may turn it), a
+    transparent colour (tRNS) or a colour profile (iCCP)."""
     if len(data) < 29 or data[:8] != PNG or data[12:16] != b"IHDR":
         return False
     width, height, depth, colour = struct.unpack(">IIBB", data[16:26])
     return (depth == 8 and colour == 2 and width * height <= Image.MAX_IMAGE_PIXELS
-            and not {b"eXIf", b"tRNS"} & set(_chunks(data)))
+            and not {b"eXIf", b"tRNS", b"iCCP"} & set(_chunks(data)))
 
 
 def _chunks(data: bytes) -> Iterator[bytes]:
@@ -90,9 +91,11 @@ def _chunks(data: bytes) -> Iterator[bytes]:
 
 
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
-    """Any PIL mode as plain RGB: each by its real range (16-bit and 32-bit integers as 0-65535,
+    """Any PIL mode as plain sRGB: each by its real range (16-bit and 32-bit integers as 0-65535,
     floats as 0-1), transparent parts over ``background``: an alpha channel, or the transparent
-    colour of a palette, greyscale or RGB PNG (its tRNS chunk)."""
+    colour of a palette, greyscale or RGB PNG (its tRNS chunk). An RGB picture's embedded colour
+    profile is applied (see :func:`in_srgb`)."""
+    image = in_srgb(image)
     if image.mode == "RGB" and "transparency" not in image.info:
         return image
     if image.mode in WIDE_MODES:
@@ -102,6 +105,36 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -> 
         canvas = Image.new("RGBA", rgba.size, (*background, 255))
         return Image.alpha_composite(canvas, rgba).convert("RGB")
     return image.convert("RGB")
+
+
+def in_srgb(image: Image.Image) -> Image.Image:
+    """An RGB(A) picture with an embedded colour profile (a phone's Display P3, a camera's Adobe
+    RGB) turned into sRGB, as a colour-managed viewer shows it, the profile then dropped; read as
+    sRGB, such a picture is duller (Display P3's 200, 100, 50 is sRGB's 215, 93, 31). Pictures
+    without a profile, with an sRGB one, or with one Little CMS cannot read are left as they are."""
+    profile = image.info.get("icc_profile")
+    if not profile or image.mode not in ("RGB", "RGBA"):
+        return image
+    transform = _to_srgb(profile, image.mode)
+    if transform is None:
+        return image
+    converted = ImageCms.applyTransform(image, transform)
+    converted.info = {key: value for key, value in image.info.items() if key != "icc_profile"}
+    return converted
+
+
+@functools.lru_cache(maxsize=8)  # a folder of one camera's photos builds its transform once
+def _to_srgb(profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
+        if ImageCms.getProfileDescription(source).strip().startswith("sRGB"):
+            return None
+        return ImageCms.buildTransform(source, _SRGB, mode, mode)
+    except (OSError, ImageCms.PyCMSError):  # damaged, or not an RGB profile: as if there were none
+        return None
+
+
+_SRGB = ImageCms.createProfile("sRGB")
 
 
 # Pillow's own conversion clips these to 0-255, which turns 16-bit pictures white.
