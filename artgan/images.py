@@ -7,6 +7,7 @@ import math
 import re
 import struct
 import warnings
+from contextlib import suppress
 from pathlib import Path
 from typing import Iterator
 
@@ -33,6 +34,7 @@ def open_rgb(path: str | Path, background: tuple[int, int, int] = (0, 0, 0)) -> 
     Raises ``ValueError`` with a short reason for anything unusable (truncated, not an image,
     a decompression bomb).
     """
+    _open_heif()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -45,8 +47,39 @@ def open_rgb(path: str | Path, background: tuple[int, int, int] = (0, 0, 0)) -> 
     except (OSError, SyntaxError, Image.UnidentifiedImageError) as exc:
         # Pillow names the in-memory file read_rgb hands it; the caller names the real one
         why = re.sub(r" ?<_io\.BytesIO object at 0x[0-9a-f]+>", "", str(exc))
+        if isinstance(exc, Image.UnidentifiedImageError) and _heif(path):
+            why = "a HEIC/HEIF photo, as phones take them: pip install pillow-heif to read it"
         raise ValueError(f"unreadable image ({why})") from None
     return to_rgb(image, background)
+
+
+@functools.cache
+def _open_heif() -> None:
+    """Lets Pillow open HEIC/HEIF photos (what iPhones take) through pillow-heif, once it is
+    installed (``pip install pillow-heif``, or artgan's ``heic`` extra)."""
+    with suppress(ImportError):
+        import pillow_heif
+
+        pillow_heif.register_heif_opener()
+
+
+# The brands an ISO media file names in its ftyp box when it holds a HEIF picture (AVIF's
+# brands are Pillow's own)
+HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
+
+
+def _heif(path) -> bool:
+    """Whether the file (a path, or a file object at its start) is a HEIF picture by its first bytes."""
+    try:
+        if hasattr(path, "read"):
+            path.seek(0)
+            head = path.read(12)
+        else:
+            with open(path, "rb") as file:
+                head = file.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
 
 
 def read_rgb(path: str | Path) -> np.ndarray:

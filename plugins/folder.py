@@ -16,12 +16,17 @@ from artgan.kinds import GivenPath, RGB
 from artgan.runfolder import RunFolder
 
 
+# Cameras' raw files: listed as skipped (with what to do), not passed over in silence
+CAMERA_RAW = {".arw", ".cr2", ".cr3", ".dng", ".nef", ".nrw", ".orf", ".pef", ".raf", ".rw2", ".srw"}
+RAW_REASON = "a camera's raw file: export it as JPEG or TIFF"
+
+
 class FolderOptions(artgan.CreditOptions):
     path: GivenPath = Field(
         description="folder of images; a relative path is relative to the current directory")
     recursive: bool = Field(True, description="also read the images in subfolders (symlinked ones too)")
     extensions: list[str] = Field(
-        ["jpg", "jpeg", "png", "webp", "bmp", "gif"], min_length=1,
+        ["jpg", "jpeg", "png", "webp", "bmp", "gif", "tif", "tiff", "heic", "heif", "avif"], min_length=1,
         description="file name endings to read, case-insensitive")
     background: RGB = Field(
         (0, 0, 0), description="RGB shown under transparent parts")
@@ -75,12 +80,18 @@ class Folder(artgan.Source):
             if os.path.isfile(path):
                 if image_name:
                     files.append(path)
+                elif os.path.splitext(path)[1].lower() in CAMERA_RAW:  # a photo, but not one to read as it is
+                    dead_ends.append(artgan.Skipped(path, RAW_REASON))
             elif os.path.islink(path) and not os.path.exists(path):
                 reason = _dead_link(path)
                 if reason == "symlink loop" or image_name:
                     dead_ends.append(artgan.Skipped(path, reason))
         if not files:
             where = "it or its subfolders" if self.options.recursive else "it"
+            raws = sum(skip.reason == RAW_REASON for skip in dead_ends)
+            if raws:
+                raise artgan.ArtganError(f"{folder}: only cameras' raw files ({raws}) in {where}: export them "
+                                         f"as JPEG or TIFF")
             raise artgan.ArtganError(f"{folder}: no image files ({', '.join(sorted(suffixes))}) in "
                                      f"{where}; add images or change `extensions`")
         return sorted(files, key=lambda path: path.split(os.sep)), sorted(dead_ends, key=lambda skip: skip.origin)

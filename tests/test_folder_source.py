@@ -1,9 +1,13 @@
 """The "folder" source: real files of every kind, good and broken, in a nested folder."""
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
-from PIL import Image
+from icc import DISPLAY_P3, p3_to_srgb, rgb_profile
+from PIL import Image, features
 
 import artgan
 from artgan import plugins
@@ -185,3 +189,48 @@ def test_folder_without_images_is_a_user_error(tmp_path):
 
 def test_folder_source_is_registered():
     assert plugins.get("source", "folder").cls is Folder
+
+
+def test_phone_and_scanner_formats_are_read_by_default(tmp_path):
+    """HEIC (iPhones' photos, through pillow-heif), AVIF and TIFF; a HEIC photo's Display P3
+    profile is applied like any other picture's."""
+    pillow_heif = pytest.importorskip("pillow_heif", reason='pip install -e ".[dev]" installs pillow-heif')
+    photo = solid((8, 6), (200, 100, 50))
+    photo.info["icc_profile"] = rgb_profile(DISPLAY_P3, "Display P3 (made by the tests)")
+    pillow_heif.from_pillow(photo).save(tmp_path / "IMG_0001.HEIC", quality=-1)  # Pillow's opener left alone
+    solid((8, 6), RED).save(tmp_path / "scan.tif")
+    if features.check("avif"):
+        solid((8, 6), RED).save(tmp_path / "web.avif", quality=100)
+    _, items, skipped = read(tmp_path)
+    assert skipped == {}
+    assert items["scan.tif"].image.getpixel((3, 3)) == RED
+    assert np.abs(np.subtract(items["IMG_0001.HEIC"].image.getpixel((3, 3)), p3_to_srgb((200, 100, 50)))).max() <= 3
+    if features.check("avif"):
+        assert np.abs(np.subtract(items["web.avif"].image.getpixel((3, 3)), RED)).max() <= 8
+
+
+def test_a_heic_photo_without_pillow_heif_is_skipped_saying_what_to_install(tmp_path):
+    pillow_heif = pytest.importorskip("pillow_heif", reason='pip install -e ".[dev]" installs pillow-heif')
+    pillow_heif.from_pillow(solid((8, 6), RED)).save(tmp_path / "IMG_0001.HEIC")
+    solid((8, 6), RED).save(tmp_path / "a.png")
+    # a process of its own: Pillow keeps an opener once registered
+    script = ("import sys; sys.modules['pillow_heif'] = None\n"  # as if it were not installed
+              "import artgan; from artgan_plugins.folder import Folder\n"
+              f"for r in Folder(Folder.Options(path={str(tmp_path)!r})).items(): print(r.origin, getattr(r, 'reason', 'ok'))")
+    lines = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.splitlines()
+    assert lines == [f"{tmp_path / 'IMG_0001.HEIC'} unreadable image (a HEIC/HEIF photo, as phones take them: "
+                     "pip install pillow-heif to read it)", f"{tmp_path / 'a.png'} ok"]
+
+
+def test_cameras_raw_files_are_listed_as_skipped_with_what_to_do(tmp_path):
+    solid((8, 6), RED).save(tmp_path / "IMG_0001.JPG")
+    (tmp_path / "IMG_0001.CR2").write_bytes(b"II*\x00 raw sensor data")
+    (tmp_path / "IMG_0002.nef").write_bytes(b"MM\x00* raw sensor data")
+    _, items, skipped = read(tmp_path)
+    assert list(items) == ["IMG_0001.JPG"]
+    assert skipped == {str(tmp_path / name): "a camera's raw file: export it as JPEG or TIFF"
+                       for name in ("IMG_0001.CR2", "IMG_0002.nef")}
+    (tmp_path / "IMG_0001.JPG").unlink()
+    with pytest.raises(artgan.ArtganError, match=r"only cameras' raw files \(2\) in it or its subfolders: "
+                                                 "export them as JPEG or TIFF"):
+        read(tmp_path)
