@@ -192,7 +192,7 @@ class VideoFrames(artgan.Source):
         if self.context.cache_dir is None:
             return None
         stat = path.stat()
-        key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{self._decode_side()}|untagged HD as BT.709"
+        key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}|{self._decode_side()}|colours as players show them"
         return self.context.cache_dir / hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _decode_side(self) -> int:
@@ -216,7 +216,7 @@ class VideoFrames(artgan.Source):
         if self.options.max_per_video and length:  # spread the capped frames over the whole video
             rate = min(rate, self.options.max_per_video / length)
         count = None if length is None else math.ceil(length * rate - 1e-6)  # k / rate < length
-        decoder = Decoder(path, start, rate, self._decode_side(), count, probed.matrix)
+        decoder = Decoder(path, start, rate, self._decode_side(), count, probed.colours)
         yield from self._filtered(decoder, path)
         if decoder.error:
             last = f"t={decoder.last_time:.1f}s" if decoder.last_time is not None else "no frame"
@@ -334,11 +334,18 @@ class Probe:
 
     duration: float | None  # seconds; None when the container does not say
     fps: float | None  # the video's own frame rate; None when the container does not say
-    matrix: str | None  # the colour matrix to read an untagged picture with; None: ffmpeg's choice
+    colours: str | None  # ffmpeg filters showing its pictures in sRGB as players do; None: ffmpeg's own conversion
+
+
+# An HDR video (HLG, what phones film by default, or PQ) in sRGB: BT.2408's reference white
+# (203 nits) becomes sRGB's white, and brighter highlights are clipped. ffmpeg's own conversion
+# would read it as SDR: washed out, red 255 shown as 169, 72, 38.
+HDR_TO_SRGB = "zscale=t=iec61966-2-1:npl=203:p=bt709:m=bt709:r=full,format=gbrp"
+HDR_TRANSFERS = {"arib-std-b67", "smpte2084"}
 
 
 def probe(path: Path) -> Probe:
-    """The video's duration, frame rate and colour matrix; ValueError if unusable."""
+    """The video's duration, frame rate and colours; ValueError if unusable."""
     # moviepy takes most of a second to import: only pay for it when a video is read.
     from moviepy.video.io.ffmpeg_reader import FFmpegInfosParser
 
@@ -355,24 +362,29 @@ def probe(path: Path) -> Probe:
         raise ValueError(_unreadable(said)) from None
     if not infos.get("video_found"):
         raise ValueError("no video stream")
-    width, height = infos["video_size"]
     return Probe(infos.get("video_duration") or infos.get("duration") or None, infos.get("video_fps") or None,
-                 "bt709" if _untagged_yuv(said) and (width >= 1280 or height > 576) else None)
+                 _colours(said, *infos["video_size"]))
 
 
-def _untagged_yuv(said: str) -> bool:
-    """Whether the first video stream ffmpeg describes in ``said`` is YUV without a colour matrix
-    ("yuv420p(progressive)", not "yuv420p(tv, bt709, progressive)"). ffmpeg reads such a picture
-    with BT.601; players take one of HD size for BT.709, as its makers almost surely meant
+def _colours(said: str, width: int, height: int) -> str | None:
+    """The filters that show the first video stream ffmpeg describes in ``said`` in sRGB as players
+    do, where ffmpeg's own conversion differs: HDR (see HDR_TO_SRGB), and YUV that names no colour
+    matrix ("yuv420p(progressive)", not "yuv420p(tv, bt709, progressive)"). ffmpeg reads the
+    latter with BT.601; players take one of HD size for BT.709, as its makers almost surely meant
     (mpv's rule: 1280 columns, or more than 576 lines), and show other colours (red 255 as 232)."""
     stream = re.search(r"Stream #\d+:\d+.*?: Video: [^,]*, (\w+)(?:\(([^)]*)\))?", said)
     if stream is None or not stream[1].startswith("yuv"):
-        return False
+        return None
+    # the tags: the range (tv, pc), matrix/primaries/transfer (one name when all three are the
+    # same), the field order ("progressive", "top first"…), each left out when unknown
     tags = [tag.strip() for tag in (stream[2] or "").split(",")]
-    # the tags are the range (tv, pc), the matrix/primaries/transfer, the field order ("progressive",
-    # "top first"…), each left out when unknown
-    matrices = [tag.split("/")[0] for tag in tags if tag not in ("tv", "pc", "progressive") and " " not in tag]
-    return not matrices or matrices[0] == "unknown"
+    spaces = [tag.split("/") for tag in tags if tag not in ("tv", "pc", "progressive") and " " not in tag]
+    matrix, transfer = (spaces[0][0], spaces[0][-1]) if spaces else ("unknown", "unknown")
+    if transfer in HDR_TRANSFERS:
+        return HDR_TO_SRGB
+    if matrix == "unknown" and (width >= 1280 or height > 576):
+        return "setparams=colorspace=bt709"
+    return None
 
 
 def _unreadable(ffmpeg_output: str) -> str:
@@ -390,13 +402,13 @@ def _unreadable(ffmpeg_output: str) -> str:
 class Decoder:
     """One ffmpeg process: seek to ``start``, sample ``rate`` frames per second (``count`` of them,
     or to the end), scale the shorter side down to ``side``, and pipe the frames out as PPM images
-    (which carry their own size). ``matrix`` is the colour matrix of a picture that names none
-    (see :func:`probe`)."""
+    (which carry their own size). ``colours`` are the filters that make its pictures sRGB as
+    players show them, where ffmpeg's own conversion does not (see :func:`probe`)."""
 
     def __init__(self, path: Path, start: float, rate: float, side: int, count: int | None = None,
-                 matrix: str | None = None):
+                 colours: str | None = None):
         self.path, self.start, self.rate, self.side, self.count = path, start, rate, side, count
-        self.matrix = matrix
+        self.colours = colours
         self.error = ""  # ffmpeg's last complaint, once the frames have run out
         self.last_time: float | None = None
         self._process: subprocess.Popen | None = None
@@ -408,10 +420,10 @@ class Decoder:
         f = f"min(1,{self.side}/min(iw*sar,ih))"
         scale = f"scale=w='max(1,round(iw*sar*{f}))':h='max(1,round(ih*{f}))':flags=area,setsar=1"
         count = ["-frames:v", str(self.count)] if self.count is not None else []
-        matrix = f"setparams=colorspace={self.matrix}," if self.matrix else ""
+        colours = f"{self.colours}," if self.colours else ""  # each sampled frame, before it is scaled
         return [imageio_ffmpeg.get_ffmpeg_exe(), "-nostdin", "-v", "error", "-ss", f"{self.start:.3f}",
                 "-i", str(self.path), "-an", "-sn", "-dn", *count,
-                "-vf", f"{matrix}fps={self.rate:.6g}:round=up:start_time=0,{scale}",
+                "-vf", f"fps={self.rate:.6g}:round=up:start_time=0,{colours}{scale}",
                 "-f", "image2pipe", "-c:v", "ppm", "-pix_fmt", "rgb24", "-"]
 
     def frames(self) -> Iterator[Frame]:

@@ -328,29 +328,36 @@ def test_set_none_unsets_a_key_so_every_can_become_fps(tmp_path):
     assert VideoFrames.Options.model_validate({k: v for k, v in table.items() if k != "use"}) == options
 
 
-PATCHES = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (224, 172, 105)]
+PATCHES = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (224, 172, 105), (128, 128, 128)]
+UNTAGGED = ",setparams=colorspace=unknown:color_primaries=unknown:color_trc=unknown"
+# sRGB pictures as a phone's HDR film holds them: HLG in BT.2020, 10-bit HEVC, sRGB's white at
+# BT.2408's reference white (203 nits)
+HLG = ("zscale=tin=iec61966-2-1:min=gbr:pin=bt709:rin=full:t=arib-std-b67:m=2020_ncl:p=bt2020:r=tv:npl=203,"
+       "format=yuv420p10le")
+X264 = ["-c:v", "libx264"]
+HEVC_HLG = ["-c:v", "libx265", "-x265-params", "log-level=error:colorprim=bt2020:transfer=arib-std-b67:colormatrix=bt2020nc"]
 
 
-def patches_video(path: Path, size: tuple[int, int], matrix: str, tagged: bool) -> Path:
-    """Half a second of four colour patches side by side, made YUV with the colour ``matrix``,
-    which the file names only when ``tagged``."""
+def patches_video(path: Path, size: tuple[int, int], filters: str, codec: list[str]) -> Path:
+    """Half a second of the PATCHES side by side, made YUV by ``filters``, encoded by ``codec``."""
     width, height = size
     picture = np.repeat(np.array(PATCHES, np.uint8), width // len(PATCHES), axis=0)[None].repeat(height, axis=0)
-    tags = "" if tagged else ",setparams=colorspace=unknown:color_primaries=unknown:color_trc=unknown"
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-f", "rawvideo", "-pix_fmt", "rgb24",
-                    "-s", f"{width}x{height}", "-r", "10", "-i", "-", "-vf",
-                    f"scale=out_color_matrix={matrix}:out_range=tv,format=yuv420p{tags}", "-c:v", "libx264",
-                    "-crf", "12", str(path)], input=picture.tobytes() * 5, check=True)
+                    "-s", f"{width}x{height}", "-r", "10", "-i", "-", "-vf", filters, *codec, "-crf", "12", str(path)],
+                   input=picture.tobytes() * 5, check=True)
     return path
 
 
-@pytest.mark.parametrize("size, matrix, tagged", [
-    ((1280, 720), "bt709", False),  # an HD video that names no matrix: made in BT.709, as players take it
-    ((1280, 720), "bt709", True), ((1280, 720), "bt601", True),  # a named matrix is the one read
-    ((640, 480), "bt601", False),  # an SD one that names none: BT.601
+@pytest.mark.parametrize("size, filters, codec", [
+    # an HD video that names no matrix: made in BT.709, as players take it
+    ((1280, 720), f"scale=out_color_matrix=bt709:out_range=tv,format=yuv420p{UNTAGGED}", X264),
+    ((1280, 720), "scale=out_color_matrix=bt709:out_range=tv,format=yuv420p", X264),  # a named matrix is the one read
+    ((1280, 720), "scale=out_color_matrix=bt601:out_range=tv,format=yuv420p", X264),
+    ((640, 480), f"scale=out_color_matrix=bt601:out_range=tv,format=yuv420p{UNTAGGED}", X264),  # SD, unnamed: BT.601
+    ((640, 360), HLG, HEVC_HLG),  # HDR, as phones film: its reference white is sRGB's
 ])
-def test_frames_keep_the_colours_players_show(tmp_path, size, matrix, tagged):
-    video = patches_video(tmp_path / "patches.mp4", size, matrix, tagged)
+def test_frames_keep_the_colours_players_show(tmp_path, size, filters, codec):
+    video = patches_video(tmp_path / "patches.mp4", size, filters, codec)
     _, items, _ = read([video], resolution=32, fps=10, max_per_video=1, **NO_FILTERS)
     pixels = np.asarray(items[0].image)
     step = pixels.shape[1] // len(PATCHES)
