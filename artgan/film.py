@@ -105,8 +105,8 @@ class FilmOptions(Options):
 
     @property
     def hold_frames(self) -> int:
-        """``hold`` in frames, as :func:`write_film` takes it."""
-        return round(self.hold * self.fps)
+        """``hold`` in frames, as :func:`write_film` takes it: at least one for any hold asked for."""
+        return max(round(self.hold * self.fps), self.hold > 0)
 
 
 class SnapshotFilmOptions(FilmOptions):

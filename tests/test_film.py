@@ -336,3 +336,8 @@ def test_what_a_killed_render_of_the_same_film_left_is_cleared_and_nothing_else(
         path.write_bytes(b"half a film")
     film.write_film(iter([np.zeros((16, 16, 3), np.uint8)] * 3), tmp_path / "film.mp4", fps=10, gif=True)
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["film.gif", "film.mp4", *(p.name for p in kept)])
+
+
+@pytest.mark.parametrize("hold, fps, frames", [(0, 30, 0), (0.01, 30, 1), (0.5, 10, 5), (2.0, 30, 60)])
+def test_a_hold_is_whole_frames_and_any_hold_asked_for_is_at_least_one(hold, fps, frames):
+    assert film.FilmOptions(hold=hold, fps=fps).hold_frames == frames
