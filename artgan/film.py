@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import functools
 import glob
+import math
 import os
 import queue
 import re
@@ -74,6 +75,9 @@ AHEAD = 4
 # Pixels: the longest side a film may be scaled to. An 8192 px square is past H.264's largest
 # frame (level 6.2: 8192 x 4352), which players refuse, and x264 took 6 GB to encode it.
 MAX_FILM = 4096
+# Macroblocks (16 x 16 px): the largest frame of H.264's highest level (6.2), 8192 x 4352 px. A
+# film of runs side by side, or of a large grid's snapshots at their own size, can pass it.
+LARGEST_FRAME = 139_264
 HOUR = 3600  # seconds: the longest a film holds its last frame or shows its card; more is a slip of the keyboard
 
 T = TypeVar("T")
@@ -149,6 +153,9 @@ def write_film(frames: Iterable[np.ndarray], out: str | Path, fps: int, *, gif: 
         shape, frames = first.shape[:2], chain([first], frames)
     height, width = shape
     filters, film_size = _framing(width, height, size, smooth)
+    if math.ceil(film_size[0] / 16) * math.ceil(film_size[1] / 16) > LARGEST_FRAME:
+        raise ArtganError(f"{out}: a film of {film_size[0]} x {film_size[1]} px is larger than H.264 allows "
+                          f"(8192 x 4352 px, or as many pixels); give the renderer a smaller `size`")
     paths = [(out, MP4, [])] + ([(out.with_suffix(".gif"), GIF, [_palette(*film_size)])] if gif else [])
     for path, _, _ in paths:  # what a render of this film killed before (kill -9, a power cut) left
         remove_dead_temporaries(path.parent, f".{glob.escape(path.name)}.*.tmp")

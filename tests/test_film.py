@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import weakref
 from pathlib import Path
@@ -341,3 +342,15 @@ def test_what_a_killed_render_of_the_same_film_left_is_cleared_and_nothing_else(
 @pytest.mark.parametrize("hold, fps, frames", [(0, 30, 0), (0.01, 30, 1), (0.5, 10, 5), (2.0, 30, 60)])
 def test_a_hold_is_whole_frames_and_any_hold_asked_for_is_at_least_one(hold, fps, frames):
     assert film.FilmOptions(hold=hold, fps=fps).hold_frames == frames
+
+
+def test_a_film_larger_than_h264_allows_is_refused_before_it_is_encoded(tmp_path):
+    """Runs compared side by side at size 4096, or a 32 x 32 grid of 256 px snapshots as they are."""
+    wide = np.zeros((4112, 3 * 4096 + 16, 3), np.uint8)  # three runs of 4096 px, with their name bars
+    with pytest.raises(artgan.ArtganError, match=rf"^{re.escape(str(tmp_path / 'wide.mp4'))}: a film of 12304 x 4112 px "
+                                          r"is larger than H.264 allows \(8192 x 4352 px, or as many pixels\); "
+                                          r"give the renderer a smaller `size`$"):
+        film.write_film([wide], tmp_path / "wide.mp4", fps=10)
+    assert list(tmp_path.iterdir()) == []
+    [path] = film.write_film([wide], tmp_path / "scaled.mp4", fps=10, size=4096)  # scaled down, it fits
+    assert path.exists()
