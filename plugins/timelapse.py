@@ -1,6 +1,7 @@
 """Renderer "timelapse": a run's snapshot grids, from noise to the end of training, as a film."""
 from __future__ import annotations
 
+import math
 from functools import partial
 from pathlib import Path
 from typing import Iterator
@@ -35,8 +36,15 @@ class Timelapse(artgan.Renderer):
 
     @classmethod
     def check_recipe(cls, options, recipe):
-        """The run's snapshots will hold train.grid x train.grid samples: samples and strip must fit."""
+        """The run's snapshots will hold train.grid x train.grid samples: samples and strip must fit,
+        and a film of them as they are (no ``size``) must not pass the largest film."""
         _check_picks(options, recipe.train.grid, ", or raise train.grid")
+        across = math.ceil(math.sqrt(options.samples)) if options.samples else recipe.train.grid
+        if options.size is None and across * recipe.resolution > film.MAX_FILM:
+            raise artgan.ArtganError(
+                f"size: {across} samples of {recipe.resolution} px side by side make pictures "
+                f"{across * recipe.resolution} px wide, larger than a film can be ({film.MAX_FILM} px); set "
+                f"size (e.g. {film.MAX_FILM // 2}) to scale them down, or show fewer `samples`")
 
     def render(self, target):
         o = self.options

@@ -91,3 +91,17 @@ def test_a_third_party_renderer_checks_the_recipe_as_it_loads(tiny, register_plu
 def test_the_edges_of_the_range_train(tiny, tmp_path, setting):
     result = invoke("run", tiny, "--out", tmp_path, "--set", setting)
     assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize("options, loads", [("", False), ("samples = 25", False), ("samples = 16", True),
+                                            ("size = 2048", True)])
+def test_a_timelapse_of_snapshots_too_large_to_film_as_they_are_stops_the_recipe(tiny, tmp_path, options, loads):
+    """8 x 8 samples of 1024 px are 8192 px snapshots: filmed as they are, past the largest film."""
+    tiny.write_text(f'{tiny.read_text()}\n[[render]]\nuse = "timelapse"\n{options}\n')
+    result = invoke("run", tiny, "--out", tmp_path, "--dry-run", "--set", "resolution=1024", "--set", "train.grid=8")
+    assert result.exit_code == (0 if loads else 2), result.output
+    if not loads:
+        across = 5 if options else 8
+        assert (f"render[0] (timelapse): size: {across} samples of 1024 px side by side make pictures "
+                f"{across * 1024} px wide, larger than a film can be (4096 px); set size (e.g. 2048) to scale "
+                "them down, or show fewer `samples`") in one_line(result.stderr)
