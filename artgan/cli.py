@@ -342,7 +342,7 @@ def new_plugin(name: str = typer.Argument(..., help="the plugins' name, e.g. gli
 @app.command()
 def demo(root: Path = typer.Option(Path("artgan-demo"), "--out", help="folder for the demo's data and run"),
          set_: Optional[List[str]] = SetOpt):
-    """Run the built-in demo: coloured ellipses, a small DCGAN on the CPU, a grid and two films."""
+    """Run the built-in demo: coloured ellipses, a small DCGAN (minutes on a CPU), a grid and two films."""
     loaded = _load(Path("demo"), set_)
     again = _command("demo", "--out", str(root), *_set_words(set_), job=True)
     with _job(loaded, again):

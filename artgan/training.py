@@ -76,6 +76,8 @@ def check(recipe: Recipe, root: Path, resume: bool = False) -> None:
             return
     if start is not None:  # do its layers fit? (into meta tensors, which copy nothing)
         _load_starting_point(model, start, recipe)
+    if recipe.train.compile:
+        _refuse_compile(recipe, model)
     _refuse_too_large(model, recipe, device)
 
 
