@@ -49,8 +49,11 @@ _hide_flag_types()
 
 # What to lower when a command runs out of memory (training says its own, with the command to go on).
 _LESS_AT_ONCE = {
-    "sample": "generate fewer images at once: --batch-size (64 unless given)",
-    "render": "generate fewer images at once (--batch-size of the interpolation film) or make the film smaller (--size)",
+    # batches are halved until they fit (sampling.generate): here not even one image fits
+    "sample": "not even one image at a time fits; close other programs using the device, or sample on the CPU "
+              "(--device cpu)",
+    "render": "make the film smaller (--size), close other programs using the device, or render on the CPU "
+              "(--device cpu)",
     None: "close other programs, or lower the sizes and batch sizes the recipe asks for",
 }
 

@@ -32,3 +32,13 @@ def device_memory(device: str) -> int | None:
         return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (AttributeError, ValueError, OSError):  # no sysconf (Windows)
         return None
+
+
+def release_cached_memory(device: str | torch.device) -> None:
+    """Give the memory torch keeps cached on a GPU back to it (after running out of memory, so
+    a smaller try has it); nothing to do on the CPU."""
+    kind = torch.device(device).type
+    if kind == "cuda":
+        torch.cuda.empty_cache()
+    elif kind == "mps":
+        torch.mps.empty_cache()

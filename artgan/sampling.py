@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 import time
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Sized
+from weakref import WeakKeyDictionary
 
 import numpy as np
 import torch
@@ -16,12 +18,12 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from artgan import checkpoint, progress
-from artgan.errors import ArtganError
+from artgan.errors import ArtganError, out_of_memory
 from artgan.files import atomic_path, ensure_writable_folder
 from artgan.folder_lock import remove_dead_temporaries
 from artgan.images import samples
 from artgan.kinds import Model, Seed
-from artgan.device import pick_device
+from artgan.device import pick_device, release_cached_memory
 from artgan.runfolder import RunFolder, list_checkpoints, run_of_checkpoint
 
 # Threads writing sample files: one per core (PNG compression releases the GIL).
@@ -147,16 +149,39 @@ class SampleFiles(Sequence):
         return f"SampleFiles({str(self.folder)!r}, seed={self.seed}, count={len(self)})"
 
 
+# The most images each model generated at once before it ran out of memory, halved: where later
+# calls start (an interpolation film asks for each frame's images apart).
+_FITS: WeakKeyDictionary[Model, int] = WeakKeyDictionary()
+
+
 def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
              batch_size: int = 64) -> Iterator[np.ndarray]:
-    """uint8 images (b, H, W, 3) for latents ``z``, one batch at a time."""
+    """uint8 images (b, H, W, 3) for latents ``z``, one batch at a time. A batch that runs out of
+    memory is made in halves (and so is every later batch of this model), down to one image at a
+    time; only a single image that does not fit is an error."""
     device = model.context.device
+    fits = min(batch_size, _FITS.get(model, batch_size))
     for start in range(0, len(z), batch_size):
-        # No autograd bookkeeping, whatever the model's sample() does (no_grad, not inference_mode:
-        # what a model caches while sampling must stay usable in training).
-        with torch.no_grad():
-            images = samples(model, z[start:start + batch_size].to(device), truncation=truncation)
-        yield images  # outside no_grad, which would otherwise hold in the caller's code too
+        batch, pieces, done = z[start:start + batch_size], [], 0
+        while done < len(batch):
+            try:
+                # No autograd bookkeeping, whatever the model's sample() does (no_grad, not inference_mode:
+                # what a model caches while sampling must stay usable in training).
+                part = batch[done:done + fits]
+                with torch.no_grad():
+                    images = samples(model, part.to(device), truncation=truncation)
+            except Exception as exc:
+                if len(part) == 1 or not out_of_memory(exc):
+                    raise
+                fits = _FITS[model] = len(part) // 2
+                release_cached_memory(device)
+                print(f"out of memory generating {len(part)} images at once: {fits} at a time from now on",
+                      file=sys.stderr, flush=True)
+                continue
+            pieces.append(images)
+            done += len(images)
+        # yielded outside no_grad, which would otherwise hold in the caller's code too
+        yield pieces[0] if len(pieces) == 1 else np.concatenate(pieces)
 
 
 class CoreShare:

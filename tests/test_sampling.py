@@ -16,6 +16,7 @@ from PIL import Image
 
 import artgan
 from artgan import checkpoint, plugins, sampling
+from artgan.rendering import render_typed
 from artgan.kinds import Context
 
 
@@ -46,7 +47,7 @@ class Greedy(Projection):
         return super().sample(z, truncation)
 
 
-def test_out_of_memory_is_one_line_and_a_smaller_batch_goes_on(register_plugin, tmp_path):
+def test_a_batch_that_runs_out_of_memory_is_made_in_halves_with_the_same_files(register_plugin, tmp_path):
     from typer.testing import CliRunner
 
     from artgan.cli import app
@@ -55,12 +56,39 @@ def test_out_of_memory_is_one_line_and_a_smaller_batch_goes_on(register_plugin, 
     register_plugin(module, "test-greedy-sampler")
     greedy = checkpoint.save(tmp_path / "greedy.pt", {"model": {"use": "greedy-projection"}, "resolution": 16,
                                                       "seed": 0, "state": {}})
-    run = lambda *more: CliRunner().invoke(app, ["sample", str(greedy), "--n", "8", "--out", str(tmp_path / "out"),
-                                                 *more])
-    failed = run()
-    assert (failed.exit_code, failed.stderr) == (2, "error: out of memory; generate fewer images at once: "
-                                                    "--batch-size (64 unless given)\n")
-    assert run("--batch-size", "4").exit_code == 0 and len(list((tmp_path / "out").iterdir())) == 8
+    run = lambda out, *more: CliRunner().invoke(app, ["sample", str(greedy), "--n", "21", "--out", str(out), *more])
+    halved = run(tmp_path / "halved")  # all 21 at once run out; 10 and 5 too; 2 fit
+    assert halved.exit_code == 0, halved.output
+    assert halved.stderr.splitlines() == [f"out of memory generating {tried} images at once: {tried // 2} at a time "
+                                          "from now on" for tried in (21, 10, 5)]
+    fitting = run(tmp_path / "fitting", "--batch-size", "4")
+    assert fitting.exit_code == 0 and "out of memory" not in fitting.stderr
+    assert written_pixels(sorted((tmp_path / "halved").iterdir())).tobytes() == \
+        written_pixels(sorted((tmp_path / "fitting").iterdir())).tobytes()
+    assert len(list((tmp_path / "halved").iterdir())) == 21
+
+
+class Hungry(Projection):
+    """Projection that cannot make even one picture: what a model too large for the GPU does."""
+
+    def sample(self, z, truncation=1.0):
+        torch.empty(2**50 * len(z), dtype=torch.uint8)
+
+
+def test_a_single_image_that_does_not_fit_is_one_line(register_plugin, tmp_path):
+    from typer.testing import CliRunner
+
+    from artgan.cli import app
+    module = types.ModuleType("test_hungry_sampler")
+    module.register_models = artgan.hookimpl(lambda register: register("hungry-projection", Hungry))
+    register_plugin(module, "test-hungry-sampler")
+    hungry = checkpoint.save(tmp_path / "hungry.pt", {"model": {"use": "hungry-projection"}, "resolution": 16,
+                                                      "seed": 0, "state": {}})
+    failed = CliRunner().invoke(app, ["sample", str(hungry), "--n", "3", "--batch-size", "2", "--out", str(tmp_path)])
+    assert failed.exit_code == 2
+    assert failed.stderr.splitlines() == ["out of memory generating 2 images at once: 1 at a time from now on",
+                                          "error: out of memory; not even one image at a time fits; close other "
+                                          "programs using the device, or sample on the CPU (--device cpu)"]
 
 
 def test_what_a_killed_sampler_left_half_written_is_cleared(projection, tmp_path):
@@ -257,3 +285,17 @@ assert np.abs(samples.astype(int) - np.load({str(tmp_path / 'expected.npy')!r}))
     assert done.returncode == 0, done.stderr
     model = checkpoint.build_model(checkpoint.load(path))  # an optimiser is made when training asks for one
     assert model.opt_g.param_groups[0]["lr"] == trained.opt_g.param_groups[0]["lr"]
+
+
+def test_an_interpolation_film_of_a_model_that_runs_out_halves_once_for_the_whole_film(register_plugin, tmp_path,
+                                                                                        capfd):
+    module = types.ModuleType("test_greedy_film")
+    module.register_models = artgan.hookimpl(lambda register: register("greedy-projection", Greedy))
+    register_plugin(module, "test-greedy-film")
+    greedy = checkpoint.save(tmp_path / "greedy.pt", {"model": {"use": "greedy-projection"}, "resolution": 16,
+                                                      "seed": 0, "state": {}})
+    [film] = render_typed("interpolation", greedy, {"seeds": [1, 2], "seconds": 1, "fps": 8, "grid": 3,
+                                                    "batch_size": 9, "size": 48, "out": str(tmp_path / "walk.mp4")})
+    assert film.exists()
+    said = [line for line in capfd.readouterr().err.splitlines() if "out of memory" in line]
+    assert said == ["out of memory generating 9 images at once: 4 at a time from now on"]  # not once per frame
