@@ -118,8 +118,13 @@ class BatchSampler:
         return self._ahead[0] if self._ahead is not None else self._state()
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Go on where ``state`` ended; on a dataset of another size than the one it was drawn
+        from (rebuilt since), with a new epoch over this one."""
         if self._ahead is not None:
             self._ahead[1].result()
             self._ahead = None
         self.generator.set_state(state["generator"])
+        if len(state["order"]) != self.count:
+            self._shuffle()
+            return
         self.order, self.position = state["order"].to(self.order.device), state["position"]

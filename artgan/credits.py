@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from artgan.errors import ArtganError
 from artgan.files import write_text_atomic
 from artgan.kinds import Options
-from artgan.runfolder import RunFolder
+from artgan.runfolder import RUNS, RunFolder
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -111,8 +111,11 @@ def dataset_of(target: Path) -> Path:
                           "it), so its credits are unknown: give `artgan credits` its dataset folder, "
                           "data/NAME, and leave out end_card")
     recorded = lock.dataset
-    # as written (relative to where training ran), or in the usual place beside runs/
-    for folder in (recorded, target.absolute().parent.parent / "data" / recorded.name):
+    # beside runs/, where a project moved or copied since has its own; else as written (relative
+    # to where training ran: a run folder moved out of runs/)
+    runs = target.absolute().parent
+    beside = [runs.parent / "data" / recorded.name] if runs.name == RUNS else []
+    for folder in (*beside, recorded):
         if (folder / "manifest.jsonl").is_file():
             return folder
     raise ArtganError(f"{run.lock_file}: its dataset {recorded} is gone; rebuild it with `artgan dataset RECIPE`")

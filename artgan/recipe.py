@@ -38,8 +38,9 @@ class TrainOptions(NumbersNotBooleans):
     metrics_every: int = Field(10, ge=1, description="steps averaged into each line of metrics.jsonl; the losses "
                                                      "are read from the device this often (and before checkpoints)")
     checkpoint_every: int = Field(1000, ge=1, description="steps between checkpoints")
-    keep_checkpoints: int = Field(5, ge=0, description="newest checkpoints kept (0 keeps all), and the one "
-                                                       "of the snapshot whose samples were most varied")
+    keep_checkpoints: int = Field(5, ge=0, description="newest checkpoints kept (0 keeps all), the one "
+                                                       "of the snapshot whose samples were most varied, "
+                                                       "and those other runs started from")
     grid: int = Field(8, ge=1, le=32, description="snapshots show grid x grid fixed samples")
     device: Literal["auto", "cpu", "cuda", "mps"] = Field(
         "auto", description="where to train; auto picks CUDA, then MPS, then the CPU")
@@ -117,6 +118,18 @@ class Step:
 
     def as_table(self) -> dict[str, Any]:
         return {"use": self.name, **_options_table(self.options)}
+
+    def read_now(self, table: dict[str, Any]) -> dict[str, Any]:
+        """``table``, this plugin's section as an older run recorded it (in a checkpoint), as the
+        installed plugin reads it: with the options added to it since at their defaults. As given
+        when it is another plugin's, or no longer validates (an option since removed)."""
+        if table.get("use") != self.name:
+            return table
+        try:
+            options = type(self.options).model_validate({k: v for k, v in table.items() if k != "use"})
+        except ValidationError:
+            return table
+        return {"use": self.name, **_options_table(options)}
 
 
 @dataclass(frozen=True)

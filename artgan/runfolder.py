@@ -146,6 +146,12 @@ class RecipeLock:
         return _typed(self.table("model").get("use"), str)
 
     @property
+    def init_from(self) -> Path | None:
+        """The checkpoint the run started from (train.init_from), as it was written."""
+        value = _typed(self.table("train").get("init_from"), str)
+        return None if value is None else Path(value)
+
+    @property
     def dataset_images(self) -> int | None:
         """How many images the dataset held when the run started."""
         return _typed(self.environment.get("dataset_images"), int)
@@ -316,12 +322,29 @@ class RunFolder:
         return list_checkpoints(self.checkpoints_dir)
 
     def prune_checkpoints(self, keep: int, spare: Path | None = None) -> None:
-        """Delete all but the ``keep`` newest checkpoints (``keep`` 0 keeps all) and ``spare``
-        (the one of the run's most varied snapshot, to go back to if the samples collapse)."""
+        """Delete all but the ``keep`` newest checkpoints (``keep`` 0 keeps all), ``spare`` (the
+        one of the run's most varied snapshot, to go back to if the samples collapse) and those
+        other runs started from."""
         if keep > 0:
+            started_from = self.starting_points_of_others()
             for old in self.checkpoints()[:-keep]:
-                if old != spare:
+                if old != spare and old.name not in started_from:
                     old.unlink()
+
+    def starting_points_of_others(self) -> set[str]:
+        """The names of this run's checkpoints that the other runs beside it (in the same runs/)
+        started from, as their recipe.lock.toml says (train.init_from = runs/NAME/checkpoints/…)."""
+        names = set()
+        for other in self.path.parent.glob(f"*/{LOCK_FILE}"):
+            if other.parent == self.path:
+                continue
+            try:
+                start = RunFolder(other.parent).lock().init_from
+            except ArtganError:  # edited by hand into bad TOML: it names nothing
+                continue
+            if start is not None and start.parent.parts[-2:] == (self.name, "checkpoints"):
+                names.add(start.name)
+        return names
 
     # -- metrics -----------------------------------------------------------------------------
 
@@ -387,7 +410,7 @@ class RunFolder:
         try:
             status = _STATUS.validate_json(self.status_file.read_bytes())
         except FileNotFoundError:  # a run from before status.json: as far as its files go
-            return RunStatus("unknown", self._newest_step())
+            return RunStatus("unknown", self.newest_step())
         except ValidationError as exc:
             first = exc.errors()[0]
             key = ".".join(map(str, first["loc"])) or "file"
@@ -398,7 +421,7 @@ class RunFolder:
             return RunStatus(**{**asdict(status), "state": "interrupted"})
         return status
 
-    def _newest_step(self) -> int:
+    def newest_step(self) -> int:
         """The step of the newest checkpoint or snapshot (0 when there are none)."""
         return max([*map(step_of, self.checkpoints()), *(shot.step for shot in self._snapshots())], default=0)
 

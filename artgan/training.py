@@ -112,21 +112,29 @@ def _refuse_existing(recipe: Recipe, root: Path, resume: bool) -> list[Path]:
         raise ArtganError(f"{folder.path}: a run with this name exists; pass --resume to continue it, "
                           f"or --set name=... for a new one")
     if existing:
-        _same_run(recipe, folder)
+        _same_run(recipe, folder, existing[-1])
+    elif (trained := folder.newest_step()) > 0:  # its checkpoints deleted or moved: a new start would mix in
+        raise ArtganError(f"{folder.path}: a run with this name exists, trained to step {trained}, "
+                          f"but {folder.checkpoints_dir} holds no checkpoint to continue from (deleted or moved?); "
+                          f"put its checkpoints back to --resume, or give the new run a name (--set name=...)")
     return existing
 
 
-def _same_run(recipe: Recipe, folder: RunFolder) -> None:
+def _same_run(recipe: Recipe, folder: RunFolder, newest: Path) -> None:
     """An ArtganError if ``recipe`` would continue the run in ``folder`` with another of the
-    KEPT_ON_RESUME values than its recipe.lock.toml records (a run made before locks: no check)."""
+    KEPT_ON_RESUME values than its recipe.lock.toml records, or, without one (deleted), its
+    ``newest`` checkpoint."""
     try:
         lock = folder.lock()
     except ArtganError:  # unreadable: the checkpoint's own check still applies
         return
+    recorded, source = lock.recipe, folder.lock_file.name
+    if not recorded:
+        recorded, source = _kept_in(newest), f"checkpoint {newest.name}"
     ours = recipe.as_dict()
     differ = []
     for key in KEPT_ON_RESUME:
-        theirs, now = _dotted(lock.recipe, key), _dotted(ours, key)
+        theirs, now = _dotted(recorded, key), _dotted(ours, key)
         # a key the lock leaves out is one an older lock did not record, but for init_from, which
         # every lock leaves out when it is none
         if theirs != now and (theirs is not None or key == "train.init_from"):
@@ -134,8 +142,22 @@ def _same_run(recipe: Recipe, folder: RunFolder) -> None:
     if differ:
         was = ", ".join(f"{key} {theirs} (now {now})" for key, theirs, now in differ)
         sets = " ".join(f"--set {key}={theirs}" for key, theirs, _ in differ)
-        raise ArtganError(f"{folder.path}: --resume: this run trained with {was}, as its {folder.lock_file.name} "
+        raise ArtganError(f"{folder.path}: --resume: this run trained with {was}, as its {source} "
                           f"says; resume with them ({sets}), or give the new run a name (--set name=...)")
+
+
+def _kept_in(path: Path) -> dict[str, Any]:
+    """The KEPT_ON_RESUME values a checkpoint records, as recipe tables (empty if it does not read:
+    resuming says why)."""
+    try:
+        payload = checkpoint.load(path, lazy=True, resumable=True)
+    except ArtganError:
+        return {}
+    step, fixed_z = payload["step"], payload["trainer"].get("fixed_z")
+    return {"seed": payload["seed"], "train": {
+        "grid": math.isqrt(len(fixed_z)) if isinstance(fixed_z, torch.Tensor) else None,
+        "batch_size": payload["images_seen"] // step if step else None,
+        "init_from": payload.get("init_from")}}
 
 
 def _dotted(table: dict[str, Any], key: str) -> Any:
@@ -584,6 +606,10 @@ def _resume(run: Run, sampler: BatchSampler, existing: list[Path]) -> None:
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # same options, other weights
         raise ArtganError(f"{newest}: --resume: the checkpoint's weights do not fit this model "
                           f"({str(exc).splitlines()[0]}); {_older_checkpoint(existing[:-1], newest)}") from None
+    drawn_from = len(payload["trainer"]["sampler"]["order"])
+    if drawn_from != sampler.count:  # rebuilt since (pictures added to a folder, a source changed)
+        say(f"the dataset has changed since {newest.name} ({drawn_from} images, now {sampler.count}): "
+            f"training goes on over the new one")
 
 
 def _resumable(existing: list[Path], recipe: Recipe, lazy: bool = False) -> dict[str, Any]:
@@ -621,7 +647,8 @@ def _older_checkpoint(older: list[Path], newest: Path) -> str:
 def _differences(payload: dict[str, Any], recipe: Recipe) -> dict[str, list]:
     """How a checkpoint's model differs from ``recipe``'s: readable lines, and the --set values
     that would make the recipe match it (empty when nothing differs)."""
-    theirs = {**payload["model"], "resolution": payload["resolution"]}
+    # options a newer artgan added to the model are at their defaults in an older checkpoint
+    theirs = {**recipe.model.read_now(payload["model"]), "resolution": payload["resolution"]}
     ours = {**recipe.model.as_table(), "resolution": recipe.resolution}
     keys = [key for key in sorted(theirs.keys() | ours.keys()) if theirs.get(key) != ours.get(key)]
     if not keys:

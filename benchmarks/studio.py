@@ -1,7 +1,8 @@
 """artgan studio: how long the server takes to list a workspace of 200 runs (aim: under 100 ms),
 how long a snapshot file takes from landing on disk to showing on an open page, measured in the
 browser (aim: under 1 s), how fast a run with a metrics.jsonl of 200,000 lines serves and charts,
-and the studio's memory, also once the film composer has loaded a model.
+how fast a run of 5,000 snapshots serves them one by one (a scrubber dragged along), and the
+studio's memory, also once the film composer has loaded a model.
 
     python benchmarks/studio.py [--runs 200] [--shots 10]
 
@@ -121,6 +122,21 @@ def long_metrics(url: str, run: Path, lines: int) -> None:
         print(f"its page, open to charts drawn in chromium: {(time.perf_counter() - started) * 1000:.0f} ms")
 
 
+def scrubbing(url: str, run: Path, shots: int = 5000, fetched: int = 100) -> None:
+    """Print how long ``fetched`` snapshots of a run of ``shots`` take to serve, one by one."""
+    png = next((run / "snapshots").glob("step-*.png")).read_bytes()
+    for step in range(shots):
+        (run / "snapshots" / f"step-{step:07d}.png").write_bytes(png)
+    steps = range(0, shots, shots // fetched)
+    with httpx.Client(base_url=url) as client:
+        started = time.perf_counter()
+        for step in steps:
+            client.get(f"files/runs/{run.name}/snapshots/{step}.png").raise_for_status()
+        took = time.perf_counter() - started
+    print(f"a run of {shots} snapshots: {len(steps)} of them served one by one in {took * 1000:.0f} ms "
+          f"({took / len(steps) * 1000:.1f} ms each)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=200)
@@ -153,7 +169,9 @@ def main() -> None:
             delays = snapshot_delays(url, root / "runs" / "run-000", args.shots)
             print(f"snapshot landed -> shown in the browser: median {statistics.median(delays) * 1000:.0f} ms, "
                   f"max {max(delays) * 1000:.0f} ms over {len(delays)}; aim under 1 s")
-            long_metrics(url, long_run(root, args.lines), args.lines)
+            long = long_run(root, args.lines)
+            long_metrics(url, long, args.lines)
+            scrubbing(url, long)
             rss, cpu = process_figures(studio.pid)
             print(f"studio before the composer: {rss:.0f} MB RSS, {cpu:.2f} CPU s in all")
             started = time.perf_counter()

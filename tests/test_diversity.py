@@ -99,9 +99,10 @@ def test_a_resume_from_step_0_and_a_fresh_start_after_a_kill_log_each_snapshot_o
     run = train(tmp_path, "train.steps=0")  # stopped with only the step-0 checkpoint
     run = train(tmp_path, "train.steps=2", resume=True)
     assert [row["step"] for row in run.metrics() if row.get("event") == "snapshot"] == [0, 2]
-    for path in run.folder.checkpoints():  # killed before its first checkpoint: --resume starts afresh
+    killed = train(tmp_path, "name=killed", "train.steps=0")
+    for path in killed.folder.checkpoints():  # killed before its first checkpoint: --resume starts afresh
         path.unlink()
-    run = train(tmp_path, "train.steps=2", resume=True)
+    run = train(tmp_path, "name=killed", "train.steps=2", resume=True)
     assert [row["step"] for row in run.metrics() if row.get("event") == "snapshot"] == [0, 2]
 
 

@@ -204,10 +204,11 @@ class Workspace:
     # files, by the ids the app made
 
     def snapshot_file(self, name: str, step: int) -> Path | None:
+        """Run ``name``'s snapshot at ``step``, looked up by its name: a scrubber over a long run's
+        thousands of snapshots asks for one at a time, and listing them all costs milliseconds."""
         folder = self.folder(name)
-        if folder is None or step not in self.snapshot_steps(name):
-            return None
-        return self._served(folder.snapshot_path(step))
+        path = folder.snapshot_path(step) if folder and step >= 0 else None
+        return None if path is None or path.is_symlink() else self._served(path)
 
     def checkpoint_file(self, name: str, step: int | None = None) -> Path | None:
         """Run ``name``'s checkpoint at ``step`` (default: its newest), if the run lists it."""

@@ -1,0 +1,93 @@
+"""A project kept going for weeks: a run resumed over a dataset that grew, after artgan gained
+model options, beside runs started from its checkpoints, and with thousands of snapshots."""
+import inspect
+import shutil
+
+import httpx
+import numpy as np
+import torch
+
+from artgan import checkpoint
+from artgan.batches import BatchSampler
+from artgan.credits import write_credits
+from artgan.runfolder import RunFolder
+from artgan.studio import start
+from test_training import train
+
+
+def images(count, side=8):
+    return np.random.default_rng(0).integers(0, 256, (count, side, side, 3), dtype=np.uint8)
+
+
+def test_batches_go_on_over_a_dataset_rebuilt_with_more_or_fewer_images():
+    saved = BatchSampler(images(10), 4, seed=1, device="cpu")
+    saved.next()
+    for count in (14, 6):
+        sampler = BatchSampler(images(count), 4, seed=1, device="cpu")
+        sampler.load_state_dict(saved.state_dict())
+        assert sorted(sampler.order.tolist()) == list(range(count))  # an epoch over the images there are
+        assert sampler.next().shape == (4, 3, 8, 8)
+
+
+def test_a_run_resumes_over_its_dataset_rebuilt_with_more_images(tmp_path, capsys):
+    train(tmp_path, "train.steps=4")
+    resumed = train(tmp_path, "train.steps=8", "source.0.count=40", resume=True)  # pictures added since
+    assert resumed.step == 8
+    assert "the dataset has changed since step-0000004.pt (24 images, now 40)" in capsys.readouterr().out
+
+
+def test_a_checkpoint_from_before_a_model_option_was_added_still_resumes(tmp_path):
+    path = train(tmp_path, "train.steps=3").folder.checkpoints()[-1]
+    payload = checkpoint.load(path)
+    for added_later in ("d_saturation", "upsample"):  # as an artgan older than these options wrote it
+        del payload["model"][added_later]
+    torch.save(payload, path)
+    assert train(tmp_path, "train.steps=5", resume=True).step == 5
+
+
+def test_pruning_keeps_the_checkpoints_other_runs_started_from(tmp_path):
+    start_from = train(tmp_path, "train.steps=6").folder.checkpoint_path(3)
+    train(tmp_path, "name=second", f"train.init_from={start_from}", "train.steps=2")
+    again = train(tmp_path, "train.steps=12", "train.keep_checkpoints=1", resume=True)
+    kept = [path.name for path in again.folder.checkpoints()]
+    assert start_from.name in kept and kept[-1] == "step-0000012.pt"
+    assert len(kept) <= 3  # the newest, the most varied, the one the second run started from
+
+
+def test_the_studio_serves_a_snapshot_without_listing_the_run_s_snapshots(tmp_path, monkeypatch):
+    """A scrubber dragged along a long run asks for one snapshot after another: listing thousands
+    of files for each (what it did) cost 26 ms a picture at 5,000 (benchmarks/studio.py)."""
+    run = train(tmp_path, "train.steps=2")
+    png = run.folder.snapshot_path(2).read_bytes()
+    for step in range(3, 60):  # a long run's snapshots (the real layout, the same picture)
+        run.folder.snapshot_path(step).write_bytes(png)
+    listed = []  # the listings made to serve a snapshot file
+    listing = RunFolder._snapshots
+
+    def snapshots(folder):
+        if any(frame.function == "snapshot_file" for frame in inspect.stack(0)):
+            listed.append(folder.path)
+        return listing(folder)
+
+    monkeypatch.setattr(RunFolder, "_snapshots", snapshots)
+    served = start(tmp_path)
+    try:
+        with httpx.Client(base_url=served.url) as client:
+            assert client.get(f"/files/runs/{run.name}/snapshots/0.png").status_code == 200
+            for step in (2, 30, 59):
+                assert client.get(f"/files/runs/{run.name}/snapshots/{step}.png").content == png
+            assert client.get(f"/files/runs/{run.name}/snapshots/60.png").status_code == 404
+    finally:
+        served.stop()
+    assert listed == []
+
+
+def test_credits_of_a_copied_project_read_its_own_dataset_not_the_original(tmp_path):
+    original, copy = tmp_path / "original", tmp_path / "copy"
+    train(original.absolute(), "train.steps=2")  # an absolute --out: the lock records data/ absolutely
+    shutil.copytree(original, copy)
+    train(copy, "source.0.count=30", "train.steps=2", "name=other")  # the copy's own work goes on...
+    shutil.rmtree(copy / "data" / "tiny")
+    shutil.copytree(copy / "data" / "other", copy / "data" / "tiny")  # ...and its dataset is another now
+    _, written = write_credits(copy / "runs" / "tiny")
+    assert f"30 images in {copy / 'data' / 'tiny'}" in written.read_text()
