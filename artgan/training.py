@@ -209,6 +209,8 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tu
     sampler = BatchSampler(dataset.images, recipe.train.batch_size, recipe.seed, device, channels_last,
                            part=(distributed.rank(), distributed.world_size()), reserved=_training_bytes(model))
     resumed_from = existing[-1] if resume and existing else None
+    if resume and not existing:  # --resume of a run moved away, or of a name mistyped: not a silent fresh start
+        say(f"nothing to resume in {folder.path} (no checkpoint there): a new run")
     if resumed_from is not None:
         _resume(run, sampler, existing)
         run.started_at = run.step

@@ -91,3 +91,11 @@ def test_credits_of_a_copied_project_read_its_own_dataset_not_the_original(tmp_p
     shutil.copytree(copy / "data" / "other", copy / "data" / "tiny")  # ...and its dataset is another now
     _, written = write_credits(copy / "runs" / "tiny")
     assert f"30 images in {copy / 'data' / 'tiny'}" in written.read_text()
+
+
+def test_resume_with_nothing_to_resume_says_it_starts_a_new_run(tmp_path, capsys):
+    """--resume of a run folder moved away, or of a mistyped name, is a new run: said, not silent."""
+    run = train(tmp_path, "train.steps=2", resume=True)
+    assert f"nothing to resume in {run.dir} (no checkpoint there): a new run" in capsys.readouterr().out
+    train(tmp_path, "train.steps=3", resume=True)
+    assert "nothing to resume" not in capsys.readouterr().out
