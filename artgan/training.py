@@ -603,11 +603,19 @@ def _resume(run: Run, sampler: BatchSampler, existing: list[Path]) -> None:
     """Continue from the newest of the run's checkpoints ``existing``."""
     newest = existing[-1]
     payload = _resumable(existing, run.recipe)
+    changed = _differences(payload, run.recipe)
+    fresh = _optimiser_settings(run.model) if changed else None
     try:
         _restore(run, sampler, payload)
     except (RuntimeError, KeyError, ValueError, TypeError) as exc:  # same options, other weights
         raise ArtganError(f"{newest}: --resume: the checkpoint's weights do not fit this model "
                           f"({str(exc).splitlines()[0]}); {_older_checkpoint(existing[:-1], newest)}") from None
+    if changed:  # hyperparameters only (_resumable): the recipe's learning rates and betas, not the checkpoint's
+        for optimizer, groups in zip(run.model.optimizers(), fresh):
+            for group, settings in zip(optimizer.param_groups, groups):
+                group.pop("initial_lr", None)  # lr_ramp_down's full rate: the new one
+                group.update(settings)
+        say(f"model options changed since {newest.name}: {', '.join(changed['lines'])}")
     drawn_from = len(payload["trainer"]["sampler"]["order"])
     if drawn_from != sampler.count:  # rebuilt since (pictures added to a folder, a source changed)
         say(f"the dataset has changed since {newest.name} ({drawn_from} images, now {sampler.count}): "
@@ -623,7 +631,8 @@ def _resumable(existing: list[Path], recipe: Recipe, lazy: bool = False) -> dict
     except ArtganError as exc:
         raise ArtganError(f"{exc}; {_older_checkpoint(existing[:-1], newest)}") from None
     differ = _differences(payload, recipe)
-    if differ:
+    if differ and (fixed := _kept_model_options(payload, recipe)) != []:
+        differ = _differences(payload, recipe, fixed)
         sets = " ".join(f"--set {key}={value}" for key, value in differ["sets"])
         raise ArtganError(f"{newest}: --resume: this checkpoint's model is not the recipe's "
                           f"({', '.join(differ['lines'])}); resume with its options ({sets}), "
@@ -646,13 +655,15 @@ def _older_checkpoint(older: list[Path], newest: Path) -> str:
     return "no older checkpoint reads either; start a new run (--set name=...)"
 
 
-def _differences(payload: dict[str, Any], recipe: Recipe) -> dict[str, list]:
-    """How a checkpoint's model differs from ``recipe``'s: readable lines, and the --set values
-    that would make the recipe match it (empty when nothing differs)."""
+def _differences(payload: dict[str, Any], recipe: Recipe, only: list[str] | None = None) -> dict[str, list]:
+    """How a checkpoint's model differs from ``recipe``'s (in the options ``only``, if given):
+    readable lines, and the --set values that would make the recipe match it (empty when nothing
+    differs)."""
     # options a newer artgan added to the model are at their defaults in an older checkpoint
     theirs = {**recipe.model.read_now(payload["model"]), "resolution": payload["resolution"]}
     ours = {**recipe.model.as_table(), "resolution": recipe.resolution}
-    keys = [key for key in sorted(theirs.keys() | ours.keys()) if theirs.get(key) != ours.get(key)]
+    keys = [key for key in sorted(theirs.keys() | ours.keys()) if theirs.get(key) != ours.get(key)
+            and (only is None or key in only)]
     if not keys:
         return {}
     lines = [f"{key} {theirs.get(key, '(unset)')} -> {ours.get(key, '(unset)')}" for key in keys]
@@ -698,11 +709,30 @@ def _load_starting_point(model: Model, payload: dict[str, Any], recipe: Recipe) 
         raise ArtganError(f"{where}: the weights in {path} do not fit this model ({because})") from None
 
 
-def _shaping_differences(payload: dict[str, Any], recipe: Recipe) -> str:
+def _kept_model_options(payload: dict[str, Any], recipe: Recipe) -> list[str] | None:
+    """The model options a resume of the checkpoint ``payload`` must keep: those that shape the
+    layers. The others (learning rates, penalties, augmentation) may change, when the model gives
+    the optimisers that hold its learning rates (``optimizers``). None: all of them (another
+    model or resolution, no optimisers, or a model the meta device cannot build)."""
+    if payload["model"].get("use") != recipe.model.name or payload["resolution"] != recipe.resolution:
+        return None
+    try:
+        _on_meta(recipe).optimizers()
+        return _shaping_keys(payload, recipe)
+    except Exception:  # noqa: BLE001 - see above
+        return None
+
+
+def _optimiser_settings(model: Model) -> list[list[dict[str, Any]]]:
+    """Each optimiser's parameter groups' settings (lr, betas…) as ``model`` was built with them."""
+    return [[{key: value for key, value in group.items() if key != "params"} for group in optimizer.param_groups]
+            for optimizer in model.optimizers()]
+
+
+def _shaping_keys(payload: dict[str, Any], recipe: Recipe) -> list[str]:
     """The model options in which ``recipe`` differs from the checkpoint ``payload`` that change
-    its layers' shapes (each tried alone, on the meta device; a learning rate may differ), and the
-    --set values that take the checkpoint's; empty when no option does alone."""
-    theirs, ours = payload["model"], recipe.model.as_table()
+    its layers' shapes (each tried alone, on the meta device; a learning rate may differ)."""
+    theirs, ours = recipe.model.read_now(payload["model"]), recipe.model.as_table()
     shapes = _shapes(_on_meta(recipe))
     keys = []
     for key in sorted(theirs.keys() - {"use"}):
@@ -714,6 +744,14 @@ def _shaping_differences(payload: dict[str, Any], recipe: Recipe) -> str:
             continue
         if changed != shapes:
             keys.append(key)
+    return keys
+
+
+def _shaping_differences(payload: dict[str, Any], recipe: Recipe) -> str:
+    """The options of :func:`_shaping_keys` and the --set values that take the checkpoint's;
+    empty when no option changes the shapes alone."""
+    theirs, ours = recipe.model.read_now(payload["model"]), recipe.model.as_table()
+    keys = _shaping_keys(payload, recipe)
     if not keys:
         return ""
     return (f"options that shape its layers differ: {', '.join(f'{key} {theirs[key]} -> {ours.get(key)}' for key in keys)}"

@@ -5,8 +5,10 @@ import shutil
 
 import httpx
 import numpy as np
+import pytest
 import torch
 
+import artgan
 from artgan import checkpoint
 from artgan.batches import BatchSampler
 from artgan.credits import write_credits
@@ -99,3 +101,22 @@ def test_resume_with_nothing_to_resume_says_it_starts_a_new_run(tmp_path, capsys
     assert f"nothing to resume in {run.dir} (no checkpoint there): a new run" in capsys.readouterr().out
     train(tmp_path, "train.steps=3", resume=True)
     assert "nothing to resume" not in capsys.readouterr().out
+
+
+def test_a_resume_may_change_learning_rates_and_augmentation_but_not_layers(tmp_path, capsys):
+    """What GAN practice changes mid-run (a lower learning rate, a stronger fixed augmentation)
+    goes on from the checkpoint with the recipe's values; what shapes the layers is refused."""
+    train(tmp_path, "train.steps=3", "model.aug=fixed", "model.aug_p=0.2")
+    capsys.readouterr()
+    run = train(tmp_path, "train.steps=4", "model.aug=fixed", "model.aug_p=0.5", "model.lr_g=1e-4",
+                "model.lr_d=5e-5", "train.lr_ramp_down=0.5", resume=True)
+    assert ("model options changed since step-0000003.pt: aug_p 0.2 -> 0.5, lr_d 0.0002 -> 5e-05, "
+            "lr_g 0.0002 -> 0.0001") in capsys.readouterr().out
+    opt_g, opt_d = run.model.optimizers()
+    assert [opt_g.param_groups[0]["initial_lr"], opt_d.param_groups[0]["initial_lr"]] == [1e-4, 5e-5]
+    assert run.model.augment.p == pytest.approx(0.5)
+    saved = checkpoint.load(run.folder.checkpoints()[-1])["state"]["opt_g"]["param_groups"][0]
+    assert saved["initial_lr"] == 1e-4  # and so the next resume's
+    with pytest.raises(artgan.ArtganError, match=r"this checkpoint's model is not the recipe's \(g_width 8 -> 16\); "
+                                                 r"resume with its options \(--set model.g_width=8\)"):
+        train(tmp_path, "train.steps=5", "model.g_width=16", resume=True)

@@ -93,6 +93,10 @@ class Augment:
                 "rt": None if self.rt is None else float(self.rt)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """ADA's p and tally as ``state`` left them. A fixed p (or none) is the options' own, so a
+        resumed run may change it."""
+        if self.mode != "ada":
+            return
         device = self.probability.device
         self.probability = torch.tensor(float(state["p"]), device=device)
         self.signs = torch.tensor(float(state["signs"]), device=device)
