@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 import time
 from contextlib import contextmanager
@@ -199,6 +200,11 @@ class RunStatus:
 _STATUS = TypeAdapter(RunStatus)
 
 
+def _size(count: int) -> str:
+    """Bytes as people read them: 1.1 MB, 47.5 GB."""
+    return f"{count / 1e9:,.1f} GB" if count >= 1e9 else f"{count / 1e6:,.1f} MB"
+
+
 class RunFolder:
     """runs/NAME/: paths, snapshots, checkpoints, metrics, the lock file, the status record."""
 
@@ -289,6 +295,18 @@ class RunFolder:
         return folder_lock.is_held(self.path)
 
     # -- snapshots ---------------------------------------------------------------------------
+
+    def snapshots_outgrow_disk(self, count: int, grid: int, resolution: int) -> str | None:
+        """A warning when ``count`` more snapshots of ``grid`` x ``grid`` samples of ``resolution``
+        px, at about half their raw size (what photo-like samples take as PNG; the noise of the
+        first steps takes more), would not fit in the free space of the run's disk; else None."""
+        needed = count * (grid * resolution) ** 2 * 3 // 2
+        free = shutil.disk_usage(self.path if self.path.exists() else self.path.parent).free
+        if needed <= free:
+            return None
+        return (f"warning: {self.path}: its {count:,} more snapshots ({grid} x {grid} samples of {resolution} px) "
+                f"may take about {_size(needed)}, more than the {_size(free)} free on its disk; "
+                "raise train.snapshot_every or lower train.grid (snapshots are kept for the timelapse)")
 
     def snapshot_path(self, step: int) -> Path:
         return self.snapshots_dir / f"step-{step:07d}.png"

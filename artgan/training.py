@@ -227,6 +227,11 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tu
         folder.trim_metrics(run.step if resumed_from is not None else -1)  # a fresh start keeps no row
         _write_lock(run, dataset, sweep)
         _write_status(run, "training")
+        options = recipe.train
+        warning = folder.snapshots_outgrow_disk((options.steps - run.step) // options.snapshot_every + 1,
+                                                options.grid, recipe.resolution)
+        if warning:
+            say(warning)
     watch = _collapse_watch(run, dataset) if distributed.is_main() else None
     _announce("on_run_start", run=run)
     tracker = Pace(run, dataset.count, resumed_from)

@@ -2,6 +2,7 @@
 model options, beside runs started from its checkpoints, and with thousands of snapshots."""
 import inspect
 import shutil
+import types
 
 import httpx
 import numpy as np
@@ -120,3 +121,17 @@ def test_a_resume_may_change_learning_rates_and_augmentation_but_not_layers(tmp_
     with pytest.raises(artgan.ArtganError, match=r"this checkpoint's model is not the recipe's \(g_width 8 -> 16\); "
                                                  r"resume with its options \(--set model.g_width=8\)"):
         train(tmp_path, "train.steps=5", "model.g_width=16", resume=True)
+
+
+def test_a_run_whose_snapshots_would_outgrow_the_disk_says_so_as_it_starts(tmp_path, capsys, monkeypatch):
+    """A long run at a high resolution keeps every snapshot for its timelapse: at 1024 px, 8 x 8
+    samples are 47 MB a PNG, so 1,000 of them would fill most disks days into the run."""
+    train(tmp_path, "train.steps=2", "name=roomy")
+    assert "warning" not in capsys.readouterr().out
+    usage = shutil.disk_usage(tmp_path)
+    monkeypatch.setattr("artgan.runfolder.shutil", types.SimpleNamespace(
+        disk_usage=lambda path: usage._replace(free=1_000_000)))  # 1 MB left, as the run folder sees it
+    train(tmp_path, "name=cramped", "train.grid=8", "train.steps=20")  # 11 snapshots, 98 kB each as PNG
+    assert (f"warning: {tmp_path / 'runs' / 'cramped'}: its 11 more snapshots (8 x 8 samples of 32 px) may take "
+            "about 1.1 MB, more than the 1.0 MB free on its disk; raise train.snapshot_every or lower train.grid "
+            "(snapshots are kept for the timelapse)") in capsys.readouterr().out
