@@ -69,6 +69,18 @@ def is_held(folder: Path) -> bool:
     return _alive(int(pid))
 
 
+def held_in(parent: Path) -> set[str]:
+    """The names of the folders in ``parent`` a live process holds now (see :func:`is_held`)."""
+    try:
+        with os.scandir(parent) as entries:
+            owners = [entry.name for entry in entries if entry.name.startswith(".")
+                      and entry.name.endswith(".lock.owner")]
+    except OSError:
+        return set()
+    names = (owner[1:].removesuffix(".lock.owner") for owner in owners)
+    return {name for name in names if is_held(parent / name)}
+
+
 def _owner_file(path: Path) -> Path:
     return path.with_name(path.name + ".owner")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 from contextlib import asynccontextmanager, suppress
 from dataclasses import asdict
@@ -14,6 +15,7 @@ from typing import Any
 from pydantic import TypeAdapter
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.convertors import IntegerConvertor, register_url_convertor
 from starlette.exceptions import HTTPException
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
@@ -36,6 +38,17 @@ COOKIE = "artgan_studio_token"
 LOOPBACK_NAMES = ["127.0.0.1", "localhost", "[::1]", "::1"]
 BODY = 100_000  # bytes a POST may send: a composer's form is a few hundred
 SEEDS = TypeAdapter(Seed)
+NUMBER = re.compile("[0-9]{1,18}")  # a step or a job's id: ASCII digits, and no more than a 64-bit number holds
+
+
+class _Number(IntegerConvertor):
+    """A step or a job's id in a URL. A longer string of digits names nothing here (404) rather
+    than being read as a number (Python refuses 4,300 digits and more: that was a 500)."""
+
+    regex = NUMBER.pattern
+
+
+register_url_convertor("number", _Number())
 
 
 def create_app(workspace: str | Path, token: str | None = None, host: str = "127.0.0.1") -> Starlette:
@@ -87,8 +100,10 @@ def create_app(workspace: str | Path, token: str | None = None, host: str = "127
         name = request.path_params["name"]
         if space.folder(name) is None:
             raise HTTPException(404)
+        rendering = [job.as_dict() for job in composer.jobs.values()  # a reload follows the run's newest film
+                     if job.run == name and job.state in ("queued", "rendering")]
         return page(request, "composer.html", name=name, checkpoints=space.checkpoint_steps(name),
-                    films=space.films(name))
+                    films=space.films(name), rendering=rendering[-1] if rendering else None)
 
     async def snapshot_file(request: Request) -> Response:
         return _file(space.snapshot_file(request.path_params["name"], request.path_params["step"]))
@@ -179,10 +194,10 @@ def create_app(workspace: str | Path, token: str | None = None, host: str = "127
         Route("/api/runs/{name}", run_json),
         Route("/api/runs/{name}/command", film_command, methods=["POST"]),
         Route("/api/runs/{name}/compose", compose, methods=["POST"]),
-        Route("/api/jobs/{id:int}", job_json),
-        Route("/api/jobs/{id:int}/cancel", cancel_job, methods=["POST"]),
+        Route("/api/jobs/{id:number}", job_json),
+        Route("/api/jobs/{id:number}/cancel", cancel_job, methods=["POST"]),
         Route("/events", events),
-        Route("/files/runs/{name}/snapshots/{step:int}.png", snapshot_file),
+        Route("/files/runs/{name}/snapshots/{step:number}.png", snapshot_file),
         Route("/files/runs/{name}/samples/{seed}.png", sample),
         Route("/files/runs/{name}/film/{film:path}", film_file),
         Route("/files/runs/{name}/picture/{picture:path}", picture_file),
@@ -294,7 +309,7 @@ def _checkpoint(space: Workspace, name: str, step: Any) -> Path:
     """The checkpoint of run ``name`` at ``step`` (default: its newest), by the steps listed."""
     if step in (None, ""):
         step = None
-    elif isinstance(step, str) and step.isdigit():
+    elif isinstance(step, str) and NUMBER.fullmatch(step):
         step = int(step)
     elif not isinstance(step, int) or isinstance(step, bool):
         raise HTTPException(400, "step must be a whole number")

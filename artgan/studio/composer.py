@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from artgan import progress, rendering
+from artgan import folder_lock, progress, rendering
 from artgan.errors import ArtganError
 
 # What the composer's form may set; everything else keeps the renderer's default.
@@ -140,6 +140,7 @@ class Composer:
             return
         job.state = "rendering"
         try:
+            folder_lock.remove_dead_temporaries(job.out.parent, ".composed-*.tmp")  # a studio killed mid-render left it
             with progress.observed(advanced):
                 written = rendering.render_typed("interpolation", target, given)
             job.films = [path.name for path in written]

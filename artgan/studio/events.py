@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator
 
 import watchfiles
 
+from artgan import folder_lock
 from artgan.runfolder import FILMS, PICTURES, RunFolder
 
 KEEPALIVE = 15.0  # seconds: a comment line now and then, so proxies and browsers keep the stream open
@@ -102,11 +103,17 @@ class Hub:
                     for name in sorted(os.listdir(runs_dir)):
                         self._deliver({"run": name, "kind": "state"})
             missed = True  # the loop below ends when runs/ is replaced (or at the stop)
+            held = folder_lock.held_in(runs_dir)
             async with aclosing(watchfiles.awatch(runs_dir, debounce=50, step=20, stop_event=stop, watch_filter=None,
                                                   recursive=True, rust_timeout=int(LOOK_AGAIN * 1000),
                                                   yield_on_timeout=True)) as batches:
-                async for changes in batches:
+                async for changes in batches:  # and at least once a second (yield_on_timeout)
                     self._announce(runs_dir, changes)
+                    # a training killed with kill -9 changes no file: its end is its process's
+                    now = folder_lock.held_in(runs_dir)
+                    for name in sorted(held - now):
+                        self._deliver({"run": name, "kind": "state"})
+                    held = now
                     # deleted (a new runs/ may have its inode number) or another folder in its place
                     if (watchfiles.Change.deleted, str(runs_dir)) in changes or _identity(runs_dir) != followed:
                         break

@@ -48,17 +48,25 @@ async function answerOf(response) {
 }
 
 // The server's events; the browser reconnects by itself, and ``handle`` then gets
-// {kind: "reconnected"} to catch up on what it missed.
+// {kind: "reconnected"} to catch up on what it missed. A browser keeps at most 6 connections to
+// one server, and each page's stream holds one: a page out of sight (a tab behind another) lets
+// its stream go and catches up when shown again, or the seventh tab of the studio would never load.
 function live(handle) {
-  const source = new EventSource("/events");
-  let dropped = false;
-  source.onmessage = (message) => handle(JSON.parse(message.data));
-  source.onerror = () => { dropped = true; offline(true); };
-  source.onopen = () => {
-    offline(false);
-    if (dropped) { dropped = false; handle({kind: "reconnected"}); }
+  let source = null, dropped = document.hidden;
+  const open = () => {
+    source = new EventSource("/events");
+    source.onmessage = (message) => handle(JSON.parse(message.data));
+    source.onerror = () => { dropped = true; offline(true); };
+    source.onopen = () => {
+      offline(false);
+      if (dropped) { dropped = false; handle({kind: "reconnected"}); }
+    };
   };
-  return source;
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden && source) { source.close(); source = null; dropped = true; }
+    if (!document.hidden && !source) open();
+  });
+  if (!document.hidden) open();
 }
 
 // Run ``work`` at most once at a time and at most every ``gap`` ms: events come in bursts, and
@@ -92,8 +100,9 @@ function scrubber(show) {
   let timer = null;
   range.addEventListener("input", () => show(Number(range.value), true));
   play.addEventListener("click", () => {
-    if (timer) { clearInterval(timer); timer = null; play.textContent = "▶"; return; }
+    if (timer) { clearInterval(timer); timer = null; play.textContent = "▶"; play.setAttribute("aria-label", "play"); return; }
     play.textContent = "❚❚";
+    play.setAttribute("aria-label", "pause");
     timer = setInterval(() => {
       range.value = Number(range.value) >= Number(range.max) ? 0 : Number(range.value) + 1;
       show(Number(range.value), true);
@@ -104,6 +113,11 @@ function scrubber(show) {
 
 function gallery() {
   const refresh = refresher("/?part=cards", $("#cards"));
+  $("#compare-form").addEventListener("submit", (submitted) => {  // nothing ticked: said here, not a 404 page
+    const none = !$("#cards input:checked");
+    $("#compare-none").hidden = !none;
+    if (none) submitted.preventDefault();
+  });
   live((event) => { if (event.kind !== "job") refresh(); });
 }
 
@@ -116,6 +130,8 @@ function runPage() {
     shot.hidden = false;
     shot.src = snapshotUrl(run.name, steps[index]);
     label.textContent = `step ${steps[index]}`;
+    shot.alt = `snapshot at ${label.textContent}`;
+    range.setAttribute("aria-valuetext", label.textContent);
     document.body.dataset.shownStep = steps[index];
   };
   const range = scrubber(show);
@@ -209,6 +225,7 @@ function comparePage() {
   const show = (index) => {
     const step = all[index];
     label.textContent = step ?? "";
+    range.setAttribute("aria-valuetext", step === undefined ? "no snapshot" : `step ${step}`);
     document.body.dataset.shownStep = step;
     for (const figure of document.querySelectorAll(".compare figure")) {
       const own = runs[figure.dataset.run].filter((s) => s <= step);
@@ -217,6 +234,7 @@ function comparePage() {
       const at = own[own.length - 1];
       img.hidden = false;
       img.src = snapshotUrl(figure.dataset.run, at);
+      img.alt = `${figure.dataset.run} at step ${at}`;
       img.dataset.step = at;
       figure.querySelector(".at").textContent = at === step ? "" : `(step ${at})`;
     }
@@ -241,7 +259,7 @@ function comparePage() {
 }
 
 function composerPage() {
-  const {name} = data("composer-data");
+  const {name, rendering} = data("composer-data");
   if (!$("#samples")) return;
   const perPage = 16, keyframes = [];
   let first = 0;
@@ -261,33 +279,34 @@ function composerPage() {
     $("#command").textContent = answer.command || "";
     say(answer.error);
   };
-  const drawKeyframes = () => {
+  const drawKeyframes = (focused = -1) => {
     const box = $("#keyframes");
     box.innerHTML = "";
     keyframes.forEach((seed, i) => {
-      const img = sampleImage(seed);
-      img.title = `seed ${seed}: click to remove`;
-      img.addEventListener("click", () => { keyframes.splice(i, 1); drawKeyframes(); });
-      box.appendChild(img);
+      box.appendChild(sampleButton(seed, `keyframe ${i + 1}, seed ${seed}: click to remove`,
+        () => { keyframes.splice(i, 1); drawKeyframes(i); }));
     });
+    box.children[Math.min(focused, box.children.length - 1)]?.focus();  // taken out by keyboard: the next one
     updateCommand();
   };
-  const sampleImage = (seed) => {
-    const img = document.createElement("img");
+  // A sample as a button (a click, Enter or Space picks it), its picture described by its seed.
+  const sampleButton = (seed, title, pick) => {
+    const button = document.createElement("button"), img = document.createElement("img");
     img.src = `/files/runs/${enc(name)}/samples/${seed}.png?step=${$("#step").value}&truncation=${truncation.value}`;
     img.dataset.seed = seed;
     img.alt = `seed ${seed}`;
-    return img;
+    button.type = "button";
+    button.title = title;
+    button.append(img);
+    button.addEventListener("click", pick);
+    return button;
   };
   const drawSamples = () => {
     $("#seed-range").textContent = `${first}–${first + perPage - 1}`;
     const box = $("#samples");
     box.innerHTML = "";
     for (let seed = first; seed < first + perPage; seed++) {
-      const img = sampleImage(seed);
-      img.title = `seed ${seed}: click to add`;
-      img.addEventListener("click", () => { keyframes.push(seed); drawKeyframes(); });
-      box.appendChild(img);
+      box.appendChild(sampleButton(seed, `seed ${seed}: click to add`, () => { keyframes.push(seed); drawKeyframes(); }));
     }
   };
   $("#prev").addEventListener("click", () => { first = Math.max(0, first - perPage); drawSamples(); });
@@ -296,10 +315,11 @@ function composerPage() {
   $("#step").addEventListener("change", () => { drawSamples(); drawKeyframes(); });
   form.addEventListener("change", updateCommand);
   const films = refresher(`/runs/${enc(name)}?part=films`, $("#films"));
-  let job = null;
+  let job = rendering;  // the page's film (id and command); when it opens, the run's film rendering (a reload)
   const jobStates = {
     queued: (event) => `queued: ${event.ahead} film${event.ahead === 1 ? "" : "s"} to render before it`,
     rendering: () => "rendering", cancelled: () => "cancelled: nothing was written",
+    lost: () => "the studio stopped before it was done: nothing was written; render it again",
   };
   const showJob = (event) => {
     $("#job-state").hidden = !(event.state in jobStates);
@@ -309,24 +329,40 @@ function composerPage() {
     if (event.state === "failed") say(event.error);
     if (event.state === "done") $("#progress").value = $("#progress").max;
   };
+  const follow = (answer) => {
+    job = answer;
+    $("#progress").hidden = false;
+    $("#progress").value = 0;
+    showJob(answer);
+  };
+  if (job) follow(job);
+  const ours = (event) => event.id === job?.id && event.command === job.command;  // ids start again with the studio
+  let sending = false;
+  $("#render").addEventListener("click", (clicked) => { if (clicked.detail > 1) clicked.preventDefault(); });  // a double click: one film
   form.addEventListener("submit", async (submitted) => {
     submitted.preventDefault();
     if (keyframes.length < 2) { say("pick at least two keyframes (click samples)"); return; }
-    const response = await post("compose");
+    if (sending) return;
+    sending = true;
+    const response = await post("compose").finally(() => { sending = false; });
     if (!response) return;
     const answer = await answerOf(response);
     if (!response.ok) { say(answer.error); return; }
     say("");
-    job = answer.id;
-    $("#progress").hidden = false;
-    $("#progress").value = 0;
-    showJob(answer);
+    follow(answer);
   });
-  $("#cancel").addEventListener("click", () => request(`/api/jobs/${job}/cancel`, {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}));
-  live((event) => {
+  $("#cancel").addEventListener("click", () => request(`/api/jobs/${job.id}/cancel`, {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}));
+  live(async (event) => {
+    if (event.kind === "reconnected") {  // the page was out of sight, or the studio restarted
+      films();
+      if (!job) return;
+      const response = await request(`/api/jobs/${job.id}`);
+      const answer = response?.ok ? await response.json() : {};
+      if (response) showJob(ours(answer) ? answer : {state: "lost"});
+    }
     if (event.kind !== "job") return;
     if (event.state === "done" && event.run === name) films();  // also a film queued before this one
-    if (event.id === job) showJob(event);
+    if (ours(event)) showJob(event);
   });
   drawSamples();
   updateCommand();

@@ -1,0 +1,156 @@
+"""A hurried artist in a real browser (Debian's chromium, headless, driven by Playwright): a double
+click on Render, a reload mid-render, the studio restarted under a render, many tabs open, the
+keyboard alone, and what a screen reader is told."""
+import shutil
+from urllib.parse import urlsplit
+
+import httpx
+import pytest
+from studio_helpers import workspace  # noqa: F401  (fixture)
+from test_studio_browser import browser, page  # noqa: F401  (fixtures)
+
+from artgan.studio import start
+
+pytestmark = pytest.mark.browser
+
+LONG_FILM = {"seconds": "60", "size": "1024"}  # minutes to render: cancelled by each test
+
+
+@pytest.fixture
+def served(tmp_path, workspace):
+    """A studio of its own (its jobs counted from 1) on a copy of the finished run tiny-a, as ``run``."""
+    shutil.copytree(workspace / "runs" / "tiny-a", tmp_path / "runs" / "run", symlinks=True)
+    studio = start(tmp_path)
+    yield studio
+    for job in range(1, 5):
+        httpx.post(f"{studio.url}api/jobs/{job}/cancel", json={})
+    studio.stop()
+
+
+def compose_long_film(page, url):
+    page.goto(url + "runs/run/compose")
+    page.click('#samples img[data-seed="1"]')
+    page.click('#samples img[data-seed="2"]')
+    page.fill('input[name="seconds"]', LONG_FILM["seconds"])
+    page.select_option('select[name="size"]', LONG_FILM["size"])
+    page.wait_for_function("document.querySelector('#command').textContent.includes('--size 1024')")
+
+
+def job_state(page) -> str:
+    return page.evaluate("document.querySelector('#job-state').textContent")
+
+
+def test_a_double_click_on_render_renders_one_film_and_cancel_stops_it(served, page):
+    compose_long_film(page, served.url)
+    page.dblclick("#render")
+    page.wait_for_function("document.querySelector('#job-state').textContent === 'rendering'")
+    page.wait_for_timeout(300)
+    assert httpx.get(served.url + "api/jobs/2").status_code == 404  # no second film behind the first
+    page.click("#cancel")
+    page.wait_for_function("document.querySelector('#job-state').textContent.startsWith('cancelled')")
+    assert httpx.get(served.url + "api/jobs/1").json()["state"] == "cancelled"
+    page.click("#render")  # cancel, then render again: a film of its own
+    page.wait_for_function("document.querySelector('#job-state').textContent === 'rendering'")
+    assert httpx.get(served.url + "api/jobs/2").json()["state"] == "rendering"
+
+
+def test_a_reloaded_composer_follows_the_render_and_cancels_it(served, page):
+    compose_long_film(page, served.url)
+    page.click("#render")
+    page.wait_for_function("document.querySelector('#job-state').textContent === 'rendering'")
+    page.reload()  # or the tab closed and the composer opened again
+    page.wait_for_selector("#cancel", state="visible", timeout=5_000)
+    assert job_state(page) == "rendering" and page.is_visible("#progress")
+    page.click("#cancel")
+    page.wait_for_function("document.querySelector('#job-state').textContent.startsWith('cancelled')")
+    assert httpx.get(served.url + "api/jobs/1").json()["state"] == "cancelled"
+
+
+def test_a_render_the_studio_stopped_under_is_said_not_left_rendering(tmp_path, workspace, page):
+    shutil.copytree(workspace / "runs" / "tiny-a", tmp_path / "runs" / "run", symlinks=True)
+    served = start(tmp_path)
+    port = urlsplit(served.url).port
+    try:
+        compose_long_film(page, served.url)
+        page.click("#render")
+        page.wait_for_function("document.querySelector('#job-state').textContent === 'rendering'")
+    finally:
+        served.stop()
+    page.wait_for_selector("#offline", state="visible", timeout=10_000)
+    served = start(tmp_path, port=port)
+    try:
+        page.wait_for_function("document.querySelector('#job-state').textContent.includes('studio stopped')",
+                               timeout=15_000)
+        assert page.is_hidden("#cancel")  # nothing left to cancel: job 1 of the new studio is another film
+    finally:
+        served.stop()
+
+
+HIDE = """hidden => {  // as a tab behind another: the browser says so to the page
+    Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
+    Object.defineProperty(document, "visibilityState", {value: hidden ? "hidden" : "visible", configurable: true});
+    document.dispatchEvent(new Event("visibilitychange")); }"""
+
+
+def test_tabs_out_of_sight_let_the_seventh_load_and_catch_up_when_shown(tmp_path, workspace, browser):
+    """Chromium keeps at most 6 connections to one server, and each page's event stream holds one."""
+    shutil.copytree(workspace / "runs" / "tiny-b", tmp_path / "runs" / "run")
+    served = start(tmp_path)
+    context = browser.new_context()  # a connection pool of its own
+    try:
+        tabs = []
+        for _ in range(6):
+            tabs.append(context.new_page())
+            tabs[-1].goto(served.url + "runs/run")
+            tabs[-1].evaluate(HIDE, True)
+        seventh = context.new_page()
+        seventh.goto(served.url + "runs/run", timeout=10_000)
+        seventh.wait_for_selector(".chart", timeout=10_000)
+        snapshots = tmp_path / "runs" / "run" / "snapshots"
+        shutil.copy(snapshots / "step-0000006.png", snapshots / "step-0000009.png")  # while the first is hidden
+        seventh.wait_for_function("document.body.dataset.shownStep === '9'", timeout=10_000)
+        tabs[0].evaluate(HIDE, False)
+        tabs[0].wait_for_function("document.body.dataset.shownStep === '9'", timeout=10_000)
+    finally:
+        context.close()
+        served.stop()
+
+
+def test_the_composer_works_from_the_keyboard(served, page):
+    page.goto(served.url + "runs/run/compose")
+    page.focus('#samples button:has(img[data-seed="1"])')
+    page.keyboard.press("Enter")
+    page.focus('#samples button:has(img[data-seed="4"])')
+    page.keyboard.press("Space")
+    page.wait_for_function("document.querySelector('#command').textContent.includes('--seeds 1,4')")
+    page.focus("#keyframes button >> nth=0")
+    page.keyboard.press("Enter")  # seed 1 taken out; the focus stays on the keyframes
+    assert page.evaluate("document.activeElement.closest('#keyframes') !== null")
+    page.wait_for_function("document.querySelector('#command').textContent.includes('two keyframes')")
+    assert [img.get_attribute("data-seed") for img in page.locator("#keyframes img").all()] == ["4"]
+
+
+def test_a_screen_reader_is_told_steps_seeds_and_controls(served, page):
+    page.goto(served.url + "runs/run")
+    slider = page.get_by_role("slider", name="snapshot")
+    assert slider.get_attribute("aria-valuetext") == "step 6"
+    assert page.get_attribute("#shot", "alt") == "snapshot at step 6"
+    slider.focus()
+    page.keyboard.press("Home")
+    assert slider.get_attribute("aria-valuetext") == "step 0"
+    assert page.get_attribute("#shot", "alt") == "snapshot at step 0"
+    page.get_by_role("button", name="play").click()
+    page.get_by_role("button", name="pause").click()  # the flip-book's button says what it does now
+    page.goto(served.url + "runs/run/compose")
+    assert page.get_by_role("button", name="seed 3").count() == 1
+    assert page.get_by_role("progressbar", name="rendering", include_hidden=True).count() == 1
+
+
+def test_compare_with_no_run_ticked_says_so_on_the_gallery(served, page):
+    page.goto(served.url)
+    page.click("text=Compare the runs ticked")
+    page.wait_for_selector("#compare-none", state="visible", timeout=5_000)
+    assert urlsplit(page.url).path == "/"
+    page.check('.card[data-run="run"] input[type=checkbox]')
+    page.click("text=Compare the runs ticked")
+    page.wait_for_url("**/compare?run=run")
