@@ -179,9 +179,10 @@ def test_requests_to_one_host_are_spaced_by_per_second(server, tmp_path):
     assert len(items) == 8
     starts = [when for when, _ in server.requests]
     assert len(starts) == 10  # a page of eight images, then an empty page
-    # ten starts at most 20 a second span at least 9/20 s (less a margin for the server's threads
-    # noting the time late or early on a busy machine); unthrottled they take a few milliseconds
-    assert starts[-1] - starts[0] >= 0.9 * 9 / 20
+    # ten starts at most 20 a second span at least 9/20 s, less a margin for the server's threads
+    # noting the time late or early on a busy machine (a 2-core machine running the whole suite
+    # beside it made 0.9 of it flaky); unthrottled they take a few milliseconds
+    assert starts[-1] - starts[0] >= 0.6 * 9 / 20
 
 
 def test_the_dataset_report_says_why_paging_stopped(server, tmp_path):
