@@ -47,15 +47,20 @@ class Greedy(Projection):
         return super().sample(z, truncation)
 
 
+def checkpoint_of(model_class, register_plugin, tmp_path) -> Path:
+    """A checkpoint of ``model_class``, registered as a model plugin for the test."""
+    name = f"test-{model_class.__name__.lower()}"
+    module = types.ModuleType(name.replace("-", "_"))
+    module.register_models = artgan.hookimpl(lambda register: register(name, model_class))
+    register_plugin(module, name)
+    return checkpoint.save(tmp_path / f"{name}.pt", {"model": {"use": name}, "resolution": 16, "seed": 0, "state": {}})
+
+
 def test_a_batch_that_runs_out_of_memory_is_made_in_halves_with_the_same_files(register_plugin, tmp_path):
     from typer.testing import CliRunner
 
     from artgan.cli import app
-    module = types.ModuleType("test_greedy_sampler")
-    module.register_models = artgan.hookimpl(lambda register: register("greedy-projection", Greedy))
-    register_plugin(module, "test-greedy-sampler")
-    greedy = checkpoint.save(tmp_path / "greedy.pt", {"model": {"use": "greedy-projection"}, "resolution": 16,
-                                                      "seed": 0, "state": {}})
+    greedy = checkpoint_of(Greedy, register_plugin, tmp_path)
     run = lambda out, *more: CliRunner().invoke(app, ["sample", str(greedy), "--n", "21", "--out", str(out), *more])
     halved = run(tmp_path / "halved")  # all 21 at once run out; 10 and 5 too; 2 fit
     assert halved.exit_code == 0, halved.output
@@ -79,11 +84,7 @@ def test_a_single_image_that_does_not_fit_is_one_line(register_plugin, tmp_path)
     from typer.testing import CliRunner
 
     from artgan.cli import app
-    module = types.ModuleType("test_hungry_sampler")
-    module.register_models = artgan.hookimpl(lambda register: register("hungry-projection", Hungry))
-    register_plugin(module, "test-hungry-sampler")
-    hungry = checkpoint.save(tmp_path / "hungry.pt", {"model": {"use": "hungry-projection"}, "resolution": 16,
-                                                      "seed": 0, "state": {}})
+    hungry = checkpoint_of(Hungry, register_plugin, tmp_path)
     failed = CliRunner().invoke(app, ["sample", str(hungry), "--n", "3", "--batch-size", "2", "--out", str(tmp_path)])
     assert failed.exit_code == 2
     assert failed.stderr.splitlines() == ["out of memory generating 2 images at once: 1 at a time from now on",
@@ -289,11 +290,7 @@ assert np.abs(samples.astype(int) - np.load({str(tmp_path / 'expected.npy')!r}))
 
 def test_an_interpolation_film_of_a_model_that_runs_out_halves_once_for_the_whole_film(register_plugin, tmp_path,
                                                                                         capfd):
-    module = types.ModuleType("test_greedy_film")
-    module.register_models = artgan.hookimpl(lambda register: register("greedy-projection", Greedy))
-    register_plugin(module, "test-greedy-film")
-    greedy = checkpoint.save(tmp_path / "greedy.pt", {"model": {"use": "greedy-projection"}, "resolution": 16,
-                                                      "seed": 0, "state": {}})
+    greedy = checkpoint_of(Greedy, register_plugin, tmp_path)
     [film] = render_typed("interpolation", greedy, {"seeds": [1, 2], "seconds": 1, "fps": 8, "grid": 3,
                                                     "batch_size": 9, "size": 48, "out": str(tmp_path / "walk.mp4")})
     assert film.exists()
