@@ -19,7 +19,8 @@ def test_each_operation_changes_every_image_at_p1_and_none_at_p0(op):
     out = augment(x, 1.0, (op,))
     assert out.shape == x.shape
     changed = (out - x).flatten(1).abs().amax(1) > 1e-6  # (B,)
-    assert changed.all(), op
+    # a chosen image may be mirrored or not, turned by 0 to 3 quarters (ADA): some stay as they were
+    assert changed.any() if op in ("flip", "rotate90") else changed.all(), op
     assert torch.equal(augment(x, 0.0, (op,)), x)
 
 
@@ -34,10 +35,11 @@ def test_gradients_flow_through_each_operation(op):
 def test_geometric_operations_move_pixels_without_changing_them():
     torch.manual_seed(0)
     x = images()
-    assert torch.equal(augment(x, 1.0, ("flip",)), x.flip(3))
+    for before, after in zip(x, augment(x, 1.0, ("flip",))):
+        assert torch.equal(after, before) or torch.equal(after, before.flip(2))
     turned = augment(x, 1.0, ("rotate90",))
     for before, after in zip(x, turned):
-        assert any(torch.equal(after, before.rot90(k, (1, 2))) for k in (1, 2, 3))
+        assert any(torch.equal(after, before.rot90(k, (1, 2))) for k in (0, 1, 2, 3))
     shifted = augment(x, 1.0, ("translation",))
     # an interior pixel of a shifted image is some pixel of the original, within 2 px (16 / 8)
     for before, after in zip(x, shifted):
@@ -57,7 +59,7 @@ def test_each_image_is_picked_with_probability_p():
     torch.manual_seed(0)
     x = torch.arange(2).float().view(1, 1, 1, 2).expand(4000, 3, 2, 2)  # columns 0 and 1: flips show
     flipped = (augment(x, 0.3, ("flip",))[:, 0, 0, 0] == 1).float().mean()
-    assert flipped == pytest.approx(0.3, abs=0.03)
+    assert flipped == pytest.approx(0.3 / 2, abs=0.02)  # picked with p = 0.3, then mirrored or not
 
 
 def test_gradients_reach_the_generator_through_augmentation():

@@ -120,11 +120,17 @@ def _per_image(mask: torch.Tensor) -> torch.Tensor:
 
 
 def _flip(images, chosen):
-    return torch.where(_per_image(chosen), images.flip(3), images)
+    """Mirror each chosen image, or not, at random (ADA): the unmirrored image stays the likeliest
+    below p = 1, so G cannot learn mirrored ones (mirrored whenever chosen, most reals D saw would
+    be mirrored from p = 0.5 on)."""
+    flipped = chosen & (torch.rand(chosen.shape, device=images.device) < 0.5)  # (B,)
+    return torch.where(_per_image(flipped), images.flip(3), images)
 
 
 def _rotate90(images, chosen):
-    turns = torch.randint(1, 4, chosen.shape, device=images.device)  # 90, 180 or 270 degrees
+    """Turn each chosen image by 0, 90, 180 or 270 degrees at random (ADA: the upright image stays
+    the likeliest below p = 1; without 0 among the turns, from p = 0.75 on it would not)."""
+    turns = torch.randint(0, 4, chosen.shape, device=images.device)  # quarter turns: 0 to 3
     out = images
     for k in (1, 2, 3):
         out = torch.where(_per_image(chosen & (turns == k)), images.rot90(k, (2, 3)), out)

@@ -226,9 +226,10 @@ class Generator(nn.Module):
         ws = w[:, None].expand(-1, self.num_ws, -1)
         if mixing > 0 and torch.rand([]).item() < mixing:
             # Style mixing: from a random layer on, the styles come from a second latent, so
-            # that neighbouring layers cannot rely on sharing one style.
+            # that neighbouring layers cannot rely on sharing one style. Its w is not tracked: the
+            # mean of w moves once a step, by W_AVG_BETA (StyleGAN2-ADA's skip_w_avg_update).
             cut = int(torch.randint(1, self.num_ws, []))
-            other = mapping(torch.randn_like(z), track)[:, None].expand(-1, self.num_ws - cut, -1)
+            other = mapping(torch.randn_like(z))[:, None].expand(-1, self.num_ws - cut, -1)
             ws = torch.cat([ws[:, :cut], other], dim=1)
         return ws
 
