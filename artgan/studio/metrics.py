@@ -1,6 +1,6 @@
 """A run's metrics.jsonl for the charts: read once, then only the lines appended since, kept as
 columns of numbers (8 bytes a value), and thinned to at most POINTS rows, each the mean of the
-rows it stands for. A run of a million steps charts as fast as one of a thousand, and a live
+rows it stands for (and the snapshots' lines to about as many). A run of a million steps charts as fast as one of a thousand, and a live
 page asking again after every new line costs the new line.
 
 A line not yet ended (a training writing it now) is read once it ends; a line that is not a
@@ -65,7 +65,7 @@ class MetricsReader:
         except OSError:
             self._read.pop(path, None)
             return []
-        return _thinned(read) + read.events
+        return _thinned(read) + _events(read.events)
 
     def _caught_up(self, path: Path, handle) -> _Read:
         stat = os.fstat(handle.fileno())
@@ -99,6 +99,18 @@ def _number(value: Any) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return False
     return abs(value) < 2**63 if isinstance(value, int) else math.isfinite(value)
+
+
+def _events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every event but the snapshots' lines, and those (one a snapshot, charted by their diversity)
+    thinned to about POINTS: every k-th, and the most varied one, which the page marks."""
+    shots = [index for index, event in enumerate(events) if event.get("event") == "snapshot"]
+    every = math.ceil(len(shots) / POINTS)
+    if every <= 1:
+        return events
+    measured = [index for index in shots if _number(events[index].get("diversity"))]
+    kept = set(shots[::every]) | ({max(measured, key=lambda index: events[index]["diversity"])} if measured else set())
+    return [event for index, event in enumerate(events) if index in kept or event.get("event") != "snapshot"]
 
 
 def _thinned(read: _Read) -> list[dict[str, Any]]:
