@@ -154,3 +154,19 @@ def test_compare_with_no_run_ticked_says_so_on_the_gallery(served, page):
     page.check('.card[data-run="run"] input[type=checkbox]')
     page.click("text=Compare the runs ticked")
     page.wait_for_url("**/compare?run=run")
+
+
+def test_a_checkpoint_pruned_while_chosen_gives_way_to_the_newest_and_new_ones_are_listed(served, tmp_path, page):
+    """A composer open beside a training: training writes checkpoints and prunes the old ones
+    (train.keep_checkpoints), so the list follows, and samples of a pruned one do not break."""
+    checkpoints = tmp_path / "runs" / "run" / "checkpoints"
+    page.goto(served.url + "runs/run/compose")
+    page.select_option("#step", "3")
+    page.wait_for_function("document.querySelector('#samples img').src.includes('step=3')")
+    shutil.copy(checkpoints / "step-0000006.pt", checkpoints / "step-0000009.pt")  # training went on
+    (checkpoints / "step-0000003.pt").unlink()  # and pruned the chosen one
+    page.wait_for_function("[...document.querySelectorAll('#step option')].map(o => o.value).join() === '9,6,0'",
+                           timeout=10_000)
+    assert page.input_value("#step") == "9"
+    assert "the checkpoint of step 3 is gone" in page.inner_text("#error")
+    assert all("step=9" in src for src in page.eval_on_selector_all("#samples img", "imgs => imgs.map(i => i.src)"))

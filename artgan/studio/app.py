@@ -96,6 +96,12 @@ def create_app(workspace: str | Path, token: str | None = None, host: str = "127
             raise HTTPException(404)
         return page(request, "compare.html", runs=runs, all_runs=space.run_names(), sweep=sweep)
 
+    async def checkpoints_json(request: Request) -> Response:
+        name = request.path_params["name"]
+        if space.folder(name) is None:
+            raise HTTPException(404)
+        return JSONResponse(space.checkpoint_steps(name))
+
     async def composer_page(request: Request) -> Response:
         name = request.path_params["name"]
         if space.folder(name) is None:
@@ -192,6 +198,7 @@ def create_app(workspace: str | Path, token: str | None = None, host: str = "127
         Route("/compare", compare),
         Route("/api/runs", runs_json),
         Route("/api/runs/{name}", run_json),
+        Route("/api/runs/{name}/checkpoints", checkpoints_json),
         Route("/api/runs/{name}/command", film_command, methods=["POST"]),
         Route("/api/runs/{name}/compose", compose, methods=["POST"]),
         Route("/api/jobs/{id:number}", job_json),

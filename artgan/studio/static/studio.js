@@ -352,8 +352,23 @@ function composerPage() {
     follow(answer);
   });
   $("#cancel").addEventListener("click", () => request(`/api/jobs/${job.id}/cancel`, {method: "POST", headers: {"Content-Type": "application/json"}, body: "{}"}));
+  // The checkpoints as training writes and prunes them (keep_checkpoints): one pruned while chosen
+  // gives way to the newest, said, rather than samples that no longer load.
+  const checkpoints = async () => {
+    const response = await request(`/api/runs/${enc(name)}/checkpoints`);
+    if (!response?.ok) return;
+    const steps = (await response.json()).reverse(), select = $("#step"), chosen = Number(select.value);
+    if (!steps.length || steps.join() === [...select.options].map((option) => option.value).join()) return;
+    select.replaceChildren(...steps.map((step) => new Option(`step ${step}`, step)));
+    if (steps.includes(chosen)) { select.value = chosen; return; }
+    say(`the checkpoint of step ${chosen} is gone (training keeps the newest, train.keep_checkpoints): showing step ${steps[0]}`);
+    drawSamples();
+    drawKeyframes();
+  };
   live(async (event) => {
+    if (event.kind === "state" && event.run === name) checkpoints();
     if (event.kind === "reconnected") {  // the page was out of sight, or the studio restarted
+      checkpoints();
       films();
       if (!job) return;
       const response = await request(`/api/jobs/${job.id}`);
