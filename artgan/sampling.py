@@ -164,10 +164,10 @@ def generate(model: Model, z: torch.Tensor, truncation: float = 1.0,
     for start in range(0, len(z), batch_size):
         batch, pieces, done = z[start:start + batch_size], [], 0
         while done < len(batch):
+            part = batch[done:done + fits]
             try:
                 # No autograd bookkeeping, whatever the model's sample() does (no_grad, not inference_mode:
                 # what a model caches while sampling must stay usable in training).
-                part = batch[done:done + fits]
                 with torch.no_grad():
                     images = samples(model, part.to(device), truncation=truncation)
             except Exception as exc:

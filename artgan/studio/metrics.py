@@ -1,7 +1,8 @@
 """A run's metrics.jsonl for the charts: read once, then only the lines appended since, kept as
 columns of numbers (8 bytes a value), and thinned to at most POINTS rows, each the mean of the
-rows it stands for (and the snapshots' lines to about as many). A run of a million steps charts as fast as one of a thousand, and a live
-page asking again after every new line costs the new line.
+rows it stands for (and the snapshots' lines to about as many). A run of a million steps charts
+as fast as one of a thousand, and a live page asking again after every new line costs the new
+line.
 
 A line not yet ended (a training writing it now) is read once it ends; a line that is not a
 JSON object with a whole-number step (cut by a crash, edited by hand) is left out, and so are
@@ -102,8 +103,8 @@ def _number(value: Any) -> bool:
 
 
 def _events(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Every event but the snapshots' lines, and those (one a snapshot, charted by their diversity)
-    thinned to about POINTS: every k-th, and the most varied one, which the page marks."""
+    """Every event; of the snapshots' lines (one a snapshot, charted by its diversity) about
+    POINTS: every k-th, and the most varied one, which the page marks."""
     shots = [index for index, event in enumerate(events) if event.get("event") == "snapshot"]
     every = math.ceil(len(shots) / POINTS)
     if every <= 1:
