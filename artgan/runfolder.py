@@ -154,8 +154,27 @@ class RecipeLock:
 
     @property
     def dataset_images(self) -> int | None:
-        """How many images the dataset held when the run started."""
+        """How many images the dataset held when the run last started (or resumed)."""
         return _typed(self.environment.get("dataset_images"), int)
+
+    @property
+    def dataset_sizes(self) -> list[tuple[int, int]]:
+        """(step, images): the dataset's size from each step on where it changed (a folder grown or
+        thinned between sessions), first (0, size); empty when the lock records no size."""
+        recorded = self.environment.get("dataset_sizes")
+        pairs = [tuple(pair) for pair in recorded if isinstance(pair, list) and len(pair) == 2
+                 and all(_typed(value, int) is not None for value in pair)] if isinstance(recorded, list) else []
+        if pairs and len(pairs) == len(recorded) and pairs[0][0] == 0:
+            return pairs
+        return [(0, self.dataset_images)] if self.dataset_images else []  # a lock older than the record
+
+    def epochs(self, step: int) -> float | None:
+        """Passes over the dataset by ``step``: each stretch's images seen over its dataset's size."""
+        sizes, batch = self.dataset_sizes, self.batch_size
+        if not sizes or not batch or any(images <= 0 for _, images in sizes):
+            return None
+        ends = [start for start, _ in sizes[1:]] + [step]
+        return sum(max(0, min(end, step) - start) * batch / images for (start, images), end in zip(sizes, ends))
 
     @property
     def sweep(self) -> str | None:

@@ -806,5 +806,13 @@ def _write_lock(run: Run, dataset: Dataset, sweep: tuple[str, str] | None) -> No
         **precision.lock_entries(run.device),
         "channels_last": use_channels_last(run.recipe.train, run.device), "processes": distributed.world_size(),
         "dataset": str(dataset.folder), "dataset_images": dataset.count,
+        "dataset_sizes": [list(pair) for pair in _dataset_sizes(run, dataset.count)],
         "command": " ".join(sys.argv), **swept,
     }))
+
+
+def _dataset_sizes(run: Run, images: int) -> list[tuple[int, int]]:
+    """The lock's record of the dataset's size by step, up to where this session starts, then this
+    session's size if it differs: a timelapse's epochs stay right when the folder grew."""
+    sizes = [(step, count) for step, count in run.folder.lock().dataset_sizes if step < run.step] if run.step else []
+    return sizes if sizes and sizes[-1][1] == images else [*sizes, (run.step, images)]

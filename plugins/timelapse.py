@@ -132,10 +132,10 @@ def _samples(pixels: np.ndarray, columns: int, indices) -> np.ndarray:
 
 def _caption(step: int, lock: RecipeLock) -> str:
     """"step 1,500 · epoch 19.2 · 96,000 images"; images seen = step x batch size."""
-    batch, dataset = lock.batch_size, lock.dataset_images
+    batch, epochs = lock.batch_size, lock.epochs(step)
     if not batch:
         return f"step {step:,}"
-    epoch = f" · epoch {step * batch / dataset:.1f}" if dataset else ""
+    epoch = f" · epoch {epochs:.1f}" if epochs is not None else ""
     return f"step {step:,}{epoch} · {step * batch:,} images"
 
 

@@ -39,6 +39,19 @@ def test_a_run_resumes_over_its_dataset_rebuilt_with_more_images(tmp_path, capsy
     assert "the dataset has changed since step-0000004.pt (24 images, now 40)" in capsys.readouterr().out
 
 
+def test_epochs_count_each_stretch_over_the_dataset_it_trained_on(tmp_path):
+    """The timelapse's "epoch" caption: 4 steps of 8 over 24 images, then 4 over 40 (pictures added)
+    and 2 over 40 again; not every step over the newest size."""
+    train(tmp_path, "train.steps=4", "train.batch_size=8")
+    train(tmp_path, "train.steps=8", "train.batch_size=8", "source.0.count=40", resume=True)
+    lock = train(tmp_path, "train.steps=10", "train.batch_size=8", "source.0.count=40", resume=True).folder.lock()
+    assert lock.dataset_sizes == [(0, 24), (4, 40)]
+    assert lock.epochs(2) == pytest.approx(2 * 8 / 24)
+    assert lock.epochs(10) == pytest.approx(4 * 8 / 24 + 6 * 8 / 40)
+    back = train(tmp_path, "train.steps=12", "train.batch_size=8", resume=True).folder.lock()  # 24 images again
+    assert back.dataset_sizes == [(0, 24), (4, 40), (10, 24)]
+
+
 def test_a_checkpoint_from_before_a_model_option_was_added_still_resumes(tmp_path):
     path = train(tmp_path, "train.steps=3").folder.checkpoints()[-1]
     payload = checkpoint.load(path)
