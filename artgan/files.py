@@ -21,17 +21,18 @@ def no_space(folder: str | os.PathLike, exc: OSError, needed: int | None = None)
     """The one-line error for a write into ``folder`` that failed for lack of space."""
     folder = Path(folder)
     try:
-        free = f"{_megabytes(shutil.disk_usage(folder).free)} free"
+        free = f"{readable_size(shutil.disk_usage(folder).free)} free"
     except OSError:
         free = "free space unknown"
     why = "the file size limit (ulimit -f) was reached" if exc.errno == errno.EFBIG else f"disk full ({free})"
-    need = f"it needs {_megabytes(needed)}; " if needed else ""
+    need = f"it needs {readable_size(needed)}; " if needed else ""
     return ArtganError(f"{folder}: cannot write there: {why}; {need}free some space (or raise the limit) "
                        "or choose another --out; nothing half-written was kept")
 
 
-def _megabytes(count: int) -> str:
-    return f"{count / 1e6:.1f} MB"
+def readable_size(count: int) -> str:
+    """Bytes as people read them: 1.1 MB, 47.5 GB."""
+    return f"{count / 1e9:,.1f} GB" if count >= 1e9 else f"{count / 1e6:,.1f} MB"
 
 
 def check_space(folder: str | os.PathLike, needed: int) -> None:

@@ -34,7 +34,8 @@ from pydantic import AfterValidator, ConfigDict, TypeAdapter, ValidationError, w
 
 from artgan import folder_lock
 from artgan.errors import ArtganError
-from artgan.files import append_line, atomic_path, ensure_writable, write_bytes_atomic, write_text_atomic
+from artgan.files import (append_line, atomic_path, ensure_writable, readable_size, write_bytes_atomic,
+                          write_text_atomic)
 from artgan.images import read_rgb
 from artgan.kinds import GivenPath
 
@@ -219,11 +220,6 @@ class RunStatus:
 _STATUS = TypeAdapter(RunStatus)
 
 
-def _size(count: int) -> str:
-    """Bytes as people read them: 1.1 MB, 47.5 GB."""
-    return f"{count / 1e9:,.1f} GB" if count >= 1e9 else f"{count / 1e6:,.1f} MB"
-
-
 class RunFolder:
     """runs/NAME/: paths, snapshots, checkpoints, metrics, the lock file, the status record."""
 
@@ -324,7 +320,7 @@ class RunFolder:
         if needed <= free:
             return None
         return (f"warning: {self.path}: its {count:,} more snapshots ({grid} x {grid} samples of {resolution} px) "
-                f"may take about {_size(needed)}, more than the {_size(free)} free on its disk; "
+                f"may take about {readable_size(needed)}, more than the {readable_size(free)} free on its disk; "
                 "raise train.snapshot_every or lower train.grid (snapshots are kept for the timelapse)")
 
     def snapshot_path(self, step: int) -> Path:

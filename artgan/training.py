@@ -607,8 +607,7 @@ def _restore(run: Run, sampler: BatchSampler, payload: dict[str, Any]) -> None:
 def _resume(run: Run, sampler: BatchSampler, existing: list[Path]) -> None:
     """Continue from the newest of the run's checkpoints ``existing``."""
     newest = existing[-1]
-    payload = _resumable(existing, run.recipe)
-    changed = _differences(payload, run.recipe)
+    payload, changed = _resumable(existing, run.recipe)
     fresh = _optimiser_settings(run.model) if changed else None
     try:
         _restore(run, sampler, payload)
@@ -627,9 +626,10 @@ def _resume(run: Run, sampler: BatchSampler, existing: list[Path]) -> None:
             f"training goes on over the new one")
 
 
-def _resumable(existing: list[Path], recipe: Recipe, lazy: bool = False) -> dict[str, Any]:
-    """The newest of the run's checkpoints ``existing``, read; one that cannot be read, or whose
-    model is not ``recipe``'s, is an ArtganError that says what to do."""
+def _resumable(existing: list[Path], recipe: Recipe, lazy: bool = False) -> tuple[dict[str, Any], dict[str, list]]:
+    """The newest of the run's checkpoints ``existing``, read, and how its model options differ from
+    ``recipe``'s (hyperparameters only: see _differences); one that cannot be read, or whose model
+    is not ``recipe``'s, is an ArtganError that says what to do."""
     newest = existing[-1]
     try:
         payload = checkpoint.load(newest, lazy=lazy, resumable=True)
@@ -642,7 +642,7 @@ def _resumable(existing: list[Path], recipe: Recipe, lazy: bool = False) -> dict
         raise ArtganError(f"{newest}: --resume: this checkpoint's model is not the recipe's "
                           f"({', '.join(differ['lines'])}); resume with its options ({sets}), "
                           f"or give the new run a name (--set name=...)")
-    return payload
+    return payload, differ
 
 
 def _older_checkpoint(older: list[Path], newest: Path) -> str:
