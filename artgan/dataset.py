@@ -301,13 +301,17 @@ def _items(recipe: Recipe, root: Path) -> Iterator[tuple[Step, Item | Skipped]]:
 def preprocessed(sourced: Iterable[tuple[Step, Item | Skipped]], preprocessors: list[tuple],
                  workers: int = 1) -> Iterator[tuple[Step, Item | Skipped]]:
     """Each sourced (step, result) through every preprocessor in turn (see :func:`_preprocess`),
-    in ``workers`` processes when above 1, in source order. ``preprocessors`` holds, per step,
-    (its table, the built plugin, the step, the recipe's path)."""
-    if workers > 1 and preprocessors:
-        yield from _pooled(sourced, preprocessors, workers)
-        return
-    for step, result in sourced:
-        for out in _preprocess(result, preprocessors):
+    in source order: in ``workers`` processes when above 1, up to the first preprocessor that sees
+    the items in order (``in_order``), which runs here with the ones after it. ``preprocessors``
+    holds, per step, (its table, the built plugin, the step, the recipe's path)."""
+    cut = next((i for i, (_, plugin, _, _) in enumerate(preprocessors) if plugin.in_order), len(preprocessors))
+    pure, in_order = preprocessors[:cut], preprocessors[cut:]
+    if workers > 1 and pure:
+        results = _pooled(sourced, pure, workers)
+    else:
+        results = ((step, out) for step, result in sourced for out in _preprocess(result, pure))
+    for step, result in results:
+        for out in _preprocess(result, in_order):
             yield step, out
 
 

@@ -26,6 +26,7 @@ except ImportError:  # elsewhere Pillow decodes every picture
 # none for the 30000x30000 PNG of a few kilobytes that would take 3.6 GB to decode.
 Image.MAX_IMAGE_PIXELS = 250_000_000
 PNG = b"\x89PNG\r\n\x1a\n"
+PREVIEW_SIDE = 160  # longer side of a left-out picture on the contact sheet of skipped inputs
 
 
 def open_rgb(path: str | Path, background: tuple[int, int, int] = (0, 0, 0)) -> Image.Image:
@@ -185,6 +186,13 @@ def to_8bit(image: Image.Image) -> Image.Image:
     if "transparency" in image.info:
         grey.putalpha(Image.fromarray(np.where(pixels == image.info["transparency"], 0, 255).astype(np.uint8)))
     return grey
+
+
+def preview(picture: Image.Image, side: int = PREVIEW_SIDE) -> Image.Image:
+    """A copy of ``picture`` at most ``side`` pixels long: what a Skipped shows of what it left out."""
+    width, height = picture.size
+    scale = min(1.0, side / max(width, height))
+    return picture.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BOX)
 
 
 def samples(model, z, **options) -> np.ndarray:

@@ -178,11 +178,16 @@ class Source(Plugin):
 
 class Preprocessor(Plugin):
     """Maps one item to zero or more items. Must be pure and picklable: with ``workers`` > 1 it
-    is pickled into spawned worker processes (make heavy resources such as detectors lazily)."""
+    is pickled into spawned worker processes (make heavy resources such as detectors lazily).
+
+    A preprocessor that compares each item with the ones before it (such as dedupe) sets
+    ``in_order = True``: the core then gives it every item, in source order, in one process (the
+    main one), and the preprocessors after it run there too."""
 
     kind = "preprocessor"
 
     def process(self, item: Item) -> Iterable[Item | Skipped]:
+    in_order: bool = False
         """The items that ``item`` becomes; an empty result drops it silently."""
         raise self._missing("process(item)")
 

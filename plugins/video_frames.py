@@ -31,17 +31,16 @@ from PIL import Image
 from pydantic import Field, model_validator
 
 import artgan
-from artgan.images import open_rgb
+from artgan.images import open_rgb, preview
 from artgan.kinds import GivenPattern
+from artgan_plugins.blur_filter import LUMA, laplacian_variance
 from artgan_plugins.folder import files_fingerprint
 
 BAR_LEVEL = 24  # brightest channel at or below this counts as part of a black bar
 BAR_PROBE = 10  # bars are decided from this many frames that are not wholly dark
-LUMA = np.array([0.299, 0.587, 0.114], np.float32)
 BLUR_NEIGHBOURS = 7  # a frame's sharpness is compared with the sampled frames this far each side
 THUMB_SIDE = 64  # longer side of the thumbnails near-duplicates are compared at
 CHANGE_LEVEL = 12.0  # a thumbnail cell changed when its brightness moved by more than this (0-255)
-PREVIEW_SIDE = 160  # longer side of a dropped frame's picture on the contact sheet
 # A passing lack of open files, memory or processes: the video is not at fault, so the build
 # stops with what to do instead of skipping it, and the video is decoded again next time.
 SHORTAGE = {  # errno -> what to do (ENFILE first: its message contains EMFILE's)
@@ -304,8 +303,8 @@ def _replay(folder: Path, path: Path, work: dict[str, str]) -> Iterator[artgan.I
         for line in log:
             record = json.loads(line)
             if "reason" in record:
-                preview = open_rgb(folder / record["preview"]) if record.get("preview") else None
-                yield artgan.Skipped(record["origin"], record["reason"], preview)
+                picture = open_rgb(folder / record["preview"]) if record.get("preview") else None
+                yield artgan.Skipped(record["origin"], record["reason"], picture)
             else:
                 box = record.get("letterbox")
                 yield frame_item(path, record["time"], open_rgb(folder / record["file"]),
@@ -556,7 +555,7 @@ class FrameFilter:
             thumb = thumbnail(judged.luma)
             reason = reason or self._duplicate(thumb, previous)
             if reason:
-                yield artgan.Skipped(f"{path}@{frame.time:.2f}s", reason, preview(frame.pixels))
+                yield artgan.Skipped(f"{path}@{frame.time:.2f}s", reason, preview(Image.fromarray(frame.pixels)))
                 continue
             previous = (thumb, frame.time)
             yield frame_item(path, round(frame.time, 3), Image.fromarray(frame.pixels), frame.box, self.work)
@@ -616,18 +615,6 @@ def thumbnail(luma: np.ndarray) -> np.ndarray:
     scale = THUMB_SIDE / max(height, width)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     return np.asarray(Image.fromarray(luma).resize(size, Image.Resampling.BOX), np.float32)
-
-
-def preview(pixels: np.ndarray) -> Image.Image:
-    picture = Image.fromarray(pixels)
-    picture.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE), Image.Resampling.BOX)
-    return picture
-
-
-def laplacian_variance(luma: np.ndarray) -> float:
-    """Variance of the 4-neighbour Laplacian: low for blurry images, high for sharp ones."""
-    lap = (luma[:-2, 1:-1] + luma[2:, 1:-1] + luma[1:-1, :-2] + luma[1:-1, 2:]) - 4 * luma[1:-1, 1:-1]
-    return float(lap.var())
 
 
 @artgan.hookimpl

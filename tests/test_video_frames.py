@@ -20,7 +20,8 @@ from artgan import plugins
 from artgan.dataset import build_dataset, skipped_sheet
 from artgan.recipe import parse_recipe
 from artgan_plugins import video_frames
-from artgan_plugins.video_frames import VideoFrames, laplacian_variance
+from artgan_plugins.blur_filter import laplacian_variance
+from artgan_plugins.video_frames import VideoFrames
 
 W, H, BAR, FPS = 320, 240, 30, 10  # 320x180 of picture between black bars 30 px high
 MAGENTA, BACKDROP, ORANGE = (230, 0, 230), (90, 90, 110), (240, 150, 40)
