@@ -188,8 +188,9 @@ def to_8bit(image: Image.Image) -> Image.Image:
     return grey
 
 
-def preview(picture: Image.Image, side: int = PREVIEW_SIDE) -> Image.Image:
-    """A copy of ``picture`` at most ``side`` pixels long: what a Skipped shows of what it left out."""
+def shrunk(picture: Image.Image, side: int = PREVIEW_SIDE) -> Image.Image:
+    """A copy of ``picture`` at most ``side`` pixels long, area-averaged (by default the size of
+    the picture a Skipped shows of what it left out)."""
     width, height = picture.size
     scale = min(1.0, side / max(width, height))
     return picture.resize((max(1, round(width * scale)), max(1, round(height * scale))), Image.Resampling.BOX)

@@ -6,7 +6,7 @@ from PIL import Image
 from pydantic import Field
 
 import artgan
-from artgan.images import preview
+from artgan.images import shrunk
 
 LUMA = np.array([0.299, 0.587, 0.114], np.float32)  # brightness from RGB (BT.601)
 
@@ -30,7 +30,7 @@ class BlurFilter(artgan.Preprocessor):
         if value < self.options.min_sharpness:
             width, height = measured.size
             return [artgan.Skipped(item.origin, f"blurry (sharpness {value:.1f} < {self.options.min_sharpness:g}, "
-                                                f"measured at {width}x{height})", preview(item.image))]
+                                                f"measured at {width}x{height})", shrunk(item.image))]
         return [item.derive(item.image, sharpness=round(value, 1))]
 
 

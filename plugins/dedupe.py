@@ -6,8 +6,9 @@ from PIL import ImageOps
 from pydantic import Field
 
 import artgan
-from artgan.images import preview
+from artgan.images import shrunk
 
+HASHED_SIDE = 128  # the longer side pictures are hashed at
 ONES = np.array([bin(byte).count("1") for byte in range(256)], np.uint8)  # the bits set in each byte value
 
 
@@ -44,7 +45,7 @@ class Dedupe(artgan.Preprocessor):
             if len(distances) and distances.min() <= self.options.max_distance:
                 nearest = int(distances.argmin())
                 return [artgan.Skipped(item.origin, f"{how} of {self._origins[nearest]} ({distances[nearest]} of "
-                                                    f"64 bits differ)", preview(item.image))]
+                                                    f"64 bits differ)", shrunk(item.image))]
         if len(self._origins) == len(self._hashes):
             self._hashes = np.concatenate([self._hashes, np.zeros_like(self._hashes)])
         self._hashes[len(self._origins)] = digest
@@ -53,10 +54,12 @@ class Dedupe(artgan.Preprocessor):
 
 
 def perceptual_hash(picture) -> np.ndarray:
-    """pHash of a PIL image, as OpenCV computes it: 8 bytes, close for pictures that look alike."""
+    """pHash of a PIL image, as OpenCV computes it: 8 bytes, close for pictures that look alike.
+    The picture is first area-averaged to HASHED_SIDE pixels (OpenCV's own shrinking to 32 px
+    samples a large photo's pixels): copies of other sizes then hash closer, and faster."""
     import cv2  # 0.2 s to import: only when a dataset is built
 
-    pixels = np.asarray(picture.convert("RGB"))[..., ::-1]  # OpenCV's channel order
+    pixels = np.asarray(shrunk(picture, HASHED_SIDE).convert("RGB"))[..., ::-1]  # OpenCV's channel order
     return cv2.img_hash.pHash(np.ascontiguousarray(pixels))[0]
 
 

@@ -31,7 +31,7 @@ from PIL import Image
 from pydantic import Field, model_validator
 
 import artgan
-from artgan.images import open_rgb, preview
+from artgan.images import open_rgb, shrunk
 from artgan.kinds import GivenPattern
 from artgan_plugins.blur_filter import LUMA, laplacian_variance
 from artgan_plugins.folder import files_fingerprint
@@ -555,7 +555,7 @@ class FrameFilter:
             thumb = thumbnail(judged.luma)
             reason = reason or self._duplicate(thumb, previous)
             if reason:
-                yield artgan.Skipped(f"{path}@{frame.time:.2f}s", reason, preview(Image.fromarray(frame.pixels)))
+                yield artgan.Skipped(f"{path}@{frame.time:.2f}s", reason, shrunk(Image.fromarray(frame.pixels)))
                 continue
             previous = (thumb, frame.time)
             yield frame_item(path, round(frame.time, 3), Image.fromarray(frame.pixels), frame.box, self.work)
