@@ -185,9 +185,9 @@ class Preprocessor(Plugin):
     main one), and the preprocessors after it run there too."""
 
     kind = "preprocessor"
+    in_order: bool = False
 
     def process(self, item: Item) -> Iterable[Item | Skipped]:
-    in_order: bool = False
         """The items that ``item`` becomes; an empty result drops it silently."""
         raise self._missing("process(item)")
 
