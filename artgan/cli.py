@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+import io
 import json
 import os
 import shlex
@@ -556,6 +557,10 @@ def main() -> None:
     """Console entry point."""
     signal.signal(signal.SIGTERM, _end_on_sigterm)
     if sys.stdout is not None and sys.stderr is not None:  # None under pythonw: nothing to guard
+        # Redirected on Windows, output is in the ANSI code page, which has no letters for most
+        # names (a file called 中文.jpg): they are written as \u escapes, not a crash.
+        if isinstance(sys.stdout, io.TextIOWrapper):
+            sys.stdout.reconfigure(errors="backslashreplace")
         sys.stdout, sys.stderr = _ReaderGone(sys.stdout), _ReaderGone(sys.stderr)
     app()
 

@@ -174,6 +174,7 @@ def _changed_plugins(meta: dict[str, Any], recipe: Recipe) -> str:
 
 def build_dataset(recipe: Recipe, root: Path, force: bool = False) -> BuildReport:
     """Build data/NAME/ from the recipe's sources and preprocessors, or reuse an up-to-date one."""
+    _not_in_a_starting_worker()
     folder = dataset_folder(recipe, root)
     inputs = source_inputs(recipe, root)
     # A swap cut short (an old dataset left aside) is put right first, under the lock.
@@ -219,6 +220,9 @@ def _swap(staging: Path, folder: Path) -> None:
         if folder.exists():
             folder.rename(_aside(folder))
         staging.rename(folder)
+    except PermissionError as exc:  # Windows renames no folder with a file open in it
+        raise ArtganError(f"{folder}: cannot replace it ({exc.strerror}); on Windows, another process may have a "
+                          "file in it open: stop it (a training on this dataset, the studio) and build again") from None
     finally:
         _recover(folder)
 
@@ -350,6 +354,15 @@ def _pooled(sourced, preprocessors, workers: int) -> Iterator[tuple[Step, Item |
 _worker_preprocessors: list = []  # what _start_worker received, in each worker process
 
 
+def _not_in_a_starting_worker() -> None:
+    """Ends a worker process that, as it started, ran the user's script again (a spawned worker
+    imports the script it was started from, and runs its top level): one line, not a second build
+    that finds the dataset locked. (``_inheriting`` is how multiprocessing itself tells.)"""
+    if getattr(multiprocessing.current_process(), "_inheriting", False):
+        raise SystemExit('error: a worker process of the dataset build ran your script again as it started: '
+                         'put the script\'s calls under `if __name__ == "__main__":`, or set workers = 1')
+
+
 def _start_worker(plugin_dirs: list[str], preprocessors: bytes) -> None:
     global _worker_preprocessors
     for folder in plugin_dirs:
@@ -365,7 +378,11 @@ def _preprocess_in_worker(item: Item | Skipped) -> list[Item | Skipped]:
 def _finished(step: Step, origin: str, future) -> Iterator[tuple[Step, Item | Skipped]]:
     try:
         results = future.result()
-    except (BrokenExecutor, PluginError, ArtganError):
+    except BrokenExecutor:
+        raise ArtganError("workers: a worker process of the preprocessors ended abruptly (out of memory, killed, "
+                          "or failed as it started: see above); set workers = 1 in the recipe to run them in "
+                          "this process") from None
+    except (PluginError, ArtganError):
         raise
     except Exception as exc:  # e.g. an item that cannot be pickled: only that item is lost
         results = [Skipped(origin, f"failed in a worker process: {exc}")]

@@ -5,6 +5,7 @@ import errno
 import os
 import shutil
 import tempfile
+import time
 from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Iterator
@@ -58,7 +59,7 @@ def atomic_path(path: str | os.PathLike, size: int | None = None, durable: bool 
         if durable:
             with open(tmp, "rb+") as handle:
                 os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        replace(tmp, path)
     except BaseException as exc:
         with suppress(OSError):  # in a folder turned read-only, the clean-up fails too: the cause is told
             tmp.unlink(missing_ok=True)
@@ -68,6 +69,24 @@ def atomic_path(path: str | os.PathLike, size: int | None = None, durable: bool 
             raise ArtganError(f"{path.parent}: cannot write there ({exc.strerror}); make it writable or "
                               "choose another --out; nothing half-written was kept") from None
         raise
+
+
+# Seconds between tries of a rename that Windows refused: the file replaced was open in another
+# process (the studio serving it, a virus scanner reading the new file) for a moment.
+RENAME_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8)
+
+
+def replace(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """``os.replace``, tried again for up to 1.5 s where Windows refuses it (PermissionError)
+    while another process has either file open; elsewhere a PermissionError is final."""
+    for wait in (*RENAME_WAITS, None) if os.name == "nt" else (None,):
+        try:
+            os.replace(source, target)
+            return
+        except PermissionError:
+            if wait is None:
+                raise
+            time.sleep(wait)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

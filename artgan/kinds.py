@@ -11,9 +11,11 @@ from typing import (TYPE_CHECKING, Annotated, Any, Callable, ClassVar, Iterable,
                     get_origin)
 
 from PIL import Image
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, ValidationInfo, field_validator,
+                      model_validator)
 
 from artgan.errors import ArtganError
+from artgan.portable import stored
 
 if TYPE_CHECKING:
     from artgan.recipe import Recipe
@@ -69,8 +71,8 @@ def _given(value: Any) -> Any:
 
 
 # A file, folder or pattern the user gives, ~ expanded: an empty text is refused, not read as the
-# current folder.
-GivenPath = Annotated[Path, BeforeValidator(_given)]
+# current folder. Written out (a lock file, a cache key) with "/", so it reads the same on every OS.
+GivenPath = Annotated[Path, BeforeValidator(_given), PlainSerializer(stored, return_type=str, when_used="json")]
 GivenPattern = Annotated[str, BeforeValidator(_given)]
 
 

@@ -9,14 +9,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePath
 from types import UnionType
-from typing import Any, Callable, Literal, Mapping, Sequence, Union, get_args, get_origin
+from typing import Annotated, Any, Callable, Literal, Mapping, Sequence, Union, get_args, get_origin
 
 import tomli_w
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from artgan import plugins
 from artgan.errors import ArtganError
 from artgan.kinds import Context, GivenPath, NumbersNotBooleans, Options, Plugin, Seed
+from artgan.portable import name_key, name_problem, read_stored
 from artgan.runfolder import LOCK_FILE
 
 if sys.version_info >= (3, 11):
@@ -26,6 +27,13 @@ else:  # pragma: no cover
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._-]*$"  # recipe names and sweep labels: safe in folder names
 REQUIRED = "<required>"  # a value the recipe leaves to the user, who gives it with --set
+
+
+def _portable(name: str) -> str:
+    """``name``, if every OS takes it as a folder name (it names data/NAME and runs/NAME)."""
+    if problem := name_problem(name):
+        raise ValueError(f"{problem}; choose another name")
+    return name
 
 
 class TrainOptions(NumbersNotBooleans):
@@ -88,8 +96,8 @@ class RecipeFile(NumbersNotBooleans):
 
     model_config = ConfigDict(extra="forbid")
     # max_length: the folders named after it (data/.NAME.building…) stay within a file name's 255 bytes
-    name: str = Field(pattern=NAME, max_length=128,
-                      description="names the dataset folder data/NAME and the run folder runs/NAME")
+    name: Annotated[str, AfterValidator(_portable)] = Field(
+        pattern=NAME, max_length=128, description="names the dataset folder data/NAME and the run folder runs/NAME")
     seed: Seed = Field(0, description="seed of every random choice in the run")
     resolution: int = Field(64, ge=8, le=4096, description="side of the training images and of the model's output")
     workers: int = Field(1, ge=1, description="processes that run the preprocessors; 1 runs them in this process")
@@ -211,7 +219,7 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = (), values: Mapping
     locked = data.pop("lock", None) if path.name == LOCK_FILE else None
     trained_on = locked.get("dataset") if isinstance(locked, dict) else None
     recipe = parse_recipe(data, path, overrides, values)
-    return replace(recipe, dataset=PurePath(trained_on).name) if isinstance(trained_on, str) else recipe
+    return replace(recipe, dataset=read_stored(trained_on).name) if isinstance(trained_on, str) else recipe
 
 
 def parse_recipe(data: dict[str, Any], path: Path, overrides: Sequence[str] = (),
@@ -418,14 +426,14 @@ def _labels(keys: dict[str, list[Any]]) -> list[str]:
     the positions 0, 1… when those are not distinct names."""
     count = len(next(iter(keys.values())))
     labels = ["-".join(_label(values[i]) for values in keys.values()) for i in range(count)]
-    if len(set(labels)) == count and all(re.fullmatch(NAME, label) for label in labels):
+    if len(set(map(name_key, labels))) == count and all(re.fullmatch(NAME, label) for label in labels):
         return labels
     return [str(i) for i in range(count)]
 
 
 def _label(value: Any) -> str:
     if isinstance(value, str):
-        return PurePath(value).stem  # "runs/cats/checkpoints/step-0004000.pt" -> "step-0004000"
+        return read_stored(value).stem  # "runs/cats/checkpoints/step-0004000.pt" -> "step-0004000"
     return json.dumps(value) if isinstance(value, (bool, int, float)) else ""
 
 
@@ -481,8 +489,9 @@ def _check_sweep(sweep: dict[str, list[Any]], path: Path) -> None:
         if bad:
             raise ArtganError(f"{path}: sweep.labels: {bad[0]!r} cannot be part of a run name; use letters, "
                               "digits, '.', '_' and '-'")
-        if len(set(labels)) != len(labels):
-            raise ArtganError(f"{path}: sweep.labels: two runs have the same label; make them differ")
+        if len(set(map(name_key, labels))) != len(labels):  # runs/NAME-A and runs/NAME-a: one folder on macOS and Windows
+            raise ArtganError(f"{path}: sweep.labels: two runs have the same label (letter case aside, as macOS "
+                              "and Windows see names); make them differ")
 
 
 def _parse_value(text: str) -> Any:

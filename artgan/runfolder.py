@@ -38,6 +38,7 @@ from artgan.files import (append_line, atomic_path, ensure_writable, readable_si
                           write_text_atomic)
 from artgan.images import read_rgb
 from artgan.kinds import GivenPath
+from artgan.portable import read_stored
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -151,7 +152,7 @@ class RecipeLock:
     def init_from(self) -> Path | None:
         """The checkpoint the run started from (train.init_from), as it was written."""
         value = _typed(self.table("train").get("init_from"), str)
-        return None if value is None else Path(value)
+        return None if value is None else read_stored(value)
 
     @property
     def dataset_images(self) -> int | None:
@@ -191,7 +192,7 @@ class RecipeLock:
     def dataset(self) -> Path | None:
         """The dataset folder the run trained on, as it was written."""
         value = _typed(self.environment.get("dataset"), str)
-        return None if value is None else Path(value)
+        return None if value is None else read_stored(value)
 
     def table(self, name: str) -> dict[str, Any]:
         """The recipe's table ``name`` ([train], [model]…); empty when it is missing or not a table."""

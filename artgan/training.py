@@ -33,6 +33,7 @@ from artgan.images import grid
 from artgan.kinds import Context, Model, described
 from artgan.pace import Pace, say
 from artgan.plugins import hooks
+from artgan.portable import read_stored, stored
 from artgan.recipe import Recipe, TrainOptions
 from artgan.runfolder import RecipeLock, RunFolder, RunStatus, State, step_of
 from artgan.runs import Run
@@ -135,6 +136,8 @@ def _same_run(recipe: Recipe, folder: RunFolder, newest: Path) -> None:
     differ = []
     for key in KEPT_ON_RESUME:
         theirs, now = _dotted(recorded, key), _dotted(ours, key)
+        if key == "train.init_from" and isinstance(theirs, str):  # with "\\" if written on Windows by an older artgan
+            theirs = stored(read_stored(theirs))
         # a key the lock leaves out is one an older lock did not record, but for init_from, which
         # every lock leaves out when it is none
         if theirs != now and (theirs is not None or key == "train.init_from"):
@@ -542,7 +545,7 @@ def _checkpoint(run: Run, sampler: BatchSampler, watch: CollapseWatch | None) ->
         "resolution": run.recipe.resolution,
         "seed": run.recipe.seed,
         "dataset": run.recipe.dataset,
-        "init_from": None if run.recipe.train.init_from is None else str(run.recipe.train.init_from),
+        "init_from": None if run.recipe.train.init_from is None else stored(run.recipe.train.init_from),
         "step": run.step,
         "images_seen": run.images_seen,
         "seconds": run.seconds,
@@ -805,14 +808,16 @@ def _write_lock(run: Run, dataset: Dataset, sweep: tuple[str, str] | None) -> No
         "device": run.device, "precision": run.precision, "cpu": precision.cpu_name(),
         **precision.lock_entries(run.device),
         "channels_last": use_channels_last(run.recipe.train, run.device), "processes": distributed.world_size(),
-        "dataset": str(dataset.folder), "dataset_images": dataset.count,
-        "dataset_sizes": [list(pair) for pair in _dataset_sizes(run, dataset.count)],
-        "command": " ".join(sys.argv), **swept,
+        "dataset": stored(dataset.folder), "dataset_images": dataset.count,
+        "command": " ".join(sys.argv), **swept, **_dataset_sizes(run, dataset.count),
     }))
 
 
-def _dataset_sizes(run: Run, images: int) -> list[tuple[int, int]]:
+def _dataset_sizes(run: Run, images: int) -> dict[str, list[list[int]]]:
     """The lock's record of the dataset's size by step, up to where this session starts, then this
-    session's size if it differs: a timelapse's epochs stay right when the folder grew."""
+    session's size if it differs (a timelapse's epochs stay right when the folder grew); written
+    only once the size has changed (RecipeLock.dataset_sizes)."""
     sizes = [(step, count) for step, count in run.folder.lock().dataset_sizes if step < run.step] if run.step else []
-    return sizes if sizes and sizes[-1][1] == images else [*sizes, (run.step, images)]
+    if not sizes or sizes[-1][1] != images:
+        sizes.append((run.step, images))
+    return {"dataset_sizes": [list(pair) for pair in sizes]} if len(sizes) > 1 else {}

@@ -16,7 +16,7 @@ class DedupeOptions(artgan.Options):
     max_distance: int = Field(
         6, ge=0, le=32, description="drop an image whose perceptual hash (pHash, 64 bits) differs from a kept "
         "image's in at most this many bits. Copies resized, recompressed, brightened or greyed differ in 0-4 "
-        "(a few up to 12), crops of a few percent and watermarks in 5-40; different photos, aligned faces "
+        "(a few up to 8), crops of a few percent and watermarks in 5-40; different photos, aligned faces "
         "too, in 9 or more. 0: only copies that hash alike")
     mirrored: bool = Field(False, description="also drop mirror images of a kept image (put dedupe before "
                                               "`mirror`, or it drops what mirror adds)")
