@@ -24,7 +24,8 @@ class DedupeOptions(artgan.Options):
 
 class Dedupe(artgan.Preprocessor):
     """Drop near-duplicates: an image that looks like one kept before it (the same photo resized,
-    recompressed or recoloured, as a web search finds it on many sites)."""
+    recompressed or recoloured, as a web search finds it on many sites). The first in source order
+    is kept: put blur-filter before it, so that a blurry copy is never the one kept."""
 
     Options = DedupeOptions
     in_order = True  # compares each image with the ones before it
@@ -44,7 +45,7 @@ class Dedupe(artgan.Preprocessor):
             distances = ONES[kept ^ candidate].sum(axis=1, dtype=np.int32)
             if len(distances) and distances.min() <= self.options.max_distance:
                 nearest = int(distances.argmin())
-                return [artgan.Skipped(item.origin, f"{how} of {self._origins[nearest]} ({distances[nearest]} of "
+                return [artgan.Skipped(item.origin, f"{how} (of {self._origins[nearest]}, {distances[nearest]} of "
                                                     f"64 bits differ)", shrunk(item.image))]
         if len(self._origins) == len(self._hashes):
             self._hashes = np.concatenate([self._hashes, np.zeros_like(self._hashes)])
