@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import shutil
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -85,6 +86,21 @@ def event_lines(served, timeout: float = 10):
         assert next(lines).startswith("retry:")
         yield lines
 
+
+def open_streams(served) -> int:
+    """How many event streams ``served`` holds open (one a browser, when its pages share one)."""
+    return len(served.server.config.app.state.hub.queues)
+
+
+def wait_until(condition, what: str, timeout: float = 10) -> None:
+    """Wait for ``condition()`` to hold; fail saying ``what`` was awaited if it does not within ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.02)
+
+
+WITHOUT_SHARED_WORKER = "delete window.SharedWorker"  # an init script: a page as in a browser without it
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's package (.ci/run installs it); never a downloaded browser
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",

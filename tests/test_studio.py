@@ -4,11 +4,13 @@ out of the workspace and in without the token; tests/test_studio_browser.py driv
 chromium."""
 import json
 import os
+import random
 import re
 import socket
 import subprocess
 import sys
 import time
+from unittest.mock import ANY
 
 import httpx
 import pytest
@@ -22,6 +24,7 @@ from artgan.runfolder import RunFolder
 from artgan.studio import start, workspace_of
 from artgan.files import write_bytes_atomic
 from artgan.studio.events import event_for
+from artgan.studio.metrics import POINTS, MetricsReader
 from artgan.studio.workspace import Workspace
 
 
@@ -89,6 +92,102 @@ def test_a_run_page_shows_the_pictures_renderers_wrote(studio, workspace):
         assert served.content == (workspace / "runs" / "tiny-a" / name).read_bytes()
         assert f'src="/files/runs/tiny-a/picture/{name}"' in html
     assert httpx.get(studio.url + "runs/tiny-a?part=films").text.count("<img") == 2
+
+
+def metrics_lines(steps, shots_every: int = 100) -> str:
+    """metrics.jsonl lines: a loss row a step, and a snapshot's line every ``shots_every`` steps."""
+    lines = []
+    for step in steps:
+        lines.append({"step": step, "loss_d": step % 7 / 7, **({"r1": 0.1} if step % 3 else {})})
+        if step % shots_every == 0:
+            lines.append({"step": step, "event": "snapshot", "diversity": step * 37 % 101 / 100})
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def held(page: dict, answer: dict) -> dict:
+    """What a live page holds after ``answer`` of MetricsReader.since (as studio.js keeps it)."""
+    rows, events = ([], []) if answer["reset"] else (page["rows"], page["events"])
+    return {"rows": rows[:answer["start"]] + answer["rows"], "events": events + answer["events"],
+            "best": answer["best"], "cursor": answer["cursor"]}
+
+
+def everything(reader: MetricsReader, path) -> dict:
+    """What a page opened now holds (its cursor left out)."""
+    return {**held({}, reader.since(path)), "cursor": None}
+
+
+def test_a_live_page_is_sent_what_is_new_since_its_cursor(tmp_path):
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(metrics_lines(range(1, 3002)))
+    reader = MetricsReader()
+    first = reader.since(path)
+    assert first["reset"] and first["start"] == 0 and len(first["rows"]) == 1501  # by 2; the last of one row
+    assert first["rows"][-1] == {"step": 3001, "loss_d": 3001 % 7 / 7, "r1": 0.1}
+    page = held({}, first)
+    with open(path, "a") as metrics:
+        metrics.write(metrics_lines(range(3002, 3301)))
+    answer = reader.since(path, page["cursor"])
+    assert not answer["reset"] and answer["start"] == 1500 and len(answer["rows"]) == 150  # the last one again
+    assert [event["step"] for event in answer["events"]] == [3100, 3200, 3300]
+    assert len(json.dumps(answer)) * 5 < len(json.dumps(first))
+    page = held(page, answer)
+    assert {**page, "cursor": None} == everything(reader, path) == everything(MetricsReader(), path)
+    assert reader.since(path, page["cursor"])["rows"] == []  # nothing new, and every thinned row whole
+    with open(path, "a") as metrics:  # 4,500 rows: each thinned row stands for 5 from now on
+        metrics.write(metrics_lines(range(3301, 4501)))
+    answer = reader.since(path, page["cursor"])
+    assert answer["reset"] and len(answer["rows"]) == 900
+    page = held(page, answer)
+    RunFolder(tmp_path).trim_metrics(2000)  # a resume forgets the lines after its checkpoint (a new file)…
+    answer = reader.since(path, page["cursor"])
+    assert answer["reset"] and answer["rows"][-1]["step"] == 2000 and answer["events"][-1]["step"] == 2000
+    page = held(page, answer)
+    with open(path, "r+") as metrics:  # …and a file cut short where it is starts again too
+        metrics.truncate(len(metrics_lines(range(1, 1001))))
+    answer = reader.since(path, page["cursor"])
+    assert answer["reset"] and answer["rows"][-1]["step"] == 1000
+    for cursor in (answer["cursor"].replace(answer["cursor"][:16], "0" * 16), "", "x", "1.2.3", "9" * 5000,
+                   answer["cursor"].rsplit(".", 1)[0] + "." + "9" * 18):  # another studio's, or none a page sends
+        assert everything(reader, path) == {**held({}, reader.since(path, cursor)), "cursor": None}
+        assert reader.since(path, cursor)["reset"]
+    assert {**reader.since(tmp_path / "none.jsonl"), "cursor": None} == {  # a run that has not logged yet
+        "reset": True, "start": 0, "rows": [], "events": [], "best": None, "cursor": None}
+
+
+def test_a_live_page_holds_the_thinned_charts_however_the_run_grows(tmp_path):
+    """Rows and snapshots' lines in bursts, with a resume that forgets lines: after each answer the
+    page holds what a page opened then would, at most POINTS rows and about as many snapshots."""
+    path = tmp_path / "metrics.jsonl"
+    path.write_text("")
+    reader, page, step, chance = MetricsReader(), {"cursor": ""}, 0, random.Random(3)
+    for burst in range(40):
+        if burst == 30:
+            step = 1000
+            RunFolder(tmp_path).trim_metrics(step)
+        added = chance.choice([1, 2, 60, 900, 3000])
+        with open(path, "a") as metrics:
+            metrics.write(metrics_lines(range(step + 1, step + added + 1), shots_every=3))
+        step += added
+        page = held(page, reader.since(path, page["cursor"]))
+        assert {**page, "cursor": None} == everything(reader, path), burst
+        shots = [event for event in page["events"] if event["event"] == "snapshot"]
+        assert len(page["rows"]) <= POINTS and len(shots) <= POINTS
+        best = max(range(3, step + 1, 3), key=lambda shot: shot * 37 % 101, default=None)  # the first of equals
+        assert (page["best"] or {}).get("step") == best
+
+
+def test_the_live_answer_of_a_run_page(studio):
+    url = studio.url + "api/runs/tiny-a/live"
+    first = httpx.get(url).json()
+    assert first["summary"]["step"] == 6 and first["snapshots"] == [0, 2, 4, 6]
+    assert first["metrics"]["reset"] and [row["step"] for row in first["metrics"]["rows"]] == [1, 2, 3, 4, 5, 6]
+    again = httpx.get(url, params={"since": first["metrics"]["cursor"], "after": 4}).json()
+    assert again["snapshots"] == [6]
+    assert again["metrics"] == {**first["metrics"], "reset": False, "start": 6, "rows": [], "events": []}
+    assert httpx.get(url, params={"since": "not a cursor"}).json()["metrics"] == {**first["metrics"], "cursor": ANY}
+    for after in ("x", "-1", "9" * 5000):
+        assert httpx.get(url, params={"after": after}).status_code == 400
+    assert httpx.get(studio.url + "api/runs/nothing/live").status_code == 404
 
 
 def test_the_composer_says_the_command_and_names_a_bad_option(studio):

@@ -1,5 +1,8 @@
 """The studio in a real browser (Debian's chromium, headless, driven by Playwright): the gallery,
-a training in another process showing up live, the scrubber, the film composer and compare."""
+a training in another process showing up live, the scrubber, a live run page's charts, the film
+composer, compare, and pages open when the studio stops."""
+import json
+import math
 import os
 import shutil
 import signal
@@ -11,9 +14,10 @@ from urllib.parse import urlsplit
 import httpx
 import numpy as np
 import pytest
-from studio_helpers import CHROMIUM, chromium, studio, workspace  # noqa: F401  (fixtures)
+from studio_helpers import CHROMIUM, WITHOUT_SHARED_WORKER, chromium, studio, workspace  # noqa: F401  (fixtures)
 
 from artgan.film import write_film
+from artgan.runfolder import RunFolder
 from artgan.studio import start
 
 pytestmark = pytest.mark.browser
@@ -231,11 +235,18 @@ def test_a_run_deleted_while_its_page_is_open_says_so(tmp_path, workspace, page)
         served.stop()
 
 
-def test_pages_open_when_the_studio_stops_say_so_and_catch_up_when_it_is_back(tmp_path, workspace, browser, page):
+@pytest.mark.parametrize("alone", [False, True], ids=["one stream shared", "without SharedWorker"])
+def test_pages_open_when_the_studio_stops_say_so_and_catch_up_when_it_is_back(tmp_path, workspace, browser, alone):
     shutil.copytree(workspace / "runs" / "tiny-b", tmp_path / "runs" / "kept")
     served = start(tmp_path)
     port = urlsplit(served.url).port
-    compare = browser.new_page()
+    context = browser.new_context()
+    if alone:
+        context.add_init_script(WITHOUT_SHARED_WORKER)  # a stream per page
+    page, compare = context.new_page(), context.new_page()
+    errors = []
+    for shown in (page, compare):
+        shown.on("pageerror", lambda error: errors.append(error))
     try:
         page.goto(served.url + "runs/kept")
         compare.goto(served.url + "compare?run=kept")
@@ -253,9 +264,69 @@ def test_pages_open_when_the_studio_stops_say_so_and_catch_up_when_it_is_back(tm
             shown.wait_for_selector("#offline", state="hidden", timeout=15_000)
         page.wait_for_function("document.body.dataset.shownStep === '9'", timeout=15_000)  # following the newest
         compare.wait_for_function("Number(document.querySelector('#scrub').max) === 3", timeout=15_000)  # 0 3 6 9
-        assert page.inner_text("#state") != "deleted"
+        assert page.inner_text("#state") != "deleted" and not errors, errors
     finally:
-        compare.close()
+        context.close()
+        served.stop()
+
+
+def metrics_lines(steps, shift: float = 0.0) -> str:
+    """metrics.jsonl lines of ``steps`` (a loss row each, and a snapshot's line every 100 steps)
+    whose curves ``shift`` moves. An odd step's loss_d is higher by 1: a thinned row of one odd
+    step (a last one, which rows to come complete) stands out from the mean of two."""
+    lines = []
+    for step in steps:
+        lines.append({"step": step, "loss_d": 1 + math.sin(step / 300) + step % 2 + shift,
+                      "loss_g": 2 + math.cos(step / 500), "images_per_s": 500 + step % 97})
+        if step % 100 == 0:
+            lines.append({"step": step, "event": "snapshot", "diversity": 0.5 + shift + (step * 37 % 101) / 200})
+    return "".join(json.dumps(line) + "\n" for line in lines)
+
+
+def charts_drawn(page, step: int, charts: int = 3) -> dict[str, str]:
+    """Each chart of a run's page (its picture, as PNG data, by title) once it shows ``step`` and
+    its ``charts`` charts (a page opened now shows the step before its charts load)."""
+    page.wait_for_function(f"document.querySelector('#step').textContent === '{step}' && "
+                           f"document.querySelectorAll('.chart canvas').length === {charts}", timeout=10_000)
+    return page.evaluate("Object.fromEntries([...document.querySelectorAll('.chart')].map("
+                         "chart => [chart.dataset.chart, chart.querySelector('canvas').toDataURL()]))")
+
+
+def test_a_live_run_page_asks_only_for_what_is_new_and_draws_what_a_page_opened_anew_draws(tmp_path, workspace,
+                                                                                         browser, page):
+    """As the run trains on, the page is sent the thinned rows from its last one on, not the run;
+    when a thinned row comes to stand for more rows, or a resume forgets lines, all again."""
+    run = tmp_path / "runs" / "long"
+    shutil.copytree(workspace / "runs" / "tiny-b", run)
+    (run / "metrics.jsonl").write_text(metrics_lines(range(1, 3002)))  # thinned by 2: 1,501 rows
+    served = start(tmp_path)
+    answers = []
+    page.on("response", lambda response: answers.append(response) if "/live?" in response.url else None)
+    fresh = browser.new_page()
+
+    def trained(lines: str, step: int) -> list[dict]:
+        """Lines appended as training writes them: the page, as one opened now; what it was sent."""
+        asked = len(answers)
+        with open(run / "metrics.jsonl", "a") as metrics:
+            metrics.write(lines)
+        live = charts_drawn(page, step)
+        fresh.goto(served.url + "runs/long")
+        assert live == charts_drawn(fresh, step)  # losses, diversity, images/s
+        return [answer.json()["metrics"] for answer in answers[asked:]]
+
+    try:
+        page.goto(served.url + "runs/long")
+        charts_drawn(page, 3001)
+        sent = trained(metrics_lines(range(3002, 3301)), 3300)  # still by 2
+        assert sent and all(not got["reset"] and got["start"] >= 1500 for got in sent)
+        assert sum(len(got["rows"]) for got in sent) < 200  # of 1,650
+        sent = trained(metrics_lines(range(3301, 4501)), 4500)  # 4,500 rows: by 5 from now on
+        assert any(got["reset"] for got in sent)
+        RunFolder(run).trim_metrics(2000)  # a resume from step 2000 forgets the lines after…
+        sent = trained(metrics_lines(range(2001, 2201), shift=0.5), 2200)  # …and trains on, otherwise
+        assert any(got["reset"] for got in sent)
+    finally:
+        fresh.close()
         served.stop()
 
 

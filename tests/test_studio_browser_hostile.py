@@ -1,12 +1,13 @@
 """A hurried artist in a real browser (Debian's chromium, headless, driven by Playwright): a double
-click on Render, a reload mid-render, the studio restarted under a render, many tabs open, the
-keyboard alone, and what a screen reader is told."""
+click on Render, a reload mid-render, the studio restarted under a render, many pages open at once
+(sharing one event stream, or without SharedWorker a stream each), the keyboard alone, and what a
+screen reader is told."""
 import shutil
 from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from studio_helpers import workspace  # noqa: F401  (fixture)
+from studio_helpers import WITHOUT_SHARED_WORKER, open_streams, wait_until, workspace  # noqa: F401  (fixture)
 from test_studio_browser import browser, page  # noqa: F401  (fixtures)
 
 from artgan.studio import start
@@ -86,17 +87,75 @@ def test_a_render_the_studio_stopped_under_is_said_not_left_rendering(tmp_path, 
         served.stop()
 
 
+def new_snapshot(run, step: int) -> None:
+    """A snapshot of ``run`` at ``step`` lands, as training writes it (a copy of its step 6)."""
+    snapshots = run / "snapshots"
+    shutil.copy(snapshots / "step-0000006.png", snapshots / f".step-{step:07d}.png.tmp")
+    (snapshots / f".step-{step:07d}.png.tmp").rename(snapshots / f"step-{step:07d}.png")
+
+
+def shown_step(page, step: int) -> None:
+    page.wait_for_function(f"document.body.dataset.shownStep === '{step}'", timeout=10_000)
+
+
+def test_eight_pages_in_sight_share_one_event_stream(tmp_path, workspace, browser):
+    """Chromium keeps at most 6 connections to one server: with a stream per page, the seventh
+    page in sight never loaded."""
+    shutil.copytree(workspace / "runs" / "tiny-b", tmp_path / "runs" / "run")
+    served = start(tmp_path)
+    context = browser.new_context()  # a connection pool of its own
+    try:
+        pages = []
+        for _ in range(8):
+            pages.append(context.new_page())
+            pages[-1].goto(served.url + "runs/run", timeout=10_000)
+            pages[-1].wait_for_selector(".chart", timeout=10_000)
+        assert {page.evaluate("document.visibilityState") for page in pages} == {"visible"}
+        wait_until(lambda: open_streams(served) > 0, "the shared stream")
+        assert open_streams(served) == 1
+        new_snapshot(tmp_path / "runs" / "run", 9)
+        for page in reversed(pages):  # the eighth first
+            shown_step(page, 9)
+        assert open_streams(served) == 1
+    finally:
+        context.close()
+        served.stop()
+
+
+def test_a_closed_page_lets_its_share_go_and_the_last_one_closes_the_stream(tmp_path, workspace, browser):
+    shutil.copytree(workspace / "runs" / "tiny-b", tmp_path / "runs" / "run")
+    served = start(tmp_path)
+    context = browser.new_context()
+    try:
+        gallery, run = context.new_page(), context.new_page()
+        gallery.goto(served.url)
+        run.goto(served.url + "runs/run")
+        run.wait_for_selector(".chart", timeout=10_000)
+        wait_until(lambda: open_streams(served) > 0, "the shared stream")
+        assert open_streams(served) == 1
+        gallery.close()  # the other page still hears of what happens
+        new_snapshot(tmp_path / "runs" / "run", 9)
+        shown_step(run, 9)
+        assert open_streams(served) == 1
+        run.close()
+        wait_until(lambda: open_streams(served) == 0, "the stream to close with the last page")
+    finally:
+        context.close()
+        served.stop()
+
+
 HIDE = """hidden => {  // as a tab behind another: the browser says so to the page
     Object.defineProperty(document, "hidden", {value: hidden, configurable: true});
     Object.defineProperty(document, "visibilityState", {value: hidden ? "hidden" : "visible", configurable: true});
     document.dispatchEvent(new Event("visibilitychange")); }"""
 
 
-def test_tabs_out_of_sight_let_the_seventh_load_and_catch_up_when_shown(tmp_path, workspace, browser):
-    """Chromium keeps at most 6 connections to one server, and each page's event stream holds one."""
+def test_without_shared_worker_tabs_out_of_sight_let_the_seventh_load_and_catch_up_when_shown(tmp_path, workspace,
+                                                                                             browser):
     shutil.copytree(workspace / "runs" / "tiny-b", tmp_path / "runs" / "run")
     served = start(tmp_path)
-    context = browser.new_context()  # a connection pool of its own
+    context = browser.new_context()
+    context.add_init_script(WITHOUT_SHARED_WORKER)  # each page has a stream of its own
     try:
         tabs = []
         for _ in range(6):
@@ -106,11 +165,11 @@ def test_tabs_out_of_sight_let_the_seventh_load_and_catch_up_when_shown(tmp_path
         seventh = context.new_page()
         seventh.goto(served.url + "runs/run", timeout=10_000)
         seventh.wait_for_selector(".chart", timeout=10_000)
-        snapshots = tmp_path / "runs" / "run" / "snapshots"
-        shutil.copy(snapshots / "step-0000006.png", snapshots / "step-0000009.png")  # while the first is hidden
-        seventh.wait_for_function("document.body.dataset.shownStep === '9'", timeout=10_000)
+        new_snapshot(tmp_path / "runs" / "run", 9)  # while the first is hidden
+        shown_step(seventh, 9)
+        assert tabs[0].get_attribute("body", "data-shown-step") == "6"
         tabs[0].evaluate(HIDE, False)
-        tabs[0].wait_for_function("document.body.dataset.shownStep === '9'", timeout=10_000)
+        shown_step(tabs[0], 9)
     finally:
         context.close()
         served.stop()

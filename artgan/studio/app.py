@@ -83,6 +83,16 @@ def create_app(workspace: str | Path, token: str | None = None, host: str = "127
             raise HTTPException(404)
         return JSONResponse(asdict(found))
 
+    async def run_live(request: Request) -> Response:
+        after = request.query_params.get("after")
+        if after is not None and not NUMBER.fullmatch(after):
+            raise HTTPException(400, "after must be a snapshot's step")
+        found = await run_in_threadpool(space.live, request.path_params["name"], request.query_params.get("since", ""),
+                                        None if after is None else int(after))
+        if found is None:
+            raise HTTPException(404)
+        return JSONResponse(found)
+
     async def runs_json(request: Request) -> Response:
         return JSONResponse([asdict(summary) for summary in await run_in_threadpool(space.summaries)])
 
@@ -198,6 +208,7 @@ def create_app(workspace: str | Path, token: str | None = None, host: str = "127
         Route("/compare", compare),
         Route("/api/runs", runs_json),
         Route("/api/runs/{name}", run_json),
+        Route("/api/runs/{name}/live", run_live),
         Route("/api/runs/{name}/checkpoints", checkpoints_json),
         Route("/api/runs/{name}/command", film_command, methods=["POST"]),
         Route("/api/runs/{name}/compose", compose, methods=["POST"]),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -164,6 +164,18 @@ class Workspace:
             recipe = ""
         return RunPage(summary, self.snapshot_steps(name), metrics, self.films(name), self.pictures(name), recipe,
                        best, self.dataset(summary.dataset))
+
+    def live(self, name: str, cursor: str = "", after: int | None = None) -> dict[str, Any] | None:
+        """What run ``name``'s open page lacks: its summary, the steps of its snapshots after
+        ``after`` (None: all), and its charts' lines since ``cursor`` (see MetricsReader.since);
+        None if the workspace has no such run."""
+        folder = self.folder(name)
+        summary = self.summary(name) if folder else None
+        if summary is None:
+            return None
+        return {"summary": asdict(summary),
+                "snapshots": [step for step in self.snapshot_steps(name) if after is None or step > after],
+                "metrics": self._metrics.since(folder.metrics_file, cursor)}
 
     def snapshot_steps(self, name: str) -> list[int]:
         """The steps of run ``name``'s snapshots, oldest first (none: empty)."""

@@ -47,11 +47,32 @@ async function answerOf(response) {
   }
 }
 
-// The server's events; the browser reconnects by itself, and ``handle`` then gets
-// {kind: "reconnected"} to catch up on what it missed. A browser keeps at most 6 connections to
-// one server, and each page's stream holds one: a page out of sight (a tab behind another) lets
-// its stream go and catches up when shown again, or the seventh tab of the studio would never load.
+// The server's events, each to ``handle``, and {kind: "reconnected"} when the stream is back after
+// a drop (the studio restarted), to catch up on what the page missed. The studio's pages of a
+// browser share one stream (static/events.js, a SharedWorker): a browser keeps at most 6
+// connections to one server, and with a stream per page the seventh page would never load.
 function live(handle) {
+  if (!window.SharedWorker) { liveAlone(handle); return; }
+  let port = null;
+  const join = () => {
+    port = new SharedWorker("/static/events.js").port;
+    port.onmessage = ({data: event}) => {
+      if (event.kind === "offline" || event.kind === "online") offline(event.kind === "offline");
+      else handle(event);
+    };
+    port.postMessage("join");
+  };
+  window.addEventListener("pagehide", () => port.postMessage("leave"));  // closed, or left for another page
+  window.addEventListener("pageshow", (shown) => {  // back from the browser's back-forward cache
+    if (shown.persisted) { join(); handle({kind: "reconnected"}); }
+  });
+  join();
+}
+
+// Without SharedWorker, a stream of the page's own, which the browser reconnects by itself. A page
+// out of sight (a tab behind another) lets it go and catches up when shown again, so that the
+// seventh tab of the studio still loads.
+function liveAlone(handle) {
   let source = null, dropped = document.hidden;
   const open = () => {
     source = new EventSource("/events");
@@ -69,8 +90,7 @@ function live(handle) {
   if (!document.hidden) open();
 }
 
-// Run ``work`` at most once at a time and at most every ``gap`` ms: events come in bursts, and
-// a long run's metrics are megabytes.
+// Run ``work`` at most once at a time and at most every ``gap`` ms: events come in bursts.
 function throttled(work, gap = 1000) {
   let running = false, again = false, last = 0;
   return async function run() {
@@ -154,67 +174,97 @@ function runPage() {
     if ($("#noshot")) $("#noshot").remove();
     if (follow.checked) { range.value = steps.length - 1; show(steps.length - 1, false); }
   };
+  // What the run gained since the page last asked: its step and state, its snapshots (all of them
+  // after the page missed events, else those after its newest) and the charts' new lines (the
+  // server's thinned rows replace the page's from index start on; events are added).
   const charts = metricCharts($("#charts"));
-  const loadMetrics = throttled(async () => {
-    const response = await request(`/api/runs/${enc(run.name)}`);
+  let cursor = "", rows = [], events = [], missed = true;
+  const load = throttled(async () => {
+    const after = missed || !steps.length ? "" : `&after=${steps[steps.length - 1]}`;
+    missed = false;
+    const response = await request(`/api/runs/${enc(run.name)}/live?since=${enc(cursor)}${after}`);
     if (response?.status === 404) {  // its folder was deleted (or renamed) since the page opened
       $("#gone").hidden = false;
       $("#state").textContent = $("#state").className = "deleted";
       $("#state").classList.add("state");
     }
     if (!response?.ok) return;
-    const page = await response.json();
-    page.snapshots.forEach(addStep);  // those whose events were missed while the server was away
-    charts(page.metrics);
-    $("#step").textContent = page.summary.step;
-    $("#state").textContent = $("#state").className = page.summary.state;
+    const {summary, snapshots, metrics} = await response.json();
+    snapshots.forEach(addStep);
+    if (metrics.reset) events = [];
+    rows.splice(metrics.start, Infinity, ...metrics.rows);
+    events.push(...metrics.events);
+    cursor = metrics.cursor;
+    charts(rows, events, metrics.best);
+    $("#step").textContent = summary.step;
+    $("#state").textContent = $("#state").className = summary.state;
     $("#state").classList.add("state");
-    if (page.best_step !== null) { bestButton.textContent = page.best_step; $("#best").hidden = false; }
+    if (metrics.best) { bestButton.textContent = metrics.best.step; $("#best").hidden = false; }
     markBest();
   });
-  loadMetrics();
+  load();
   const films = refresher(`/runs/${enc(run.name)}?part=films`, $("#films"));
   live((event) => {
     if (event.kind === "reconnected") {
-      loadMetrics();
+      missed = true;
+      load();
       films();
     } else if (event.run !== run.name) {
       return;
     } else if (event.kind === "snapshot") {
       addStep(event.step);
     } else if (event.kind === "metrics" || event.kind === "state") {
-      loadMetrics();
+      load();
     } else if (event.kind === "film") {
       films();
     }
   });
 }
 
-// One uPlot chart per group of columns: losses, the diversity of snapshots, speed, and the rest.
+// One uPlot chart per group of columns: losses, the diversity of snapshots (with the most varied
+// one, ``best``, which thinning may leave out of ``events``), speed, and the rest. Drawn again,
+// the charts are those and in the order a page opened now would draw (a resume that forgot lines
+// may take a column away).
 function metricCharts(holder) {
-  const plots = {};
-  return (rows) => {
-    const losses = rows.filter((row) => !("event" in row));
-    const shots = rows.filter((row) => row.event === "snapshot");
+  let plots = new Map();  // "title: columns" → its uPlot
+  return (losses, events, best) => {
+    const shots = events.filter((row) => row.event === "snapshot");
+    if (best && !shots.some((shot) => shot.step === best.step && shot.diversity === best.diversity)) {
+      const after = shots.findIndex((shot) => shot.step > best.step);
+      shots.splice(after < 0 ? shots.length : after, 0, best);
+    }
     const columns = [...new Set(losses.flatMap(Object.keys))].filter((key) => !["step", "images_seen", "seconds"].includes(key));
     const groups = {"losses": columns.filter((key) => key.startsWith("loss")), "images/s": columns.filter((key) => key === "images_per_s")};
     columns.filter((key) => !key.startsWith("loss") && key !== "images_per_s").forEach((key) => groups[key] = [key]);
     const tables = Object.entries(groups).filter(([, keys]) => keys.length).map(([title, keys]) => [title, losses, keys]);
     if (shots.length) tables.splice(1, 0, ["diversity of the samples (1 = as varied as the dataset)", shots, ["diversity"]]);
+    const drawn = new Map();
     for (const [title, table, keys] of tables) {
-      const series = [table.map((row) => row.step), ...keys.map((key) => table.map((row) => row[key] ?? null))];
-      if (plots[title]) { plots[title].setData(series); continue; }
-      const box = document.createElement("div");
-      box.className = "chart";
-      box.dataset.chart = title;
-      holder.appendChild(box);
-      const colours = ["#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#495057"];
-      plots[title] = new uPlot({
-        title, width: Math.min(560, holder.clientWidth || 560), height: 200,
-        scales: {x: {time: false}},
-        series: [{label: "step"}, ...keys.map((key, i) => ({label: key, stroke: colours[i % colours.length], width: 1.5, spanGaps: true}))],
-      }, series, box);
+      const id = `${title}: ${keys}`, series = [table.map((row) => row.step), ...keys.map((key) => table.map((row) => row[key] ?? null))];
+      let plot = plots.get(id);
+      if (plot) {
+        plot.setData(series);
+      } else {
+        const box = document.createElement("div"), colours = ["#d9480f", "#1971c2", "#2f9e44", "#9c36b5", "#495057"];
+        box.className = "chart";
+        box.dataset.chart = title;
+        holder.append(box);
+        plot = new uPlot({
+          title, width: Math.min(560, holder.clientWidth || 560), height: 200,
+          scales: {x: {time: false}},
+          series: [{label: "step"}, ...keys.map((key, i) => ({label: key, stroke: colours[i % colours.length], width: 1.5, spanGaps: true}))],
+        }, series, box);
+      }
+      drawn.set(id, plot);
+      holder.append(plot.root.parentNode);
     }
+    plots.forEach((plot, id) => {
+      if (drawn.has(id)) return;
+      const box = plot.root.parentNode;
+      plot.destroy();
+      box.remove();
+    });
+    plots = drawn;
   };
 }
 
