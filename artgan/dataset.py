@@ -523,7 +523,8 @@ def skipped_sheet(dataset: Dataset, per_reason: int = 24) -> Path | None:
             left = column * tile + 1
             sheet.paste(picture, (left, top + 20))
             where = skip["origin"].rsplit("@", 1)[-1] if "@" in skip["origin"] else Path(skip["origin"]).name
-            draw.text((left + 2, top + 20 + picture.height), where[-15:], fill="black")
+            shown = where if len(where) <= 15 else "…" + where[-14:]  # a name's end tells copies apart
+            draw.text((left + 2, top + 20 + picture.height), shown, fill="black")
     path = dataset.folder / "skipped-sheet.png"
     with atomic_path(path) as tmp:
         sheet.save(tmp, "PNG")
