@@ -6,7 +6,6 @@ import inspect
 import io
 import json
 import os
-import shlex
 import signal
 import sys
 from contextlib import contextmanager
@@ -27,6 +26,7 @@ from artgan.dataset import DatasetNotReady, contact_sheet, skipped_sheet
 from artgan.errors import ArtganError, out_of_memory
 from artgan.files import NO_SPACE, no_space
 from artgan.kinds import KINDS
+from artgan.portable import command_line
 from artgan.recipe import Recipe
 
 # Commands that do not train or sample never import torch (seconds of start-up): the modules
@@ -477,7 +477,7 @@ def _stop_if_interrupted(runs, again: str, renders: bool = True) -> None:
     if last.recipe.render:
         out.print("render what there is now:")
         for step in last.recipe.render:
-            out.print("  " + shlex.join(rendering.command_line(step.name, last.dir, step.options)))
+            out.print("  " + command_line(rendering.command_line(step.name, last.dir, step.options)))
     raise typer.Exit(128 + last.stopped_by)
 
 
@@ -491,7 +491,7 @@ def _command(*words: str, job: bool = False) -> str:
         here = int(os.environ.get("LOCAL_WORLD_SIZE", size))  # processes per machine
         nodes = [f"--nnodes={size // here}"] if here < size else []
         start = ["torchrun", *nodes, f"--nproc_per_node={here}", "-m", "artgan"]
-    return shlex.join([*start, *[w for folder in folders for w in ("--plugins-dir", folder)], *words])
+    return command_line([*start, *[w for folder in folders for w in ("--plugins-dir", folder)], *words])
 
 
 def _rank() -> int:

@@ -2,7 +2,10 @@
 to another: names every file system takes, and paths written into artgan's files with "/"."""
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import subprocess
 import unicodedata
 from pathlib import Path, PurePath
 
@@ -38,3 +41,9 @@ def read_stored(text: str) -> Path:
     """A path artgan wrote into a file, on this OS: with "/", or with "\\" (written on Windows by
     an older artgan)."""
     return Path(text.replace("\\", "/"))
+
+
+def command_line(words: list[str], windows: bool = os.name == "nt") -> str:
+    """``words`` as a command to copy into this OS's shell: quoted for cmd.exe and PowerShell
+    (double quotes) on Windows, for sh elsewhere (single quotes, which cmd.exe does not take)."""
+    return subprocess.list2cmdline(words) if windows else shlex.join(words)

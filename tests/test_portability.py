@@ -198,3 +198,16 @@ def test_a_credits_card_is_read_from_a_folder_named_as_windows_names_them(tmp_pa
                          card_frames=2)
     _, pictures = read_film(film)
     assert len(pictures) == 5 and pictures[-1].mean() > 200 and pictures[0].mean() < 20
+
+
+def test_commands_to_copy_are_quoted_for_the_shell_of_the_os():
+    """The "continue with" and render lines: cmd.exe takes no single quotes, so a path with a space
+    is double-quoted there (as the C runtime splits a command line), and sh-quoted elsewhere."""
+    import shlex
+
+    from artgan.portable import command_line
+
+    words = ["artgan", "render", "timelapse", "C:\\Users\\Zoë O'Brien\\runs\\cats", "--out", "film 1.mp4"]
+    assert command_line(words, windows=True) == \
+        'artgan render timelapse "C:\\Users\\Zoë O\'Brien\\runs\\cats" --out "film 1.mp4"'
+    assert shlex.split(command_line(words, windows=False)) == words

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import itertools
 import os
-import shlex
 import threading
 import time
 import traceback
@@ -17,6 +16,7 @@ from typing import Any, Callable
 
 from artgan import folder_lock, progress, rendering
 from artgan.errors import ArtganError
+from artgan.portable import command_line
 
 # What the composer's form may set; everything else keeps the renderer's default.
 FORM = ("seeds", "seconds", "loop", "easing", "size", "grid", "gif", "truncation", "fps", "mode")
@@ -67,7 +67,7 @@ def command(target: Path, given: dict[str, Any], root: Path) -> str:
 
     given = {**given, "out": os.path.relpath(given["out"], root)}
     options = rendering.validate_options(plugins.get("renderer", "interpolation").cls.Options, given, rendering.flag)
-    return shlex.join(rendering.command_line("interpolation", Path(os.path.relpath(target, root)), options))
+    return command_line(rendering.command_line("interpolation", Path(os.path.relpath(target, root)), options))
 
 
 class Composer:
