@@ -141,13 +141,18 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = (0, 0, 0)) -> 
     return image.convert("RGB")
 
 
+# What a picture with an embedded colour profile becomes in sRGB, by its mode
+PROFILED = {"RGB": "RGB", "RGBA": "RGBA", "CMYK": "RGB", "L": "RGB"}
+
+
 def in_srgb(image: Image.Image) -> Image.Image:
-    """An RGB(A) picture with an embedded colour profile (a phone's Display P3, a camera's Adobe
-    RGB) turned into sRGB, as a colour-managed viewer shows it, the profile then dropped; read as
-    sRGB, such a picture is duller (Display P3's 200, 100, 50 is sRGB's 215, 93, 31). Pictures
-    without a profile, with an sRGB one, or with one Little CMS cannot read are left as they are."""
+    """A picture with an embedded colour profile (a phone's Display P3, a camera's Adobe RGB, a
+    print shop's CMYK, a greyscale dot gain) turned into sRGB, as a colour-managed viewer shows it,
+    the profile then dropped; read as sRGB, such a picture is duller (Display P3's 200, 100, 50 is
+    sRGB's 215, 93, 31), and CMYK read by formula is far off. Pictures without a profile, with an
+    sRGB one, or with one Little CMS cannot read are left as they are."""
     profile = image.info.get("icc_profile")
-    if not profile or image.mode not in ("RGB", "RGBA"):
+    if not profile or image.mode not in PROFILED:
         return image
     transform = _to_srgb(profile, image.mode)
     if transform is None:
@@ -163,8 +168,8 @@ def _to_srgb(profile: bytes, mode: str) -> ImageCms.ImageCmsTransform | None:
         source = ImageCms.ImageCmsProfile(io.BytesIO(profile))
         if ImageCms.getProfileDescription(source).strip().startswith("sRGB"):
             return None
-        return ImageCms.buildTransform(source, _SRGB, mode, mode)
-    except (OSError, ImageCms.PyCMSError):  # damaged, or not an RGB profile: as if there were none
+        return ImageCms.buildTransform(source, _SRGB, mode, PROFILED[mode])
+    except (OSError, ImageCms.PyCMSError):  # damaged, or not a profile of the picture's mode: as if there were none
         return None
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from icc import DISPLAY_P3, SRGB, p3_to_srgb, rgb_profile
+from icc import CMYK_GRID, DISPLAY_P3, SRGB, cmyk_profile, grey_profile, p3_to_srgb, press_to_srgb, rgb_profile, srgb_encode
 from PIL import Image
 
 from artgan import images
@@ -53,3 +53,28 @@ def test_an_rgba_picture_is_converted_before_it_goes_over_the_background(tmp_pat
 def test_an_srgb_or_unreadable_profile_leaves_the_pixels_as_they_are(tmp_path, profile):
     Image.fromarray(patches()).save(tmp_path / "picture.png", icc_profile=profile)
     assert (images.read_rgb(tmp_path / "picture.png") == patches()).all()
+
+
+@pytest.mark.parametrize("suffix, options", [("tif", {}), ("jpg", {"quality": 100, "subsampling": 0})])
+def test_a_cmyk_picture_comes_in_as_its_profile_says_it_prints(tmp_path, suffix, options):
+    """A print shop's CMYK file: its profile's table, not a formula, says what each ink mix looks
+    like; the made-up press's colours are computed from its inks, not by Little CMS."""
+    nodes = np.linspace(0, 255, CMYK_GRID).astype(np.uint8)  # mixes on the table's grid: no interpolation
+    mixes = np.random.default_rng(0).choice(nodes, (40, 4))
+    picture = Image.frombytes("CMYK", (8 * len(mixes), 8), np.repeat(mixes, 8, axis=0)[None].repeat(8, axis=0).tobytes())
+    picture.save(tmp_path / f"print.{suffix}", icc_profile=cmyk_profile("a made-up press"), **options)
+    shown = images.read_rgb(tmp_path / f"print.{suffix}")[4, 4::8].astype(int)
+    expected = np.array([press_to_srgb(mix) for mix in mixes])
+    assert np.abs(shown - expected).max() <= 3, shown.tolist()
+    formula = np.asarray(picture.convert("RGB"))[4, 4::8].astype(int)
+    assert np.abs(formula - expected).max() > 60  # what the picture read as without its profile
+
+
+def test_a_greyscale_picture_with_a_dot_gain_profile_comes_in_as_it_shows(tmp_path):
+    levels = np.arange(0, 256, 15, dtype=np.uint8)
+    Image.fromarray(np.repeat(levels, 8)[None].repeat(8, axis=0)).save(
+        tmp_path / "grey.png", icc_profile=grey_profile(1.8, "Gray Gamma 1.8"))
+    shown = images.read_rgb(tmp_path / "grey.png")[4, 4::8].astype(int)
+    expected = srgb_encode((levels / 255) ** 1.8)
+    assert np.abs(shown - expected[:, None]).max() <= 2, shown.tolist()
+    assert np.abs(shown[:, 0] - levels).max() > 10  # read as it is, the mid-greys were darker
