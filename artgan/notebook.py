@@ -53,14 +53,27 @@ def _media(path: Path, embed_limit: int = EMBED_LIMIT) -> str:
 
 
 def run_png(run: Run) -> bytes | None:
-    """``Run._repr_png_``: the newest snapshot grid, as saved (None before the first)."""
+    """``Run._repr_png_``: the newest snapshot grid, as saved (None before the first, and for one
+    too large to embed: the notebook keeps every format of a value shown)."""
     grid = _newest_snapshot(run)
-    return grid.read_bytes() if grid else None
+    return grid.read_bytes() if grid and grid.stat().st_size <= EMBED_LIMIT else None
 
 
 def run_html(run: Run) -> str:
     """``Run._repr_html_``: the newest snapshot grid, the step of the total, the latest losses
-    and the state (training, finished, interrupted: with how to continue), and the folder."""
+    and the state (training, finished, interrupted: with how to continue), and the folder; for a
+    folder gone or damaged, what is wrong, in place of a traceback."""
+    name = f"<b>{html.escape(run.name)}</b>"
+    if not run.folder.exists():
+        folder = html.escape(str(_shown(run.dir)))
+        return f"<div>{name} · its folder <code>{folder}</code> is gone (deleted or moved)</div>"
+    try:
+        return _run_html(run)
+    except ArtganError as exc:  # status.json or recipe.lock.toml unreadable: the message says which
+        return f"<div>{name} · {html.escape(str(exc))}</div>"
+
+
+def _run_html(run: Run) -> str:
     status = run.status()
     state = "interrupted" if run.interrupted else status.state
     step = max(run.step, status.step)
@@ -72,7 +85,7 @@ def run_html(run: Run) -> str:
         done += f" · continue with <code>{html.escape(continue_call(run))}</code>"
     values = " · ".join(f"{html.escape(key)} {value:.3f}" for key, value in _losses(run).items())
     caption = (f"<b>{html.escape(run.name)}</b> · {done}{'<br>' + values if values else ''}"
-               f"<br><code>{html.escape(str(run.dir))}</code>")
+               f"<br><code>{html.escape(str(_shown(run.dir)))}</code>")
     return f"<div>{_media(grid) if grid else '<p>no snapshot yet</p>'}<div>{caption}</div></div>"
 
 

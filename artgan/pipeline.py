@@ -114,7 +114,7 @@ def train(recipe: Recipe | str | Path, out: str | Path = ".", resume: bool = Fal
         raise ArtganError(f"{recipe.path}: has a [sweep]; `artgan run {recipe.path}` trains each of its runs")
     root = _out_folder(out)
     training.check(recipe, root, resume)  # the run first: a resume with another seed says so, not "rebuild"
-    return training.train(recipe, open_dataset(recipe, root), root, resume)
+    return _kept(training.train(recipe, open_dataset(recipe, root), root, resume))
 
 
 def render(recipe: Recipe | str | Path, run: Run | str | Path) -> list[Path]:
@@ -144,7 +144,14 @@ def open_run(path: str | Path) -> Run:
         raise ArtganError(f"{folder.path}: not a run folder (no {folder.lock_file.name}, snapshots or "
                           "checkpoints); give a folder like runs/NAME")
     status = folder.status()
-    return Run(folder, step=status.step, interrupted=status.state == "interrupted")
+    return _kept(Run(folder, step=status.step, interrupted=status.state == "interrupted"))
+
+
+def _kept(run: Run) -> Run:
+    """``run`` for the caller to keep: at its folder's absolute path, which a notebook's ``%cd``
+    does not move."""
+    run.folder = RunFolder(run.dir.absolute())
+    return run
 
 
 def _loaded(recipe: Recipe | str | Path) -> Recipe:
@@ -188,4 +195,5 @@ def _run_one(recipe: Recipe, root: Path, resume: bool, rebuild: bool, listener: 
     if not trained.interrupted:
         for path in render(recipe, trained):
             listener.rendered(path)
-    return trained
+    trained.model = None  # samples() loads the newest checkpoint's: a notebook keeps every Run it showed
+    return _kept(trained)

@@ -70,12 +70,15 @@ class PluginInfo:
     def version(self) -> str:
         """What identifies the plugin's code: its distribution and version ("artgan 0.1.0"), and
         the hash of the file that defines it, which changes with the code even where the version
-        does not (a loose file, an editable install)."""
-        try:
-            source = Path(inspect.getsourcefile(self.cls) or "")
-            return f"{self.distribution} sha256:{hashlib.sha256(source.read_bytes()).hexdigest()[:16]}"
-        except (OSError, TypeError):  # defined in a notebook cell or at the prompt
+        does not (a loose file, an editable install). An ArtganError once that file has changed
+        since this process loaded the class: the code that runs is still the old one."""
+        loaded = _loaded_code(self.cls)
+        if loaded is None:  # defined in a notebook cell or at the prompt
             return self.distribution
+        if _code_hash(self.cls) != loaded:
+            raise ArtganError(f'{loaded[0]}: changed since this process loaded {self.kind} plugin "{self.name}", '
+                              "which still runs its old code; restart the kernel (or the command), then run again")
+        return f"{self.distribution} sha256:{loaded[1]}"
 
     def describe(self) -> dict:
         """Name, kind, origin and every option with its type, default and help, as plain data."""
@@ -89,6 +92,26 @@ class PluginInfo:
             })
         return {"name": self.name, "kind": self.kind, "distribution": self.distribution,
                 "provider": self.provider, "summary": self.summary, "options": options}
+
+
+# Each plugin class's file and its hash as this process first saw them, with the class imported:
+# the code that runs, whatever the file says later (a notebook's kernel keeps the old code).
+_first_seen: dict[type, tuple[Path, str] | None] = {}
+
+
+def _loaded_code(cls: type) -> tuple[Path, str] | None:
+    if cls not in _first_seen:
+        _first_seen[cls] = _code_hash(cls)
+    return _first_seen[cls]
+
+
+def _code_hash(cls: type) -> tuple[Path, str] | None:
+    """The file that defines ``cls`` and its hash now; None for a class without a file."""
+    try:
+        source = Path(inspect.getsourcefile(cls) or "")
+        return source, hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+    except (OSError, TypeError):
+        return None
 
 
 def _type_name(annotation) -> str:
@@ -252,6 +275,7 @@ def collect(kind: str) -> dict[str, PluginInfo]:
                 raise ArtganError(f'{provider}: the Options of {kind} "{name}" must be a subclass of artgan.Options, '
                                   "which checks a recipe's keys against them")
             found[name] = PluginInfo(name, kind, cls, provider, _provenance.get(provider, "?"))
+            _loaded_code(cls)  # the code as it is now, when it is first registered
             if _tracing:
                 _trace(f"  {provider} registered {kind} {name!r}: {cls.__module__}.{cls.__qualname__}")
 

@@ -24,6 +24,11 @@ if TYPE_CHECKING:
 # them to files) is the tool, and a typo of n (10**9) does not end in the OOM killer.
 SAMPLES_IN_MEMORY = 2 * 2**30
 
+# The model Runs sample with once training is over, loaded from a checkpoint: one for the whole
+# process, whichever Run asks. A notebook keeps every Run a cell showed (Out[n]): were each to
+# keep its model, a session of run after run would keep them all (on a GPU, until it runs out).
+_LOADED: dict[tuple, Model] = {}
+
 
 @dataclass(eq=False, repr=False)
 class Run:
@@ -31,7 +36,7 @@ class Run:
 
     folder: RunFolder
     recipe: Recipe | None = None  # None for a run opened from its folder
-    model: Model | None = None  # the live model while training, or one loaded for samples()
+    model: Model | None = None  # the live model while training (samples() loads the newest checkpoint's after)
     device: str = "auto"
     precision: str = "fp32"  # what the passes run in: fp32, bf16 or fp16 (see artgan.toolkit.precision)
     step: int = 0
@@ -122,9 +127,15 @@ class Run:
         return notebook.Files(render_typed(name, self.dir, given, self.device))
 
     def _model(self) -> Model:
-        if self.model is None:
-            from artgan.device import pick_device
-            from artgan.sampling import load_model
+        """The live model while training, else the newest checkpoint's, kept until another is loaded."""
+        if self.model is not None:
+            return self.model
+        from artgan.device import pick_device
+        from artgan.sampling import load_model
 
-            self.model = load_model(self.checkpoint(), pick_device(self.device))
-        return self.model
+        newest = self.checkpoint()
+        key = (newest.absolute(), newest.stat().st_mtime_ns, self.device)
+        if key not in _LOADED:
+            _LOADED.clear()  # the last one's memory is free before this one loads
+            _LOADED[key] = load_model(newest, pick_device(self.device))
+        return _LOADED[key]

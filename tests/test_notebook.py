@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 from pathlib import Path
 
 import nbformat
@@ -59,6 +60,30 @@ def test_a_run_shows_its_newest_grid_with_its_step_losses_and_state(tiny):
     assert f"loss_d {loss_d:.3f}" in shown and "images_per_s" not in shown
 
 
+def test_a_grid_too_large_to_embed_is_not_embedded_as_png_either(tiny, monkeypatch):
+    """The notebook keeps every format of a value shown: the grid linked in the HTML must not come
+    in whole as the PNG beside it."""
+    monkeypatch.setattr(notebook, "EMBED_LIMIT", tiny.snapshots()[-1].path.stat().st_size - 1)
+    assert tiny._repr_png_() is None
+
+
+def test_a_run_whose_folder_is_gone_or_damaged_shows_what_is_wrong(tiny, tmp_path):
+    run = artgan.open_run(shutil.copytree(tiny.dir, tmp_path / "runs" / "tiny"))
+    run.folder.status_file.write_text("{")  # cut short by a full disk, say
+    assert f"<b>tiny</b> · {run.folder.status_file}: unreadable" in run._repr_html_()
+    shutil.rmtree(run.dir)  # deleted to start again, the Run still in a variable
+    assert f"its folder <code>{run.dir}</code> is gone (deleted or moved)" in run._repr_html_()
+    assert run._repr_png_() is None
+
+
+def test_a_run_keeps_its_folder_when_the_notebook_changes_folder(tiny, tmp_path, monkeypatch):
+    monkeypatch.chdir(tiny.dir.parent)
+    run = artgan.open_run(tiny.name)
+    monkeypatch.chdir(tmp_path)  # %cd, as on Colab once Drive is mounted
+    assert run.grid().size == tiny.grid().size and len(run.samples(1)) == 1
+    assert "<i>finished</i>" in run._repr_html_() and not (tmp_path / "runs").exists()
+
+
 def test_render_returns_the_files_which_play_inline(tiny):
     films = tiny.render("interpolation", seeds=[1, 2], seconds=0.5, size=64)
     assert [path.name for path in films] == ["interpolation.mp4"]
@@ -87,6 +112,19 @@ def test_the_stop_button_stops_a_training_with_a_checkpoint_and_it_resumes(tmp_p
         assert f"resuming from step {step}" in resumed.text
     rows = [row for row in artgan.open_run(tmp_path / "runs" / "tiny").metrics() if "event" not in row]
     assert [row["step"] for row in rows] == list(range(1, step + 4))  # continued where it stopped
+
+
+def test_runs_shown_one_after_another_keep_one_model_in_memory(tmp_path):
+    """A notebook keeps every value a cell showed (Out[n]): were each Run to keep its model, a
+    session that trains run after run would hold them all, on a GPU until it runs out."""
+    (tmp_path / "tiny.toml").write_text(tomli_w.dumps(testing.TINY_RECIPE))
+    with kernel(tmp_path) as notebook:
+        for shown in ("import gc\nimport artgan\ntrained = artgan.run('tiny.toml', out='.')\ntrained",
+                      "opened = artgan.open_run('runs/tiny')\nopened"):
+            assert notebook.run(shown).of("execute_result")  # kept in Out
+        counted = notebook.run("trained.samples(1), opened.samples(1), trained.samples(1)\n"
+                               "print(sum(issubclass(type(o), artgan.Model) for o in gc.get_objects()))")
+        assert counted.text.split() == ["1"], counted.reply
 
 
 # ------------------------------------------------------------------------ examples/notebook.ipynb

@@ -12,6 +12,7 @@ import pytest
 from hostile_helpers import add_preprocessor, invoke, one_line
 from PIL import Image
 
+import artgan
 from artgan import load_recipe, plugins
 from artgan.dataset import open_dataset
 
@@ -60,6 +61,22 @@ def test_changed_plugin_code_rebuilds_the_dataset(tiny, tmp_path, darken):
     meta = json.loads((tmp_path / "data" / "tiny" / "dataset.json").read_text())
     assert meta["plugins"]["shapes"].startswith("artgan ")
     assert meta["plugins"]["test-darken"].startswith("loose file ")
+
+
+def test_plugin_code_edited_after_this_process_loaded_it_is_refused_not_run_old(tiny, tmp_path, darken):
+    """A notebook's kernel keeps the code it imported: an edited plugin file would have rebuilt the
+    dataset with the old code, recorded as the new, and a restarted kernel reused it as up to date."""
+    darken(2)
+    record = artgan.dataset(tiny, out=tmp_path).dataset.folder / "dataset.json"
+    built = record.read_text()
+    plugin = tmp_path / "plugins" / "darken.py"
+    plugin.write_text(plugin.read_text().replace("value // 2", "value // 8"))  # edited, and the cell run again
+    with pytest.raises(artgan.ArtganError, match=rf'^{plugin}: changed since this process loaded preprocessor plugin '
+                                                 r'"test-darken", which still runs its old code; restart the kernel'):
+        artgan.dataset(tiny, out=tmp_path)
+    assert record.read_text() == built  # not rebuilt by the old code
+    darken(8)  # loaded anew, as by a restarted kernel
+    assert artgan.dataset(tiny, out=tmp_path).dataset.images.max() <= 255 // 8
 
 
 def test_run_rebuild_rebuilds_an_up_to_date_dataset(tiny, tmp_path):
