@@ -130,14 +130,21 @@ def _print_version(value: bool) -> None:
         raise typer.Exit()
 
 
+# The commands whose processes train together when torchrun starts several; the others run in rank 0 alone.
+JOBS = ("run", "train", "demo")
+
+
 @app.callback()
 def _options(
+    ctx: typer.Context,
     plugins_dir: Optional[Path] = typer.Option(None, "--plugins-dir", help="load loose plugin .py files from DIR",
                                               envvar="ARTGAN_PLUGINS_DIR"),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="plain progress lines instead of bars"),
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_print_version,
                                  help="print artgan's version and exit"),
 ):
+    if _rank() and ctx.invoked_subcommand not in JOBS:  # started by torchrun: rank 0 does it all
+        raise typer.Exit()
     if plugins_dir is not None:
         plugins.load_plugins_dir(plugins_dir)
     progress.QUIET = quiet
@@ -177,6 +184,7 @@ def _job(loaded: Recipe, again: str):
     with distributed.session(loaded.train.device):
         out.quiet = not distributed.is_main()
         try:
+            distributed.check_same_recipe(loaded.as_dict())
             yield
         except ArtganError as exc:  # rank 0 says its own (_tell), and the others' from the store
             distributed.leave_error(str(exc))
@@ -202,8 +210,6 @@ def dataset(recipe: Path = RecipeArg, set_: Optional[List[str]] = SetOpt, root: 
             rebuild: bool = typer.Option(False, "--rebuild", help="rebuild even if up to date")):
     """Build only the dataset; print counts, skips and why."""
     loaded = _load(recipe, set_)
-    if _rank():  # started by torchrun: rank 0 builds it, the others have nothing to do
-        return
     report = pipeline.dataset(loaded, root, rebuild)
     _Printer().dataset_ready(report)
     if sheet:

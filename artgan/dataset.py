@@ -110,6 +110,17 @@ def open_dataset(recipe: Recipe, root: Path) -> Dataset:
     return Dataset(folder, meta["count"], meta["resolution"])
 
 
+def built_dataset(recipe: Recipe, root: Path) -> BuildReport:
+    """The report of the recipe's dataset as it was last built, its sources' inputs not looked at:
+    what the other processes of a torchrun job train on once rank 0 has built it, though a picture
+    came into a source's folder since (rebuilt there, it would be swapped in under rank 0)."""
+    folder = dataset_folder(recipe, root)
+    meta = _read_meta(folder)
+    if meta is None:
+        raise DatasetNotReady(folder, "no dataset yet", root)
+    return _reused(folder, meta)
+
+
 class DatasetNotReady(ArtganError):
     """The dataset a training needs is missing or stale; the message says the Python call that
     builds it in the workspace ``root`` (the command line says its own command instead, with the

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import json
 import os
 import sys
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from artgan.runfolder import step_of
 # waiting that long: torchrun ends every process of a job when one fails.
 WAIT_HOURS = 48
 _waiting: Any = None  # the gloo group those waits run in, apart from the training collectives
+_flags: Any = None  # a gloo group with the training collectives' timeout, for flags kept on the host
 
 
 def _timeout(variable: str, default: timedelta | None) -> timedelta | None:
@@ -72,7 +74,7 @@ def session(device: str) -> Iterator[None]:
     just runs the block. Training's collectives time out after ARTGAN_DIST_TIMEOUT seconds
     (default: torch's, 10 minutes for nccl); waits for rank 0's work alone after
     ARTGAN_WAIT_TIMEOUT (default: WAIT_HOURS)."""
-    global _waiting
+    global _waiting, _flags
     if not launched() or active():
         yield
         return
@@ -82,10 +84,11 @@ def session(device: str) -> Iterator[None]:
     dist.init_process_group("nccl" if cuda else "gloo", timeout=_timeout("ARTGAN_DIST_TIMEOUT", None))
     # nccl's own barrier would time out with the training collectives, and would hold a GPU stream
     _waiting = dist.new_group(backend="gloo", timeout=_timeout("ARTGAN_WAIT_TIMEOUT", timedelta(hours=WAIT_HOURS)))
+    _flags = dist.new_group(backend="gloo", timeout=_timeout("ARTGAN_DIST_TIMEOUT", None))
     try:
         yield
     finally:
-        _waiting = None
+        _waiting = _flags = None
         dist.destroy_process_group()
     _exit_now()
 
@@ -117,6 +120,29 @@ def check_split(batch_size: int, resuming: bool) -> None:
                       f"make it a multiple of {size}")
 
 
+def check_same_recipe(table: dict[str, Any]) -> None:
+    """An ArtganError in every process if the processes of the job read other recipes (``table``:
+    this one's, resolved): a file edited as the job started, another copy on another machine,
+    other --set values. They would train out of step, or apart, without a word."""
+    tables = gather(_flat(table))
+    for other, theirs in enumerate(tables[1:], start=1):
+        differ = sorted(key for key in tables[0].keys() | theirs.keys() if tables[0].get(key) != theirs.get(key))
+        if differ:
+            ours, other_value = (json.dumps(t.get(differ[0], "(unset)")) for t in (tables[0], theirs))
+            raise ArtganError(f"the processes of the job read other recipes: {differ[0]} is {ours} on rank 0, "
+                              f"{other_value} on rank {other}; start every process with the same recipe and "
+                              "--set values")
+
+
+def _flat(value: Any, key: str = "") -> dict[str, Any]:
+    """Nested tables (and arrays of tables) as one table by dotted key: ``source[0].count``."""
+    if isinstance(value, dict):
+        return {k: v for name, item in value.items() for k, v in _flat(item, f"{key}.{name}" if key else name).items()}
+    if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+        return {k: v for i, item in enumerate(value) for k, v in _flat(item, f"{key}[{i}]").items()}
+    return {key: value}
+
+
 class PeerLost(Exception):
     """Another process of the job ended (killed, crashed, its machine gone) while this one trained
     (``checkpoints``: the run's) or waited for it."""
@@ -132,8 +158,33 @@ class PeerLost(Exception):
 def peer_lost(error: BaseException) -> bool:
     """Whether ``error`` is torch.distributed's for a process of the job that went away."""
     gone = ("Connection reset by peer", "Connection closed by peer")
-    return active() and (isinstance(error, (dist.DistBackendError, dist.DistNetworkError)) or
-                         isinstance(error, RuntimeError) and any(words in str(error) for words in gone))
+    return active() and not timed_out(error) and (
+        isinstance(error, (dist.DistBackendError, dist.DistNetworkError)) or
+        isinstance(error, RuntimeError) and any(words in str(error) for words in gone))
+
+
+def timed_out(error: BaseException) -> bool:
+    """Whether ``error`` is torch.distributed's for a wait on the other processes that outlasted
+    its timeout (gloo's words, then nccl's)."""
+    waited = ("Timed out waiting", "collective operation timeout")
+    return active() and isinstance(error, RuntimeError) and any(words in str(error) for words in waited)
+
+
+def waited_too_long(checkpoints: list[Path]) -> ArtganError:
+    """The one line for a training collective that timed out (see :func:`timed_out`): another
+    process was busy longer (rank 0 alone writes the snapshots and checkpoints and calls the
+    plugins' hooks) or stuck; ``checkpoints``: the run's."""
+    kept = (f"the checkpoints up to step {step_of(checkpoints[-1])} are kept in {checkpoints[-1].parent}"
+            if checkpoints else "no checkpoint was saved yet")
+    return ArtganError(f"waited for another process of the job longer than {_allowed('ARTGAN_DIST_TIMEOUT')}: "
+                       f"it was busy (rank 0 writes the snapshots and checkpoints and calls the plugins' hooks) "
+                       f"or stuck; {kept}; set ARTGAN_DIST_TIMEOUT to more seconds, then --resume")
+
+
+def _allowed(variable: str, default: str = "torch's timeout") -> str:
+    """How long ``variable`` lets a process wait, as an error says it."""
+    seconds = os.environ.get(variable)
+    return f"{variable}={seconds} seconds allows" if seconds else f"{default} ({variable} unset) allows"
 
 
 def _error_key(of_rank: int) -> str:
@@ -173,8 +224,16 @@ def barrier() -> None:
 
 def _wait_for_each_other() -> None:
     """A barrier without the training collectives' timeout: for waits on rank 0's work alone."""
-    if active():
+    if not active():
+        return
+    try:
         dist.barrier(group=_waiting)
+    except RuntimeError as exc:
+        if not timed_out(exc):
+            raise
+        raise ArtganError(f"waited for rank 0 to build the dataset (or render a sweep's films) longer than "
+                          f"{_allowed('ARTGAN_WAIT_TIMEOUT', f'{WAIT_HOURS} hours')}; set ARTGAN_WAIT_TIMEOUT "
+                          "to more seconds") from None
 
 
 @contextmanager
@@ -247,6 +306,16 @@ def mean_all(values: dict[str, float | torch.Tensor]) -> dict[str, float]:
         read = [value / world_size() for value in total.tolist()]
     tensors, plain = iter(read[:len(on_device)]), iter(read[len(on_device):])
     return {key: next(tensors if isinstance(v, torch.Tensor) else plain) for key, v in values.items()}
+
+
+def any_of(flag: bool) -> bool:
+    """Whether ``flag`` is set in any process of the job: one collective of one number on the
+    host, which never waits for a GPU."""
+    if world_size() == 1:
+        return flag
+    total = torch.tensor([float(flag)], device="cpu" if _flags is not None else _collective_device())
+    dist.all_reduce(total, group=_flags)  # without a group of its own: a job joined before session()
+    return bool(total.item())
 
 
 def gather(value: Any) -> list[Any]:

@@ -185,10 +185,10 @@ def _path(value: Any, call: str, expected: str) -> Path:
 def _run_one(recipe: Recipe, root: Path, resume: bool, rebuild: bool, listener: Listener,
              sweep: tuple[str, str] | None = None) -> Run:
     from artgan import distributed, training
-    from artgan.dataset import build_dataset
+    from artgan.dataset import build_dataset, built_dataset
 
-    with distributed.main_first():  # rank 0 builds the dataset; the others then find it built
-        report = build_dataset(recipe, root, force=rebuild and distributed.is_main())
+    with distributed.main_first():  # rank 0 builds the dataset; the others then open what it built
+        report = build_dataset(recipe, root, force=rebuild) if distributed.is_main() else built_dataset(recipe, root)
     listener.dataset_ready(report)
     trained = training.train(recipe, report.dataset, root, resume, sweep)
     listener.trained(trained)

@@ -243,11 +243,14 @@ def _train(recipe: Recipe, dataset: Dataset, root: Path, resume: bool, sweep: tu
             _snapshot(run, watch)
             _checkpoint(run, sampler, watch)
         _loop(run, sampler, tracker, watch)
-    except BaseException as exc:  # a second Ctrl-C, or another process's end, leaves it interrupted, not failed
-        lost = distributed.peer_lost(exc)
-        _write_status(run, "interrupted" if lost or isinstance(exc, (KeyboardInterrupt, SystemExit)) else "failed")
+    except BaseException as exc:  # a second Ctrl-C, another process's end or delay leave it interrupted, not failed
+        lost, waited = distributed.peer_lost(exc), distributed.timed_out(exc)
+        _write_status(run, "interrupted" if lost or waited or isinstance(exc, (KeyboardInterrupt, SystemExit))
+                      else "failed")
         if lost:
             raise distributed.PeerLost(folder.checkpoints()) from exc
+        if waited:
+            raise distributed.waited_too_long(folder.checkpoints()) from None
         if out_of_memory(exc):
             raise _out_of_memory_error(run) from None
         raise
@@ -393,11 +396,13 @@ def _loop(run: Run, sampler: BatchSampler, tracker: Pace, watch: CollapseWatch |
 def _read_due(run: Run) -> bool:
     """Whether to read the losses after this step: every metrics_every steps, before a checkpoint
     (which must not keep a diverged model), before a snapshot (which waits for the device anyway,
-    and after which a Ctrl-C that came during it stops at once) and at the end; alone, also once
-    Ctrl-C came. Reading waits for the device, so steps in between run without stopping it."""
+    and after which a Ctrl-C that came during it stops at once) and at the end; also once Ctrl-C
+    or SIGTERM reached any process (the read then stops them all: torchrun kills its processes 30 s
+    after it passes a signal on). Reading waits for the device, so steps in between run without
+    stopping it."""
     o, step = run.recipe.train, run.step
     return (step % o.metrics_every == 0 or step % o.snapshot_every == 0 or step % o.checkpoint_every == 0
-            or step == o.steps or (run.interrupted and distributed.world_size() == 1))
+            or step == o.steps or distributed.any_of(run.interrupted))
 
 
 def _losses(model: Model, returned: Any) -> dict[str, Any]:

@@ -1,7 +1,8 @@
 """Training on two CPU processes started by torchrun (gloo): identical weights, one set of files,
 an exact resume, the same R1 weight and averaging pace as one process, a slow rank 0, and no DDP
-warning; and what the job says once, when its input is bad, only one process meets an error,
-Ctrl-C stops it or one of its processes dies."""
+warning, every process on the dataset rank 0 built; and what the job says once, when its input is
+bad, only one process meets an error, Ctrl-C stops it, one of its processes dies or waits past a
+timeout, or its processes read other recipes."""
 import json
 import os
 import shlex
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from artgan import checkpoint
 
@@ -154,15 +156,23 @@ def test_a_stylegan2_job_gives_no_warning_of_gradient_strides(trained):
 
 
 # A loose plugin for the tests below: dcgan, but process 1 of the job is killed (kill -9) at its
-# third step when $ARTGAN_KILL_RANK_1 is set, or finds no device when $ARTGAN_NO_DEVICE_RANK_1 is;
-# Ctrl-C pressed at the snapshot of step 2; and a source that kills its process (rank 0's).
+# third step when $ARTGAN_KILL_RANK_1 is set, or finds no device when $ARTGAN_NO_DEVICE_RANK_1 is,
+# and process 0 presses Ctrl-C at torchrun (which passes it on to all) at its third when
+# $ARTGAN_CTRL_C_TORCHRUN is;
+# Ctrl-C pressed at the snapshot of step 2, or rank 0 stuck there (until the job is ended) when
+# $ARTGAN_STUCK is set; a source that kills its process (rank 0's); and a folder that gets one more
+# picture as rank 0 finishes building it, as when a picture is copied in while the job starts.
 ENDINGS = """\
 import os
 import signal
 import time
+from pathlib import Path
+
+from PIL import Image
 
 import artgan
 from artgan_plugins.dcgan import DCGAN
+from artgan_plugins.folder import Folder
 from artgan_plugins.shapes import Shapes
 
 
@@ -178,6 +188,8 @@ class Doomed(DCGAN):
         self.steps += 1
         if self.steps == 3 and os.environ.get("ARTGAN_KILL_RANK_1") and os.environ["RANK"] == "1":
             os.kill(os.getpid(), signal.SIGKILL)
+        if self.steps == 3 and os.environ.get("ARTGAN_CTRL_C_TORCHRUN") and os.environ["RANK"] == "0":
+            os.kill(os.getppid(), signal.SIGINT)
         return super().train_step(real)
 
 
@@ -188,6 +200,12 @@ class DoomedShapes(Shapes):
         yield from super().items()
 
 
+class GrowingFolder(Folder):
+    def items(self):
+        yield from super().items()
+        Image.new("RGB", (40, 40), "red").save(Path(self.options.path) / "late.png")
+
+
 @artgan.hookimpl
 def register_models(register):
     register("doomed-dcgan", Doomed)
@@ -196,12 +214,17 @@ def register_models(register):
 @artgan.hookimpl
 def register_sources(register):
     register("doomed-shapes", DoomedShapes)
+    register("growing-folder", GrowingFolder)
 
 
 @artgan.hookimpl
-def on_snapshot(step):
+def on_snapshot(run, step):
     if step == 2 and os.environ.get("ARTGAN_CTRL_C"):
         os.kill(os.getpid(), signal.SIGINT)
+    if step == 2 and os.environ.get("ARTGAN_STUCK"):
+        deadline = time.monotonic() + 60
+        while not run.interrupted and time.monotonic() < deadline:  # until torchrun ends the job (SIGTERM)
+            time.sleep(0.1)
 """
 
 
@@ -257,6 +280,69 @@ def test_ctrl_c_prints_a_torchrun_command_that_continues_on_as_many_processes(tm
         "--out", ".", "--resume"])
 
 
+def test_ctrl_c_at_torchrun_stops_every_process_after_the_step_though_the_losses_are_read_seldom(tmp_path, endings):
+    # torchrun kills its processes 30 s after passing Ctrl-C on: the next read would come too late
+    seldom = [word for key in ("steps", "metrics_every", "snapshot_every", "checkpoint_every")
+              for word in ("--set", f"train.{key}=100000")]
+    done = torchrun(tmp_path, "run", "pair.toml", "--out", ".", *seldom, plugins=endings, status=1,
+                    env={"ARTGAN_CTRL_C_TORCHRUN": "1"})
+    (stopped,) = [line for line in done.stdout.splitlines() if line.startswith("stopped (Ctrl-C) at step ")]
+    step = int(stopped.split()[4])
+    assert sorted(p.name for p in (tmp_path / "runs" / "pair" / "checkpoints").iterdir()) == [
+        "step-0000000.pt", f"step-{step:07d}.pt"]
+    assert done.stdout.count("continue (then it renders): torchrun") == 1 and "error:" not in done.stderr
+
+
+def test_rank_0_stuck_past_the_timeout_is_one_line_naming_the_variable_and_what_is_kept(tmp_path, endings):
+    done = torchrun(tmp_path, "run", "pair.toml", "--out", ".", plugins=endings, status=1,
+                    env={"ARTGAN_STUCK": "1", "ARTGAN_DIST_TIMEOUT": "5"})
+    assert errors(done) == [f"error: rank 1: waited for another process of the job longer than ARTGAN_DIST_TIMEOUT=5 "
+                            f"seconds allows: it was busy (rank 0 writes the snapshots and checkpoints and calls the "
+                            f"plugins' hooks) or stuck; the checkpoints up to step 0 are kept in "
+                            f"{Path('runs', 'pair', 'checkpoints')}; set ARTGAN_DIST_TIMEOUT to more seconds, "
+                            "then --resume"]
+    assert "RuntimeError" not in done.stderr
+    assert json.loads((tmp_path / "runs" / "pair" / "status.json").read_text())["state"] == "interrupted"
+
+
+def test_a_dataset_build_past_the_wait_timeout_is_one_line_naming_the_variable(tmp_path):
+    path = recipe(tmp_path, "dcgan", source="slow-shapes")  # ends at torchrun's SIGTERM
+    done = torchrun(tmp_path, "run", str(path), "--out", str(tmp_path), status=1,
+                    env={"ARTGAN_WAIT_TIMEOUT": "3", "ARTGAN_SLOW_SECONDS": "120"})
+    assert errors(done) == ["error: rank 1: waited for rank 0 to build the dataset (or render a sweep's films) longer "
+                            "than ARTGAN_WAIT_TIMEOUT=3 seconds allows; set ARTGAN_WAIT_TIMEOUT to more seconds"]
+    assert "RuntimeError" not in done.stderr and "stopped (SIGTERM)" not in done.stdout + done.stderr
+
+
+def test_every_process_trains_on_the_dataset_rank_0_built_though_its_folder_changed_since(tmp_path, endings):
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    for i in range(8):
+        Image.new("RGB", (40, 40), (30 * i, 100, 50)).save(pictures / f"{i}.png")
+    path = recipe(tmp_path, "dcgan", source="growing-folder", use="dcgan")
+    path.write_text(path.read_text().replace("count = 12", 'path = "pictures"'))
+    done = torchrun(tmp_path, "run", "pair.toml", "--out", ".", plugins=endings)
+    assert "rebuilding" not in done.stdout  # by rank 1, which swapped it under rank 0
+    assert done.stdout.count("trained 4 steps") == 1
+    assert json.loads((tmp_path / "data" / "pair" / "dataset.json").read_text())["count"] == 8
+
+
+def test_processes_that_read_other_recipes_stop_before_any_work(tmp_path):
+    recipe(tmp_path, "dcgan", use="dcgan")
+    # each process started with its own --set, as on machines whose copies of the recipe differ
+    (tmp_path / "each.py").write_text(textwrap.dedent("""\
+        import os, runpy, sys
+        sys.argv = ["artgan", "--quiet", "run", "pair.toml", "--set", f"train.steps={4 + 2 * int(os.environ['RANK'])}"]
+        runpy.run_module("artgan", run_name="__main__")
+        """))
+    done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           "each.py"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert errors(done) == ["error: the processes of the job read other recipes: train.steps is 4 on rank 0, 6 on "
+                            "rank 1; start every process with the same recipe and --set values"]
+    assert not (tmp_path / "data").exists()
+
+
 def test_bad_input_is_said_once_and_on_resume_the_advice_keeps_the_batch_size(tmp_path):
     path = str(recipe(tmp_path, "dcgan"))
     done = torchrun(tmp_path, "run", path, "--set", "train.batch_size=7", status=1)
@@ -269,6 +355,13 @@ def test_bad_input_is_said_once_and_on_resume_the_advice_keeps_the_batch_size(tm
     assert errors(done) == ["error: train.batch_size: this run's batches of 3 images do not split evenly over 2 "
                             "processes, and --resume keeps the batch size; resume on a number of processes that "
                             "divides 3, such as 1"]
+
+
+def test_a_command_that_does_not_train_runs_in_rank_0_alone(trained, tmp_path):
+    run, _ = trained("dcgan")
+    done = torchrun(tmp_path, "render", "grid", str(run / "runs" / "pair"), "--count", "4",
+                    "--out", str(tmp_path / "grid.png"))
+    assert done.stdout.splitlines() == [f"rendered     {tmp_path / 'grid.png'}"]
 
 
 def test_dataset_under_torchrun_is_built_once_by_rank_0(tmp_path):
